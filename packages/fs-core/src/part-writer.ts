@@ -1,0 +1,108 @@
+import type { AdapterWriter } from './types.js';
+
+/**
+ * The backend side of a chunked upload (S3 multipart, Azure staged blocks, GCS resumable).
+ * `PartWriter` drives it; the backend only speaks its wire protocol.
+ */
+export interface PartUploader {
+  /** Whole object in one request: used when everything fits in one part. */
+  putWhole(data: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /** Opens the upload (CreateMultipartUpload, resumable session...), before the first part. */
+  start(signal?: AbortSignal): Promise<void>;
+  /**
+   * Sends part `partNumber` (1-based). Parts of one upload may run concurrently up to
+   * `concurrency`; every part but the last is exactly `partSize` bytes.
+   */
+  uploadPart(partNumber: number, data: Uint8Array, isLast: boolean, signal?: AbortSignal): Promise<void>;
+  /** Makes the object visible. `totalBytes` helps protocols that must state the final size. */
+  complete(partCount: number, totalBytes: number, signal?: AbortSignal): Promise<void>;
+  /** Discards everything uploaded so far. Must be safe to call after a failed start. */
+  abort(): Promise<void>;
+}
+
+export interface PartWriterOptions {
+  partSize: number;
+  /** Parts in flight at once. Memory is about partSize × (concurrency + 1). */
+  concurrency: number;
+}
+
+/** Buffers writes into fixed-size parts and streams them out with bounded memory. */
+export class PartWriter implements AdapterWriter {
+  private part: Uint8Array | undefined;
+  private filled = 0;
+  private partCount = 0;
+  private total = 0;
+  private started = false;
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+
+  constructor(
+    private readonly uploader: PartUploader,
+    private readonly options: PartWriterOptions,
+  ) {
+    if (!(options.partSize > 0) || !(options.concurrency >= 1)) throw new RangeError('partSize and concurrency must be positive');
+  }
+
+  async write(chunk: Uint8Array, signal?: AbortSignal): Promise<void> {
+    this.rethrow();
+    const { partSize } = this.options;
+    let offset = 0;
+    while (offset < chunk.length) {
+      // Copy: the caller may reuse its buffer once write() resolves.
+      this.part ??= new Uint8Array(partSize);
+      const take = Math.min(partSize - this.filled, chunk.length - offset);
+      this.part.set(chunk.subarray(offset, offset + take), this.filled);
+      this.filled += take;
+      offset += take;
+      this.total += take;
+      if (this.filled === partSize) await this.sendPart(false, signal);
+    }
+  }
+
+  async commit(signal?: AbortSignal): Promise<void> {
+    this.rethrow();
+    if (!this.started) {
+      await this.uploader.putWhole(this.part ? this.part.subarray(0, this.filled) : new Uint8Array(0), signal);
+      this.part = undefined;
+      return;
+    }
+    if (this.filled > 0) await this.sendPart(true, signal);
+    await this.drain();
+    this.rethrow();
+    await this.uploader.complete(this.partCount, this.total, signal);
+  }
+
+  async abort(): Promise<void> {
+    this.part = undefined;
+    await this.drain();
+    if (this.started) await this.uploader.abort();
+  }
+
+  private async sendPart(isLast: boolean, signal?: AbortSignal): Promise<void> {
+    if (!this.started) {
+      await this.uploader.start(signal);
+      this.started = true;
+    }
+    const data = this.part!.subarray(0, this.filled);
+    this.part = undefined;
+    this.filled = 0;
+    const partNumber = ++this.partCount;
+    const task: Promise<void> = this.uploader
+      .uploadPart(partNumber, data, isLast, signal)
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.inflight.delete(task));
+    this.inflight.add(task);
+    while (this.inflight.size >= this.options.concurrency) await Promise.race(this.inflight);
+    this.rethrow();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.race(this.inflight);
+  }
+
+  private rethrow(): void {
+    if (this.failure) throw this.failure.error;
+  }
+}

@@ -1,0 +1,194 @@
+export interface FileInfo {
+  /** Path without protocol, e.g. `bucket/dir/file.bin` or `/tmp/x`. */
+  name: string;
+  type: 'file' | 'directory';
+  size: number;
+  mtime?: Date | undefined;
+  /** Opaque version token (ETag, generation). A read handle pins it. */
+  etag?: string | undefined;
+  contentType?: string | undefined;
+  [extra: string]: unknown;
+}
+
+export interface Capabilities {
+  /** Writes become visible whole at commit, never partially. */
+  atomicCommit: boolean;
+  /** `mode: 'create'` is decided by the backend atomically. */
+  conditionalCreate: boolean;
+  rangeRead: boolean;
+  /** A directory can exist without files (local disk, memory). */
+  emptyDirectories: boolean;
+  /** `sign()` can produce a URL for this store. */
+  sign: boolean;
+  /** `cp` runs server-side without moving bytes through this process. */
+  serverSideCopy: boolean;
+  /** `mv` is a single atomic rename. */
+  atomicMove: boolean;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export type ProgressCallback = (bytesDone: number, bytesTotal: number) => void;
+
+export interface BulkOptions extends CallOptions {
+  recursive?: boolean | undefined;
+  /** Parallel operations; defaults to the filesystem's `concurrency`. */
+  concurrency?: number | undefined;
+  onProgress?: ProgressCallback | undefined;
+}
+
+export interface FindOptions extends CallOptions {
+  maxDepth?: number | undefined;
+  withDirs?: boolean | undefined;
+}
+
+export interface RangeOptions extends CallOptions {
+  /** Inclusive start; negative counts from the end. */
+  start?: number | undefined;
+  /** Exclusive end; negative counts from the end. */
+  end?: number | undefined;
+}
+
+export type WriteMode = 'overwrite' | 'create';
+
+export interface PipeOptions extends CallOptions {
+  mode?: WriteMode | undefined;
+}
+
+export interface MkdirOptions extends CallOptions {
+  parents?: boolean | undefined;
+}
+
+export interface SignOptions extends CallOptions {
+  /** Seconds the URL stays valid. */
+  expiresIn: number;
+}
+
+export interface WalkEntry {
+  root: string;
+  dirs: string[];
+  files: string[];
+}
+
+export interface ReadHandle extends AsyncIterable<Uint8Array> {
+  readonly path: string;
+  readonly size: number;
+  readonly info: FileInfo;
+  /** Reads up to `n` bytes from the current position; all the rest when `n` is omitted. Empty at EOF. */
+  read(n?: number): Promise<Uint8Array>;
+  seek(position: number, whence?: 0 | 1 | 2): number;
+  tell(): number;
+  stream(): ReadableStream<Uint8Array>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface WriteHandle {
+  readonly path: string;
+  readonly mode: WriteMode;
+  /** Bytes accepted so far. */
+  readonly bytesWritten: number;
+  write(chunk: Uint8Array | string): Promise<void>;
+  /** The only way data becomes visible. */
+  commit(): Promise<void>;
+  /** Nothing becomes visible; server-side leftovers are cleaned. */
+  abort(): Promise<void>;
+  /** Aborts unless committed. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The public API every protocol exposes. */
+export interface FileSystem {
+  readonly protocol: string;
+  readonly capabilities: Readonly<Capabilities>;
+  info(path: string, options?: CallOptions): Promise<FileInfo>;
+  exists(path: string, options?: CallOptions): Promise<boolean>;
+  isFile(path: string, options?: CallOptions): Promise<boolean>;
+  isDir(path: string, options?: CallOptions): Promise<boolean>;
+  ls(path: string, options?: CallOptions): Promise<FileInfo[]>;
+  find(path: string, options?: FindOptions): Promise<string[]>;
+  glob(pattern: string, options?: CallOptions): Promise<string[]>;
+  walk(path: string, options?: FindOptions): AsyncIterable<WalkEntry>;
+  du(path: string, options?: CallOptions): Promise<number>;
+  cat(path: string, options?: RangeOptions): Promise<Uint8Array>;
+  catRanges(paths: string[], starts: number[], ends: number[], options?: BulkOptions): Promise<Uint8Array[]>;
+  pipe(path: string, data: Uint8Array | string, options?: PipeOptions): Promise<void>;
+  open(path: string, mode: 'rb', options?: CallOptions): Promise<ReadHandle>;
+  open(path: string, mode: 'wb' | 'xb', options?: CallOptions): Promise<WriteHandle>;
+  put(localPath: string, path: string, options?: BulkOptions): Promise<void>;
+  get(path: string, localPath: string, options?: BulkOptions): Promise<void>;
+  cp(src: string, dst: string, options?: BulkOptions): Promise<void>;
+  mv(src: string, dst: string, options?: BulkOptions): Promise<void>;
+  rm(path: string, options?: BulkOptions): Promise<void>;
+  mkdir(path: string, options?: MkdirOptions): Promise<void>;
+  touch(path: string, options?: CallOptions): Promise<void>;
+  sign?(path: string, options: SignOptions): Promise<string>;
+  /** Turns a path of this filesystem back into a URL. */
+  unstripProtocol(path: string): string;
+  /** Releases clients and sockets. */
+  close(): Promise<void>;
+}
+
+/* ------------------------------------------------------------------ */
+/* The small core a backend implements. fs-core derives the rest.      */
+/* ------------------------------------------------------------------ */
+
+/** Receives bytes in order; nothing is visible until `commit`. */
+export interface AdapterWriter {
+  write(chunk: Uint8Array, signal?: AbortSignal): Promise<void>;
+  commit(signal?: AbortSignal): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface AdapterReadOptions extends CallOptions {
+  /** Fail with ConflictError if the object's version is no longer this one. */
+  etag?: string | undefined;
+}
+
+export interface AdapterListOptions extends CallOptions {
+  /** false: direct children (files and dirs). true: every file below (and dirs when the store has real ones). */
+  recursive: boolean;
+}
+
+/**
+ * What a backend implements. Paths arrive normalised: no protocol, no `.`/`..`,
+ * no duplicate or trailing slashes; object stores get `bucket/key`.
+ */
+export interface StorageAdapter {
+  readonly protocol: string;
+  readonly capabilities: Capabilities;
+
+  /**
+   * Info for a file, or for a directory on stores with real directories or for a bucket root.
+   * Object stores throw NotFoundError for a key with no object; fs-core then checks for a prefix.
+   */
+  head(path: string, options: CallOptions): Promise<FileInfo>;
+  /** Entries below `path`, any order; fs-core sorts. Throws NotFoundError if the bucket is missing. */
+  list(path: string, options: AdapterListOptions): AsyncIterable<FileInfo>;
+  /** Bytes [start, end) of a file; `end` is clamped to the size by the backend. */
+  read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array>;
+  createWriter(path: string, mode: WriteMode, options: CallOptions): Promise<AdapterWriter>;
+  /** Removes one file. NotFoundError if it does not exist. */
+  remove(path: string, options: CallOptions): Promise<void>;
+
+  /** Optional fast paths; fs-core falls back to the required core without them. */
+  readStream?(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array>;
+  removeMany?(paths: string[], options: CallOptions): Promise<void>;
+  copyFile?(src: string, dst: string, options: CallOptions): Promise<void>;
+  moveFile?(src: string, dst: string, options: CallOptions): Promise<void>;
+  /** Stores with real directories. Object stores create a bucket for a bare bucket path, or do nothing. */
+  makeDir?(path: string, options: MkdirOptions): Promise<void>;
+  /** Removes an empty directory (real-directory stores). */
+  removeDir?(path: string, options: CallOptions): Promise<void>;
+  sign?(path: string, options: SignOptions): Promise<string>;
+  close?(): Promise<void>;
+}
+
+export interface FileSystemOptions {
+  /** Parallel operations in bulk calls (default 16). */
+  concurrency?: number | undefined;
+  /** Block size for read handles (default 8 MiB). */
+  blockSize?: number | undefined;
+}
