@@ -1,5 +1,18 @@
 export * from './errors.js';
 export type * from './types.js';
+export { fromAdapter, AdaptedFileSystem } from './facade.js';
+export {
+  filesystem,
+  urlToFs,
+  registerImplementation,
+  knownImplementations,
+  availableProtocols,
+  optionsFor,
+} from './registry.js';
+export type { FileSystemFactory, StorageOptions } from './registry.js';
 export { PartWriter } from './part-writer.js';
 export type { PartUploader, PartWriterOptions } from './part-writer.js';
-export { splitBucketPath } from './paths.js';
+export { RetryPolicy, noRetry } from './retry.js';
+export type { RetryOptions, RetryEvent, RetryAfterHint } from './retry.js';
+export { splitBucketPath, splitProtocol, normalizePath } from './paths.js';
+export { toBytes } from './handles.js';

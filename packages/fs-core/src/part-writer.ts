@@ -1,4 +1,5 @@
 import type { AdapterWriter } from './types.js';
+import { noRetry, type RetryPolicy } from './retry.js';
 
 /**
  * The backend side of a chunked upload (S3 multipart, Azure staged blocks, GCS resumable).
@@ -6,7 +7,7 @@ import type { AdapterWriter } from './types.js';
  */
 export interface PartUploader {
   /** Whole object in one request: used when everything fits in one part. */
-  putWhole(data: Uint8Array, signal?: AbortSignal): Promise<void>;
+  putWhole(data: Uint8Array, signal?: AbortSignal, attempt?: number): Promise<void>;
   /** Opens the upload (CreateMultipartUpload, resumable session...), before the first part. */
   start(signal?: AbortSignal): Promise<void>;
   /**
@@ -14,8 +15,12 @@ export interface PartUploader {
    * `concurrency`; every part but the last is exactly `partSize` bytes.
    */
   uploadPart(partNumber: number, data: Uint8Array, isLast: boolean, signal?: AbortSignal): Promise<void>;
-  /** Makes the object visible. `totalBytes` helps protocols that must state the final size. */
-  complete(partCount: number, totalBytes: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Makes the object visible. `totalBytes` helps protocols that must state the final size.
+   * `attempt` > 1 means an earlier try may have succeeded unseen: a create-only upload must then
+   * recognise its own object (ETag, generation) instead of reporting AlreadyExists.
+   */
+  complete(partCount: number, totalBytes: number, signal?: AbortSignal, attempt?: number): Promise<void>;
   /** Discards everything uploaded so far. Must be safe to call after a failed start. */
   abort(): Promise<void>;
 }
@@ -24,6 +29,8 @@ export interface PartWriterOptions {
   partSize: number;
   /** Parts in flight at once. Memory is about partSize × (concurrency + 1). */
   concurrency: number;
+  /** Retries start, parts, whole-body PUTs and the commit (default: no retries). */
+  retry?: RetryPolicy | undefined;
 }
 
 /** Buffers writes into fixed-size parts and streams them out with bounded memory. */
@@ -35,12 +42,14 @@ export class PartWriter implements AdapterWriter {
   private started = false;
   private readonly inflight = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
+  private readonly retry: RetryPolicy;
 
   constructor(
     private readonly uploader: PartUploader,
     private readonly options: PartWriterOptions,
   ) {
     if (!(options.partSize > 0) || !(options.concurrency >= 1)) throw new RangeError('partSize and concurrency must be positive');
+    this.retry = options.retry ?? noRetry;
   }
 
   async write(chunk: Uint8Array, signal?: AbortSignal): Promise<void> {
@@ -62,14 +71,15 @@ export class PartWriter implements AdapterWriter {
   async commit(signal?: AbortSignal): Promise<void> {
     this.rethrow();
     if (!this.started) {
-      await this.uploader.putWhole(this.part ? this.part.subarray(0, this.filled) : new Uint8Array(0), signal);
+      const body = this.part ? this.part.subarray(0, this.filled) : new Uint8Array(0);
+      await this.retry.run((s, attempt) => this.uploader.putWhole(body, s, attempt), signal);
       this.part = undefined;
       return;
     }
     if (this.filled > 0) await this.sendPart(true, signal);
     await this.drain();
     this.rethrow();
-    await this.uploader.complete(this.partCount, this.total, signal);
+    await this.retry.run((s, attempt) => this.uploader.complete(this.partCount, this.total, s, attempt), signal);
   }
 
   async abort(): Promise<void> {
@@ -80,15 +90,15 @@ export class PartWriter implements AdapterWriter {
 
   private async sendPart(isLast: boolean, signal?: AbortSignal): Promise<void> {
     if (!this.started) {
-      await this.uploader.start(signal);
+      await this.retry.run((s) => this.uploader.start(s), signal);
       this.started = true;
     }
     const data = this.part!.subarray(0, this.filled);
     this.part = undefined;
     this.filled = 0;
     const partNumber = ++this.partCount;
-    const task: Promise<void> = this.uploader
-      .uploadPart(partNumber, data, isLast, signal)
+    const task: Promise<void> = this.retry
+      .run((s) => this.uploader.uploadPart(partNumber, data, isLast, s), signal)
       .catch((error: unknown) => {
         this.failure ??= { error };
       })

@@ -8,3 +8,67 @@ export function splitBucketPath(path: string, protocol?: string): { bucket: stri
   if (!bucket) throw new InvalidPathError({ path, protocol }, `Path has no bucket: ${protocol ? `${protocol}://` : ''}${path}`);
   return { bucket, key };
 }
+
+const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/s;
+
+/** `s3://b/k` → { protocol: 's3', rest: 'b/k' }; a plain path → undefined. */
+export function splitProtocol(url: string): { protocol: string; rest: string } | undefined {
+  const match = SCHEME.exec(url);
+  return match ? { protocol: match[1]!.toLowerCase(), rest: match[2]! } : undefined;
+}
+
+export type PathStyle = 'posix' | 'bucket';
+
+/**
+ * Resolves `.`/`..`, collapses slashes and checks for NUL bytes. POSIX paths come out absolute
+ * (`/a/b`); bucket paths come out as `bucket/key` with no leading or trailing slash. A `..` that
+ * climbs above the top is refused rather than clamped, so a path never silently changes meaning.
+ */
+export function normalizePath(raw: string, style: PathStyle, protocol: string): string {
+  if (typeof raw !== 'string') throw new InvalidPathError({ protocol }, `Path must be a string, got ${typeof raw}`);
+  if (raw.includes('\0')) throw new InvalidPathError({ protocol }, `Path contains a NUL byte (${protocol})`);
+  const out: string[] = [];
+  for (const segment of raw.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') {
+      if (out.length === 0 || (style === 'bucket' && out.length === 1)) {
+        throw new InvalidPathError({ path: raw, protocol }, `Path escapes its ${style === 'bucket' ? 'bucket' : 'root'}: ${raw}`);
+      }
+      out.pop();
+      continue;
+    }
+    out.push(segment);
+  }
+  return style === 'posix' ? `/${out.join('/')}` : out.join('/');
+}
+
+export function parentOf(path: string, style: PathStyle): string {
+  const slash = path.lastIndexOf('/');
+  if (style === 'posix') return slash <= 0 ? '/' : path.slice(0, slash);
+  return slash === -1 ? '' : path.slice(0, slash);
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export function joinPath(dir: string, name: string): string {
+  if (dir === '' ) return name;
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+/** Path of `child` relative to `ancestor`, or undefined if it is not below it. */
+export function relativeTo(ancestor: string, child: string): string | undefined {
+  if (child === ancestor) return '';
+  const prefix = ancestor === '/' || ancestor === '' ? ancestor : `${ancestor}/`;
+  return child.startsWith(prefix) ? child.slice(prefix.length) : undefined;
+}
+
+export function depthBelow(ancestor: string, child: string): number {
+  const rel = relativeTo(ancestor, child);
+  return rel ? rel.split('/').length : 0;
+}
+
+export function hasGlobMagic(segment: string): boolean {
+  return /[*?[\]{}]/.test(segment);
+}

@@ -1,3 +1,5 @@
+import type { RetryPolicy } from './retry.js';
+
 export interface FileInfo {
   /** Path without protocol, e.g. `bucket/dir/file.bin` or `/tmp/x`. */
   name: string;
@@ -147,6 +149,11 @@ export interface AdapterReadOptions extends CallOptions {
   etag?: string | undefined;
 }
 
+export interface AdapterWriteOptions extends CallOptions {
+  /** The filesystem's retry policy; chunked writers retry parts and whole-body PUTs with it. */
+  retry?: RetryPolicy | undefined;
+}
+
 export interface AdapterListOptions extends CallOptions {
   /** false: direct children (files and dirs). true: every file below (and dirs when the store has real ones). */
   recursive: boolean;
@@ -167,9 +174,12 @@ export interface StorageAdapter {
   head(path: string, options: CallOptions): Promise<FileInfo>;
   /** Entries below `path`, any order; fs-core sorts. Throws NotFoundError if the bucket is missing. */
   list(path: string, options: AdapterListOptions): AsyncIterable<FileInfo>;
-  /** Bytes [start, end) of a file; `end` is clamped to the size by the backend. */
+  /**
+   * Bytes [start, end) of a file, `start < end` or `end` undefined (to the end). The backend clamps
+   * `end` to the size and returns an empty array when `start` is at or past the end.
+   */
   read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array>;
-  createWriter(path: string, mode: WriteMode, options: CallOptions): Promise<AdapterWriter>;
+  createWriter(path: string, mode: WriteMode, options: AdapterWriteOptions): Promise<AdapterWriter>;
   /** Removes one file. NotFoundError if it does not exist. */
   remove(path: string, options: CallOptions): Promise<void>;
 
@@ -191,4 +201,6 @@ export interface FileSystemOptions {
   concurrency?: number | undefined;
   /** Block size for read handles (default 8 MiB). */
   blockSize?: number | undefined;
+  /** Retry limits for this filesystem's operations. */
+  retry?: import('./retry.js').RetryOptions | undefined;
 }

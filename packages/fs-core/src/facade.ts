@@ -1,0 +1,554 @@
+import pLimit from 'p-limit';
+import picomatch from 'picomatch';
+import {
+  AbortError,
+  FsError,
+  InvalidPathError,
+  IsADirectoryError,
+  NotADirectoryError,
+  NotFoundError,
+  NotSupportedError,
+  StorageError,
+  AlreadyExistsError,
+} from './errors.js';
+import { AtomicWriteHandle, BlockReadHandle, toBytes } from './handles.js';
+import {
+  baseName,
+  depthBelow,
+  hasGlobMagic,
+  joinPath,
+  normalizePath,
+  parentOf,
+  relativeTo,
+  splitProtocol,
+  type PathStyle,
+} from './paths.js';
+import { RetryPolicy } from './retry.js';
+import type {
+  BulkOptions,
+  CallOptions,
+  Capabilities,
+  FileInfo,
+  FileSystem,
+  FileSystemOptions,
+  FindOptions,
+  MkdirOptions,
+  PipeOptions,
+  RangeOptions,
+  ReadHandle,
+  SignOptions,
+  StorageAdapter,
+  WalkEntry,
+  WriteHandle,
+  WriteMode,
+} from './types.js';
+
+const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024;
+
+/** Wraps a backend's small core in the full FileSystem API. */
+export function fromAdapter(adapter: StorageAdapter, options: FileSystemOptions = {}): FileSystem {
+  return new AdaptedFileSystem(adapter, options);
+}
+
+interface TransferPair {
+  src: string;
+  dst: string;
+  size: number;
+}
+
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The facade: owns path handling, errors, retries and concurrency so adapters stay thin.
+ * Everything beyond the adapter's core (head, list, read, createWriter, remove) is derived here.
+ */
+export class AdaptedFileSystem implements FileSystem {
+  readonly protocol: string;
+  readonly capabilities: Readonly<Capabilities>;
+  readonly retry: RetryPolicy;
+  private readonly style: PathStyle;
+  private readonly concurrency: number;
+  private readonly blockSize: number;
+  private localPeer: AdaptedFileSystem | undefined;
+
+  constructor(
+    readonly adapter: StorageAdapter,
+    options: FileSystemOptions = {},
+  ) {
+    this.protocol = adapter.protocol;
+    this.capabilities = Object.freeze({ ...adapter.capabilities });
+    this.style = adapter.capabilities.emptyDirectories ? 'posix' : 'bucket';
+    this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.blockSize = Math.max(1, options.blockSize ?? DEFAULT_BLOCK_SIZE);
+    this.retry = new RetryPolicy(options.retry);
+  }
+
+  /** Strips this filesystem's own protocol and normalises; a foreign protocol is an error. */
+  normalize(path: string): string {
+    if (typeof path !== 'string') throw new InvalidPathError({ protocol: this.protocol }, `Path must be a string, got ${typeof path}`);
+    const split = splitProtocol(path);
+    let rest = path;
+    if (split) {
+      if (!this.acceptsProtocol(split.protocol)) {
+        throw new InvalidPathError(
+          { path, protocol: this.protocol },
+          `URL protocol "${split.protocol}" does not belong to this ${this.protocol} filesystem: ${path}`,
+        );
+      }
+      rest = split.rest;
+    }
+    return normalizePath(rest, this.style, this.protocol);
+  }
+
+  unstripProtocol(path: string): string {
+    const p = this.normalize(path);
+    return this.style === 'posix' ? `${this.protocol}://${p}` : `${this.protocol}://${p}`;
+  }
+
+  private acceptsProtocol(protocol: string): boolean {
+    const own = [this.protocol, ...((this.adapter as { aliases?: string[] }).aliases ?? [])];
+    if (this.protocol === 'file') own.push('local');
+    return own.includes(protocol);
+  }
+
+  /* ------------------------------ errors ------------------------------ */
+
+  private guard = async <T>(fn: () => Promise<T>, path?: string, signal?: AbortSignal): Promise<T> => {
+    if (signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: signal.reason });
+    try {
+      return await fn();
+    } catch (error) {
+      throw this.wrapError(error, path, signal);
+    }
+  };
+
+  private wrapError(error: unknown, path: string | undefined, signal?: AbortSignal): FsError {
+    if (error instanceof FsError) return error;
+    if (signal?.aborted || (error instanceof Error && error.name === 'AbortError')) {
+      return new AbortError({ path, protocol: this.protocol, cause: error });
+    }
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return new StorageError({ path, protocol: this.protocol, cause: error }, `${this.protocol}://${path ?? ''}: ${detail}`);
+  }
+
+  private run<T>(path: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    return this.guard(() => this.retry.run(fn, signal), path, signal);
+  }
+
+  /* ------------------------------ metadata ------------------------------ */
+
+  async info(path: string, options: CallOptions = {}): Promise<FileInfo> {
+    const p = this.normalize(path);
+    return this.infoOf(p, options.signal);
+  }
+
+  private async infoOf(p: string, signal?: AbortSignal): Promise<FileInfo> {
+    try {
+      return await this.run(p, signal, (s) => this.adapter.head(p, { signal: s }));
+    } catch (error) {
+      // Object stores: no object at the key may still be a prefix, i.e. a virtual directory.
+      if (!(error instanceof NotFoundError) || this.style !== 'bucket' || !p.includes('/')) throw error;
+      if (await this.hasChildren(p, signal)) return { name: p, type: 'directory', size: 0 };
+      throw error;
+    }
+  }
+
+  private async hasChildren(p: string, signal?: AbortSignal): Promise<boolean> {
+    return this.run(p, signal, async (s) => {
+      for await (const _ of this.adapter.list(p, { recursive: false, signal: s })) return true;
+      return false;
+    });
+  }
+
+  async exists(path: string, options: CallOptions = {}): Promise<boolean> {
+    try {
+      await this.info(path, options);
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    }
+  }
+
+  async isFile(path: string, options: CallOptions = {}): Promise<boolean> {
+    return (await this.infoOrUndefined(path, options))?.type === 'file';
+  }
+
+  async isDir(path: string, options: CallOptions = {}): Promise<boolean> {
+    return (await this.infoOrUndefined(path, options))?.type === 'directory';
+  }
+
+  private async infoOrUndefined(path: string, options: CallOptions): Promise<FileInfo | undefined> {
+    try {
+      return await this.info(path, options);
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  private async fileInfo(p: string, signal?: AbortSignal): Promise<FileInfo> {
+    const info = await this.infoOf(p, signal);
+    if (info.type === 'directory') throw new IsADirectoryError({ path: p, protocol: this.protocol });
+    return info;
+  }
+
+  /* ------------------------------ listings ------------------------------ */
+
+  private listAll(p: string, recursive: boolean, signal?: AbortSignal): Promise<FileInfo[]> {
+    return this.run(p, signal, async (s) => {
+      const out: FileInfo[] = [];
+      for await (const entry of this.adapter.list(p, { recursive, signal: s })) out.push(entry);
+      return out;
+    });
+  }
+
+  async ls(path: string, options: CallOptions = {}): Promise<FileInfo[]> {
+    const p = this.normalize(path);
+    let entries: FileInfo[];
+    try {
+      entries = await this.listAll(p, false, options.signal);
+    } catch (error) {
+      if (!(error instanceof NotADirectoryError)) throw error;
+      entries = [];
+    }
+    if (entries.length === 0) {
+      // fsspec semantics: ls of a file lists the file; an empty result must be a real directory.
+      const info = await this.infoOf(p, options.signal);
+      return info.type === 'file' ? [info] : [];
+    }
+    return entries.sort(byName);
+  }
+
+  /** Every file below `p` (and, with `withDirs`, every directory), as infos, unsorted. */
+  private async entriesBelow(p: string, withDirs: boolean, signal?: AbortSignal): Promise<FileInfo[]> {
+    let entries: FileInfo[];
+    try {
+      entries = await this.listAll(p, true, signal);
+    } catch (error) {
+      if (error instanceof NotFoundError || error instanceof NotADirectoryError) entries = [];
+      else throw error;
+    }
+    const files = entries.filter((e) => e.type === 'file' && e.name !== p);
+    if (!withDirs) return files;
+    const dirs = new Map<string, FileInfo>();
+    for (const e of entries) if (e.type === 'directory' && e.name !== p) dirs.set(e.name, e);
+    // Object stores have no directory entries: derive them from the keys.
+    for (const f of files) {
+      for (let d = parentOf(f.name, this.style); d !== p && relativeTo(p, d) !== undefined; d = parentOf(d, this.style)) {
+        if (!dirs.has(d)) dirs.set(d, { name: d, type: 'directory', size: 0 });
+      }
+    }
+    return [...files, ...dirs.values()];
+  }
+
+  async find(path: string, options: FindOptions = {}): Promise<string[]> {
+    const p = this.normalize(path);
+    const infos = await this.findInfos(p, options);
+    return infos.map((i) => i.name);
+  }
+
+  private async findInfos(p: string, options: FindOptions): Promise<FileInfo[]> {
+    let entries = await this.entriesBelow(p, options.withDirs ?? false, options.signal);
+    if (options.maxDepth !== undefined) {
+      const max = options.maxDepth;
+      if (!(max >= 1)) throw new InvalidPathError({ path: p, protocol: this.protocol }, 'maxDepth must be at least 1');
+      entries = entries.filter((e) => depthBelow(p, e.name) <= max);
+    }
+    if (entries.length === 0) {
+      try {
+        const info = await this.infoOf(p, options.signal);
+        if (info.type === 'file') return [info];
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+      }
+    }
+    return entries.sort(byName);
+  }
+
+  async glob(pattern: string, options: CallOptions = {}): Promise<string[]> {
+    const p = this.normalize(pattern);
+    const segments = p.split('/');
+    const firstMagic = segments.findIndex(hasGlobMagic);
+    if (firstMagic === -1) return (await this.exists(p, options)) ? [p] : [];
+    const staticPart = segments.slice(0, firstMagic).join('/');
+    const base = this.style === 'posix' ? staticPart || '/' : staticPart;
+    if (base === '') throw new InvalidPathError({ path: pattern, protocol: this.protocol }, `Glob needs a literal bucket: ${pattern}`);
+    const rest = segments.slice(firstMagic);
+    const maxDepth = rest.some((s) => s.includes('**')) ? undefined : rest.length;
+    const candidates = await this.findInfos(base, { maxDepth, withDirs: true, signal: options.signal });
+    const isMatch = picomatch(p, { dot: true });
+    return candidates.map((c) => c.name).filter((name) => isMatch(name)).sort(byString);
+  }
+
+  async *walk(path: string, options: FindOptions = {}): AsyncIterable<WalkEntry> {
+    const p = this.normalize(path);
+    const visit = async function* (this: AdaptedFileSystem, dir: string, depth: number): AsyncGenerator<WalkEntry> {
+      const entries = await this.ls(dir, options);
+      if (entries.length === 1 && entries[0]!.type === 'file' && entries[0]!.name === dir) return;
+      const dirs = entries.filter((e) => e.type === 'directory').map((e) => baseName(e.name));
+      const files = entries.filter((e) => e.type === 'file').map((e) => baseName(e.name));
+      yield { root: dir, dirs, files };
+      if (options.maxDepth !== undefined && depth >= options.maxDepth) return;
+      for (const d of dirs) yield* visit.call(this, joinPath(dir, d), depth + 1);
+    };
+    yield* visit.call(this, p, 1);
+  }
+
+  async du(path: string, options: CallOptions = {}): Promise<number> {
+    const p = this.normalize(path);
+    const infos = await this.findInfos(p, { signal: options.signal });
+    return infos.reduce((sum, i) => sum + i.size, 0);
+  }
+
+  /* ------------------------------ reads ------------------------------ */
+
+  async cat(path: string, options: RangeOptions = {}): Promise<Uint8Array> {
+    const p = this.normalize(path);
+    return this.readRange(p, options.start, options.end, options.signal);
+  }
+
+  private async readRange(p: string, start: number | undefined, end: number | undefined, signal?: AbortSignal): Promise<Uint8Array> {
+    let from = start ?? 0;
+    let to = end;
+    if (from < 0 || (to !== undefined && to < 0)) {
+      const { size } = await this.fileInfo(p, signal);
+      if (from < 0) from = Math.max(0, size + from);
+      if (to !== undefined && to < 0) to = Math.max(0, size + to);
+    }
+    if (to !== undefined && to <= from) {
+      await this.fileInfo(p, signal);
+      return new Uint8Array(0);
+    }
+    return this.run(p, signal, (s) => this.adapter.read(p, from, to, { signal: s }));
+  }
+
+  async catRanges(paths: string[], starts: number[], ends: number[], options: BulkOptions = {}): Promise<Uint8Array[]> {
+    if (paths.length !== starts.length || paths.length !== ends.length) {
+      throw new InvalidPathError({ protocol: this.protocol }, 'catRanges needs as many starts and ends as paths');
+    }
+    const limit = pLimit(options.concurrency ?? this.concurrency);
+    const total = paths.length;
+    let done = 0;
+    const normalized = paths.map((path) => this.normalize(path));
+    return Promise.all(
+      normalized.map((p, i) =>
+        limit(async () => {
+          const data = await this.readRange(p, starts[i], ends[i], options.signal);
+          done += data.length;
+          options.onProgress?.(done, Math.max(done, total));
+          return data;
+        }),
+      ),
+    );
+  }
+
+  open(path: string, mode: 'rb', options?: CallOptions): Promise<ReadHandle>;
+  open(path: string, mode: 'wb' | 'xb', options?: CallOptions): Promise<WriteHandle>;
+  async open(path: string, mode: 'rb' | 'wb' | 'xb', options: CallOptions = {}): Promise<ReadHandle | WriteHandle> {
+    const p = this.normalize(path);
+    if (mode === 'rb') {
+      const info = await this.fileInfo(p, options.signal);
+      return new BlockReadHandle(this.adapter, { ...info, name: p }, this.blockSize, this.retry, (fn) => this.guard(fn, p, options.signal), options.signal);
+    }
+    if (mode !== 'wb' && mode !== 'xb') throw new InvalidPathError({ path: p, protocol: this.protocol }, `Unknown open mode "${String(mode)}"`);
+    return this.openWriter(p, mode === 'xb' ? 'create' : 'overwrite', options.signal);
+  }
+
+  private async openWriter(p: string, mode: WriteMode, signal?: AbortSignal): Promise<WriteHandle> {
+    if (this.style === 'posix' ? p === '/' : !p.includes('/')) {
+      throw new IsADirectoryError({ path: p, protocol: this.protocol }, `Cannot write a file at a ${this.style === 'posix' ? 'root' : 'bucket root'}: ${this.protocol}://${p}`);
+    }
+    const writer = await this.guard(() => this.adapter.createWriter(p, mode, { signal, retry: this.retry }), p, signal);
+    return new AtomicWriteHandle(p, mode, this.protocol, writer, (fn) => this.guard(fn, p, signal), signal);
+  }
+
+  /* ------------------------------ writes ------------------------------ */
+
+  async pipe(path: string, data: Uint8Array | string, options: PipeOptions = {}): Promise<void> {
+    const p = this.normalize(path);
+    const handle = await this.openWriter(p, options.mode ?? 'overwrite', options.signal);
+    try {
+      await handle.write(toBytes(data));
+      await handle.commit();
+    } finally {
+      await handle.abort();
+    }
+  }
+
+  async touch(path: string, options: CallOptions = {}): Promise<void> {
+    try {
+      await this.pipe(path, new Uint8Array(0), { mode: 'create', signal: options.signal });
+    } catch (error) {
+      if (!(error instanceof AlreadyExistsError)) throw error;
+    }
+  }
+
+  async mkdir(path: string, options: MkdirOptions = {}): Promise<void> {
+    const p = this.normalize(path);
+    const parents = options.parents ?? true;
+    if (this.style === 'bucket' && p.includes('/')) return; // prefixes need no creation
+    if (!this.adapter.makeDir) return;
+    await this.guard(() => this.adapter.makeDir!(p, { parents, signal: options.signal }), p, options.signal);
+  }
+
+  async rm(path: string, options: BulkOptions = {}): Promise<void> {
+    const p = this.normalize(path);
+    const info = await this.infoOf(p, options.signal);
+    if (info.type === 'file') {
+      await this.run(p, options.signal, (s) => this.adapter.remove(p, { signal: s }));
+      return;
+    }
+    if (!options.recursive) {
+      throw new IsADirectoryError({ path: p, protocol: this.protocol }, `${this.protocol}://${p} is a directory; pass { recursive: true } to remove it`);
+    }
+    const entries = await this.entriesBelow(p, true, options.signal);
+    const files = entries.filter((e) => e.type === 'file').map((e) => e.name);
+    await this.removeFiles(files, options);
+    if (this.style === 'posix' && this.adapter.removeDir) {
+      const dirs = entries.filter((e) => e.type === 'directory').map((e) => e.name);
+      dirs.sort((a, b) => b.split('/').length - a.split('/').length);
+      for (const d of dirs) await this.guard(() => this.adapter.removeDir!(d, { signal: options.signal }), d, options.signal);
+      if (p !== '/') await this.guard(() => this.adapter.removeDir!(p, { signal: options.signal }), p, options.signal);
+    }
+  }
+
+  private async removeFiles(files: string[], options: BulkOptions): Promise<void> {
+    if (files.length === 0) return;
+    if (this.adapter.removeMany) {
+      const batch = 1000;
+      const limit = pLimit(Math.max(1, Math.min(4, options.concurrency ?? this.concurrency)));
+      const batches: string[][] = [];
+      for (let i = 0; i < files.length; i += batch) batches.push(files.slice(i, i + batch));
+      await Promise.all(batches.map((b) => limit(() => this.run(b[0]!, options.signal, (s) => this.adapter.removeMany!(b, { signal: s })))));
+      return;
+    }
+    const limit = pLimit(options.concurrency ?? this.concurrency);
+    await Promise.all(
+      files.map((f) =>
+        limit(async () => {
+          try {
+            await this.run(f, options.signal, (s) => this.adapter.remove(f, { signal: s }));
+          } catch (error) {
+            if (!(error instanceof NotFoundError)) throw error; // removed concurrently: the goal is met
+          }
+        }),
+      ),
+    );
+  }
+
+  /* ------------------------------ transfers ------------------------------ */
+
+  async cp(src: string, dst: string, options: BulkOptions = {}): Promise<void> {
+    await this.transfer(this, src, this, dst, options);
+  }
+
+  async mv(src: string, dst: string, options: BulkOptions = {}): Promise<void> {
+    if (this.capabilities.atomicMove && this.adapter.moveFile) {
+      const s = this.normalize(src);
+      const info = await this.infoOf(s, options.signal);
+      if (info.type === 'directory' && !options.recursive) {
+        throw new IsADirectoryError({ path: s, protocol: this.protocol }, `${this.protocol}://${s} is a directory; pass { recursive: true } to move it`);
+      }
+      const target = await this.resolveTarget(this, info, s, src.endsWith('/'), dst);
+      await this.guard(() => this.adapter.moveFile!(s, target, { signal: options.signal }), s, options.signal);
+      options.onProgress?.(info.size, info.size);
+      return;
+    }
+    // Object stores: copy then delete. Not atomic: a crash in between leaves both copies.
+    await this.transfer(this, src, this, dst, options);
+    await this.rm(src, { ...options, onProgress: undefined });
+  }
+
+  async put(localPath: string, path: string, options: BulkOptions = {}): Promise<void> {
+    await this.transfer(await this.local(), localPath, this, path, options);
+  }
+
+  async get(path: string, localPath: string, options: BulkOptions = {}): Promise<void> {
+    await this.transfer(this, path, await this.local(), localPath, options);
+  }
+
+  private async local(): Promise<AdaptedFileSystem> {
+    if (this.adapter.protocol === 'file' && !(this.adapter as { root?: string }).root) return this;
+    if (!this.localPeer) {
+      const { LocalAdapter } = await import('./backends/local.js');
+      this.localPeer = new AdaptedFileSystem(new LocalAdapter(), { concurrency: this.concurrency, blockSize: this.blockSize });
+    }
+    return this.localPeer;
+  }
+
+  /** Where a copy of `info` lands: cp-like, so an existing directory or a trailing slash receives it by name. */
+  private async resolveTarget(dstFs: AdaptedFileSystem, info: FileInfo, s: string, srcTrailingSlash: boolean, dst: string): Promise<string> {
+    const d = dstFs.normalize(dst);
+    if (info.type === 'directory' && srcTrailingSlash) return d;
+    const intoDir = dst.endsWith('/') || (await dstFs.isDir(d));
+    return intoDir ? joinPath(d, baseName(s)) : d;
+  }
+
+  private async transfer(srcFs: AdaptedFileSystem, src: string, dstFs: AdaptedFileSystem, dst: string, options: BulkOptions): Promise<void> {
+    const s = srcFs.normalize(src);
+    const info = await srcFs.infoOf(s, options.signal);
+    if (info.type === 'directory' && !options.recursive) {
+      throw new IsADirectoryError({ path: s, protocol: srcFs.protocol }, `${srcFs.protocol}://${s} is a directory; pass { recursive: true } to copy it`);
+    }
+    const target = await this.resolveTarget(dstFs, info, s, src.endsWith('/'), dst);
+    const pairs: TransferPair[] = [];
+    if (info.type === 'file') pairs.push({ src: s, dst: target, size: info.size });
+    else {
+      const entries = await srcFs.entriesBelow(s, true, options.signal);
+      for (const e of entries) {
+        const rel = relativeTo(s, e.name)!;
+        if (e.type === 'file') pairs.push({ src: e.name, dst: joinPath(target, rel), size: e.size });
+        else if (dstFs.style === 'posix') await dstFs.mkdir(joinPath(target, rel), { signal: options.signal });
+      }
+      if (dstFs.style === 'posix') await dstFs.mkdir(target, { signal: options.signal });
+    }
+    const total = pairs.reduce((sum, pair) => sum + pair.size, 0);
+    let done = 0;
+    const progress = (n: number) => {
+      done += n;
+      options.onProgress?.(done, total);
+    };
+    const limit = pLimit(options.concurrency ?? this.concurrency);
+    await Promise.all(pairs.map((pair) => limit(() => this.transferOne(srcFs, dstFs, pair, progress, options.signal))));
+    if (pairs.length === 0) options.onProgress?.(0, 0);
+  }
+
+  private async transferOne(
+    srcFs: AdaptedFileSystem,
+    dstFs: AdaptedFileSystem,
+    pair: TransferPair,
+    progress: (n: number) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (srcFs === dstFs && this.adapter.copyFile) {
+      await this.run(pair.src, signal, (s) => this.adapter.copyFile!(pair.src, pair.dst, { signal: s }));
+      progress(pair.size);
+      return;
+    }
+    const reader = (await srcFs.open(pair.src, 'rb', { signal })) as BlockReadHandle;
+    await using writer = await dstFs.openWriter(pair.dst, 'overwrite', signal);
+    const stream = reader.stream();
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+      await writer.write(chunk);
+      progress(chunk.length);
+    }
+    await writer.commit();
+    await reader.close();
+  }
+
+  /* ------------------------------ misc ------------------------------ */
+
+  async sign(path: string, options: SignOptions): Promise<string> {
+    const p = this.normalize(path);
+    if (!this.adapter.sign) throw new NotSupportedError({ path: p, protocol: this.protocol }, `The ${this.protocol} filesystem cannot sign URLs`);
+    return this.guard(() => this.adapter.sign!(p, options), p, options.signal);
+  }
+
+  async close(): Promise<void> {
+    await this.adapter.close?.();
+    await this.localPeer?.close();
+  }
+}

@@ -1,0 +1,195 @@
+import { InvalidPathError, StorageError } from './errors.js';
+import type { RetryPolicy } from './retry.js';
+import type { AdapterWriter, FileInfo, ReadHandle, StorageAdapter, WriteHandle, WriteMode } from './types.js';
+
+const encoder = new TextEncoder();
+
+export function toBytes(data: Uint8Array | string | ArrayBufferView): Uint8Array {
+  if (typeof data === 'string') return encoder.encode(data);
+  if (data instanceof Uint8Array) return data;
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+type Guard = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/** Reads through a block cache with range requests pinned to the version seen at open. */
+export class BlockReadHandle implements ReadHandle {
+  private position = 0;
+  private block: { start: number; data: Uint8Array } | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly adapter: StorageAdapter,
+    readonly info: FileInfo,
+    private readonly blockSize: number,
+    private readonly retry: RetryPolicy,
+    private readonly guard: Guard,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  get path(): string {
+    return this.info.name;
+  }
+  get size(): number {
+    return this.info.size;
+  }
+
+  tell(): number {
+    return this.position;
+  }
+
+  seek(position: number, whence: 0 | 1 | 2 = 0): number {
+    const base = whence === 0 ? 0 : whence === 1 ? this.position : this.size;
+    const target = base + position;
+    if (!Number.isFinite(target) || target < 0) {
+      throw new InvalidPathError({ path: this.path, protocol: this.adapter.protocol }, `Cannot seek to ${target} in ${this.path}`);
+    }
+    this.position = target;
+    return target;
+  }
+
+  async read(n?: number): Promise<Uint8Array> {
+    this.assertOpen();
+    const remaining = this.size - this.position;
+    if (remaining <= 0) return new Uint8Array(0);
+    const want = n === undefined || n < 0 ? remaining : Math.min(n, remaining);
+    const start = this.position;
+    let out: Uint8Array;
+    if (want >= this.blockSize) {
+      out = await this.fetch(start, start + want);
+    } else {
+      if (!this.block || start < this.block.start || start + want > this.block.start + this.block.data.length) {
+        const end = Math.min(this.size, start + this.blockSize);
+        this.block = { start, data: await this.fetch(start, end) };
+      }
+      const offset = start - this.block.start;
+      out = this.block.data.subarray(offset, offset + want);
+    }
+    this.position += out.length;
+    return out;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    for (;;) {
+      const chunk = await this.read(this.blockSize);
+      if (chunk.length === 0) return;
+      yield chunk;
+    }
+  }
+
+  stream(): ReadableStream<Uint8Array> {
+    this.assertOpen();
+    const start = this.position;
+    const source: AsyncIterable<Uint8Array> =
+      this.adapter.readStream && this.size - start > this.blockSize
+        ? this.adapter.readStream(this.path, start, this.size, { signal: this.signal, etag: this.info.etag })
+        : this;
+    const iterator = source[Symbol.asyncIterator]();
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const next = await this.guard(() => iterator.next());
+        if (next.done) controller.close();
+        else {
+          if (source !== this) this.position += next.value.length;
+          controller.enqueue(next.value);
+        }
+      },
+      cancel: async () => {
+        await iterator.return?.();
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.block = undefined;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private fetch(start: number, end: number): Promise<Uint8Array> {
+    return this.guard(() =>
+      this.retry.run((signal) => this.adapter.read(this.path, start, end, { signal, etag: this.info.etag }), this.signal),
+    );
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StorageError({ path: this.path, protocol: this.adapter.protocol }, `Read handle is closed: ${this.path}`);
+  }
+}
+
+type WriteState = 'open' | 'committed' | 'aborted' | 'failed';
+
+/** Enforces the atomic-write contract over a backend writer: commit is the only way in. */
+export class AtomicWriteHandle implements WriteHandle {
+  private state: WriteState = 'open';
+  private written = 0;
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly path: string,
+    readonly mode: WriteMode,
+    private readonly protocol: string,
+    private readonly writer: AdapterWriter,
+    private readonly guard: Guard,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  get bytesWritten(): number {
+    return this.written;
+  }
+
+  write(chunk: Uint8Array | string): Promise<void> {
+    // Serialise: callers that do not await each write still get bytes in order.
+    const bytes = toBytes(chunk);
+    const run = this.pending.then(async () => {
+      this.assertOpen('write to');
+      if (bytes.length === 0) return;
+      await this.failOnError(() => this.writer.write(bytes, this.signal));
+      this.written += bytes.length;
+    });
+    this.pending = run.catch(() => undefined);
+    return run;
+  }
+
+  async commit(): Promise<void> {
+    await this.pending;
+    this.assertOpen('commit');
+    await this.failOnError(() => this.writer.commit(this.signal));
+    this.state = 'committed';
+  }
+
+  async abort(): Promise<void> {
+    await this.pending;
+    if (this.state === 'committed' || this.state === 'aborted') return;
+    const wasFailed = this.state === 'failed';
+    this.state = 'aborted';
+    if (!wasFailed) await this.guard(() => this.writer.abort());
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.abort();
+  }
+
+  private async failOnError(fn: () => Promise<void>): Promise<void> {
+    try {
+      await this.guard(fn);
+    } catch (error) {
+      this.state = 'failed';
+      // Leave nothing behind on the server; the original error is what the caller needs.
+      await this.writer.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private assertOpen(action: string): void {
+    if (this.state !== 'open') {
+      throw new StorageError(
+        { path: this.path, protocol: this.protocol },
+        `Cannot ${action} ${this.protocol}://${this.path}: the write handle is ${this.state}`,
+      );
+    }
+  }
+}

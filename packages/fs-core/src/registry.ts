@@ -1,0 +1,166 @@
+import { resolve as resolveLocal } from 'node:path';
+import { FsError, InvalidPathError, ProtocolNotAvailableError } from './errors.js';
+import { fromAdapter, type AdaptedFileSystem } from './facade.js';
+import { splitProtocol } from './paths.js';
+import type { FileSystem } from './types.js';
+
+export type FileSystemFactory = (options: object) => FileSystem | Promise<FileSystem>;
+
+/** Options keyed by protocol (`{ s3: {...}, gcs: {...} }`) or flat for the URL's protocol. */
+export type StorageOptions = Record<string, unknown>;
+
+interface KnownImplementation {
+  module: string;
+  hint: string;
+}
+
+const pkg = (name: string): KnownImplementation => ({ module: name, hint: `npm install ${name}` });
+
+/** Protocols that load lazily from their own package, like fsspec's known_implementations. */
+export const knownImplementations: Readonly<Record<string, Readonly<KnownImplementation>>> = Object.freeze({
+  s3: pkg('@strata/fs-s3'),
+  s3a: pkg('@strata/fs-s3'),
+  gs: pkg('@strata/fs-gcs'),
+  gcs: pkg('@strata/fs-gcs'),
+  az: pkg('@strata/fs-azure'),
+  abfs: pkg('@strata/fs-azure'),
+  azure: pkg('@strata/fs-azure'),
+});
+
+/** Protocols that share one set of storage options. */
+const ALIAS_GROUPS: readonly (readonly string[])[] = [
+  ['file', 'local'],
+  ['s3', 's3a'],
+  ['gs', 'gcs'],
+  ['az', 'abfs', 'azure'],
+];
+
+const builtins: Record<string, FileSystemFactory> = {
+  file: async (options) => {
+    const { LocalAdapter } = await import('./backends/local.js');
+    return fromAdapter(new LocalAdapter(options as never), options);
+  },
+  local: (options) => builtins.file!(options),
+  memory: async (options) => {
+    const { MemoryAdapter } = await import('./backends/memory.js');
+    return fromAdapter(new MemoryAdapter(options as never), options);
+  },
+};
+
+const registered = new Map<string, FileSystemFactory>();
+
+const PROTOCOL_NAME = /^[a-z][a-z0-9+.-]*$/;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function canonical(protocol: string): string {
+  const p = protocol.toLowerCase();
+  if (!PROTOCOL_NAME.test(p)) throw new InvalidPathError({}, `Invalid protocol name: "${protocol}"`);
+  return p;
+}
+
+/** Plugs a protocol in by name. Replacing one needs `clobber: true`. */
+export function registerImplementation(protocol: string, factory: FileSystemFactory, opts: { clobber?: boolean } = {}): void {
+  const p = canonical(protocol);
+  if (typeof factory !== 'function') throw new TypeError('registerImplementation needs a factory function');
+  if (!opts.clobber && (registered.has(p) || p in builtins)) {
+    throw new FsError('EEXIST', `Protocol "${p}" is already registered; pass { clobber: true } to replace it`, { protocol: p });
+  }
+  registered.set(p, factory);
+}
+
+/** Every protocol that can be asked for: built in, registered or known-lazy. */
+export function availableProtocols(): string[] {
+  return [...new Set([...Object.keys(builtins), ...registered.keys(), ...Object.keys(knownImplementations)])].sort();
+}
+
+interface BackendModule {
+  createFileSystem?: (options: object, protocol: string) => FileSystem | Promise<FileSystem>;
+}
+
+async function importBackend(protocol: string, spec: KnownImplementation): Promise<BackendModule> {
+  try {
+    return (await import(spec.module)) as BackendModule;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(spec.module)) {
+      throw new ProtocolNotAvailableError(
+        `Protocol "${protocol}" needs the ${spec.module} package, which is not installed. Install it with: ${spec.hint}`,
+        { protocol, cause: error },
+      );
+    }
+    throw new ProtocolNotAvailableError(`Protocol "${protocol}": loading ${spec.module} failed: ${(error as Error).message}`, { protocol, cause: error });
+  }
+}
+
+/** A filesystem instance for `protocol`. Cloud backends are imported on first use only. */
+export async function filesystem(protocol: string, options: object = {}): Promise<FileSystem> {
+  const p = canonical(protocol);
+  assertSafeOptions(options, p);
+  const factory = registered.get(p) ?? builtins[p];
+  if (factory) return factory(options);
+  const known = knownImplementations[p];
+  if (!known) {
+    throw new ProtocolNotAvailableError(`Unknown protocol "${p}". Known protocols: ${availableProtocols().join(', ')}`, { protocol: p });
+  }
+  const mod = await importBackend(p, known);
+  if (typeof mod.createFileSystem !== 'function') {
+    throw new ProtocolNotAvailableError(`${known.module} does not export createFileSystem()`, { protocol: p });
+  }
+  return mod.createFileSystem(options, p);
+}
+
+/** Picks the options for `protocol` from keyed or flat storage options. */
+export function optionsFor(protocol: string, storageOptions: StorageOptions | undefined): object {
+  if (!storageOptions) return {};
+  assertSafeOptions(storageOptions, protocol);
+  const group = ALIAS_GROUPS.find((g) => g.includes(protocol)) ?? [protocol];
+  const keyedNames = new Set([...availableProtocols(), 'file', 'local', 'memory']);
+  const keys = Object.keys(storageOptions);
+  const isKeyed = keys.length > 0 && keys.some((k) => keyedNames.has(k) && isPlainObject(storageOptions[k]));
+  if (!isKeyed) return storageOptions;
+  for (const name of [protocol, ...group]) {
+    if (Object.hasOwn(storageOptions, name) && isPlainObject(storageOptions[name])) return storageOptions[name] as object;
+  }
+  return {};
+}
+
+/**
+ * `s3://bucket/key` → the s3 filesystem and `bucket/key`. A plain path means the local disk.
+ * Percent-escapes are kept as written: keys are opaque strings, as in fsspec.
+ */
+export async function urlToFs(url: string, storageOptions?: StorageOptions): Promise<{ fs: FileSystem; path: string }> {
+  if (typeof url !== 'string' || url.length === 0) throw new InvalidPathError({}, 'URL must be a non-empty string');
+  if (url.includes('::')) {
+    throw new InvalidPathError({ path: url }, `Chained URLs ("a::b") are not supported yet: ${url}`);
+  }
+  const split = splitProtocol(url);
+  if (!split) {
+    if (/^[^/]*:\/\//.test(url) || (/^[a-zA-Z][a-zA-Z0-9+.-]*:[^/]/.test(url) && !url.startsWith('/'))) {
+      throw new InvalidPathError({ path: url }, `Malformed URL (expected "protocol://..."): ${url}`);
+    }
+    const fs = await filesystem('file', optionsFor('file', storageOptions));
+    return { fs, path: (fs as AdaptedFileSystem).normalize(resolveLocal(url)) };
+  }
+  const protocol = canonical(split.protocol);
+  const fs = await filesystem(protocol, optionsFor(protocol, storageOptions));
+  // Normalise the part after the scheme: a factory may serve a protocol under another name.
+  const path = (fs as Partial<AdaptedFileSystem>).normalize ? (fs as AdaptedFileSystem).normalize(split.rest) : split.rest;
+  return { fs, path };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Refuses prototype-polluting keys anywhere in plain option objects (e.g. parsed from JSON). */
+function assertSafeOptions(options: unknown, protocol: string, depth = 0): void {
+  if (!isPlainObject(options) || depth > 8) return;
+  for (const key of Object.keys(options)) {
+    if (FORBIDDEN_KEYS.has(key)) {
+      throw new InvalidPathError({ protocol }, `Storage options may not contain the key "${key}"`);
+    }
+    assertSafeOptions(options[key], protocol, depth + 1);
+  }
+}

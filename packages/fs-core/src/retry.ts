@@ -1,0 +1,101 @@
+import { AbortError, FsError, TimeoutError } from './errors.js';
+
+export interface RetryOptions {
+  /** Tries in all, the first included (default 4). 1 disables retries. */
+  attempts?: number | undefined;
+  /** First backoff delay (default 100 ms); doubles each try, with full jitter. */
+  baseDelayMs?: number | undefined;
+  /** Cap for one backoff delay (default 5 s). */
+  maxDelayMs?: number | undefined;
+  /** Limit for one try (default none). A try that runs over is aborted and retried. */
+  timeoutMs?: number | undefined;
+  /** Limit for the whole operation, retries included (default none). */
+  deadlineMs?: number | undefined;
+  /** Source of randomness for jitter; tests pass a seeded one. */
+  random?: (() => number) | undefined;
+}
+
+export interface RetryEvent {
+  attempt: number;
+  delayMs: number;
+  error: unknown;
+}
+
+/** Backends may attach this to an FsError from a 429/503 answer. */
+export interface RetryAfterHint {
+  retryAfterMs?: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(new AbortError({ cause: signal.reason }));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new AbortError({ cause: signal?.reason }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+/**
+ * Retries operations that are safe to repeat (reads, listings, whole-body PUTs, parts).
+ * Only errors marked `retryable` are retried, with exponential backoff and full jitter,
+ * honouring a backend's Retry-After hint.
+ */
+export class RetryPolicy {
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly timeoutMs: number | undefined;
+  readonly deadlineMs: number | undefined;
+  private readonly random: () => number;
+  onRetry: ((event: RetryEvent) => void) | undefined;
+
+  constructor(options: RetryOptions = {}) {
+    this.attempts = Math.max(1, Math.floor(options.attempts ?? 4));
+    this.baseDelayMs = options.baseDelayMs ?? 100;
+    this.maxDelayMs = options.maxDelayMs ?? 5000;
+    this.timeoutMs = options.timeoutMs;
+    this.deadlineMs = options.deadlineMs;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Runs `fn`, giving each try a signal that fires on the caller's abort, the try timeout or the deadline. */
+  async run<T>(fn: (signal: AbortSignal | undefined, attempt: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const deadline = this.deadlineMs === undefined ? undefined : Date.now() + this.deadlineMs;
+    for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw new AbortError({ cause: signal.reason });
+      const signals: AbortSignal[] = signal ? [signal] : [];
+      const remaining = deadline === undefined ? undefined : deadline - Date.now();
+      const tryLimit = minDefined(this.timeoutMs, remaining);
+      if (tryLimit !== undefined) signals.push(AbortSignal.timeout(Math.max(1, tryLimit)));
+      const trySignal = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+      try {
+        return await fn(trySignal, attempt);
+      } catch (raw) {
+        const timedOut = trySignal?.aborted === true && !signal?.aborted;
+        const error = timedOut ? new TimeoutError({ cause: raw }) : raw;
+        if (signal?.aborted) throw error instanceof FsError ? error : new AbortError({ cause: raw });
+        const retryable = error instanceof FsError && error.retryable;
+        if (!retryable || attempt >= this.attempts) throw error;
+        const hinted = (error as RetryAfterHint).retryAfterMs;
+        const backoff = this.random() * Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+        const delayMs = hinted !== undefined ? Math.min(Math.max(hinted, backoff), this.maxDelayMs * 4) : backoff;
+        if (deadline !== undefined && Date.now() + delayMs >= deadline) throw error;
+        this.onRetry?.({ attempt, delayMs, error });
+        await sleep(delayMs, signal);
+      }
+    }
+  }
+}
+
+function minDefined(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Math.min(a, b);
+}
+
+export const noRetry = new RetryPolicy({ attempts: 1 });

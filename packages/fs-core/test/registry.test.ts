@@ -1,0 +1,152 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import {
+  InvalidPathError,
+  ProtocolNotAvailableError,
+  filesystem,
+  fromAdapter,
+  knownImplementations,
+  optionsFor,
+  registerImplementation,
+  urlToFs,
+  type FileSystem,
+} from '../src/index.js';
+import { MemoryAdapter } from '../src/backends/memory.js';
+
+const fsCoreDist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+
+describe('registry', () => {
+  it('knows the cloud protocols lazily, by package', () => {
+    expect(knownImplementations.s3?.module).toBe('@strata/fs-s3');
+    expect(knownImplementations.gs?.module).toBe('@strata/fs-gcs');
+    expect(knownImplementations.abfs?.module).toBe('@strata/fs-azure');
+  });
+
+  it('names the package to install when a backend is missing', async () => {
+    // A throwaway project with only fs-core linked in, so @strata/fs-s3 cannot resolve.
+    const dir = mkdtempSync(join(tmpdir(), 'strata-registry-'));
+    const script = join(dir, 'probe.mjs');
+    writeFileSync(
+      script,
+      `const { urlToFs } = await import(${JSON.stringify(fsCoreDist)});
+       try { await urlToFs('s3://bucket/key'); console.log('NO ERROR'); }
+       catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }`,
+    );
+    // Resolution of bare specifiers starts at fs-core's dist, which can see the workspace's
+    // node_modules; hide them by pointing the loader at a copy-free check instead.
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      import { register } from 'node:module';
+      register('data:text/javascript,' + encodeURIComponent(\`
+        export async function resolve(spec, ctx, next) {
+          if (spec === '@strata/fs-s3') { const e = new Error("Cannot find package '@strata/fs-s3' imported from x"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; }
+          return next(spec, ctx);
+        }\`));
+      await import(${JSON.stringify(script)});
+    `], { encoding: 'utf8' });
+    const out = JSON.parse(result.stdout.trim().split('\n').pop()!);
+    expect(out.name).toBe('ProtocolNotAvailableError');
+    expect(out.code).toBe('EPROTONOSUPPORT');
+    expect(out.message).toContain('s3');
+    expect(out.message).toContain('npm install @strata/fs-s3');
+  });
+
+  it('rejects unknown protocols, listing the known ones', async () => {
+    const error = await urlToFs('nope://x/y').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProtocolNotAvailableError);
+    expect((error as Error).message).toMatch(/Unknown protocol "nope".*memory.*s3/);
+  });
+
+  it('plugs in third-party protocols by name', async () => {
+    const store = fromAdapter(new MemoryAdapter({ store: 'private' }));
+    let received: object | undefined;
+    registerImplementation('foo', (options) => {
+      received = options;
+      return store;
+    });
+    const { fs, path } = await urlToFs('foo://x', { foo: { token: 't' } });
+    expect(fs).toBe(store);
+    expect(path).toBe('/x'); // the memory store's path style
+    await fs.pipe(path, 'via foo');
+    expect(new TextDecoder().decode(await store.cat('/x'))).toBe('via foo');
+    expect(received).toEqual({ token: 't' });
+    expect(() => registerImplementation('foo', () => store)).toThrow(/already registered/);
+    registerImplementation('foo', () => store, { clobber: true });
+  });
+
+  it('maps bare and file: paths to the local filesystem', async () => {
+    const { fs, path } = await urlToFs('relative/dir/../x.bin');
+    expect(fs.protocol).toBe('file');
+    expect(path).toBe(join(process.cwd(), 'relative/x.bin'));
+    expect((await urlToFs('file:///tmp/a//b')).path).toBe('/tmp/a/b');
+    expect((await urlToFs('local:///tmp/a')).fs.protocol).toBe('file');
+  });
+
+  it('shares one memory store per process across urlToFs calls', async () => {
+    const a = await urlToFs('memory://run/shared.txt');
+    await a.fs.pipe(a.path, 'hello');
+    const b = await urlToFs('memory://run/shared.txt');
+    expect(new TextDecoder().decode(await b.fs.cat(b.path))).toBe('hello');
+    const isolated: FileSystem = await filesystem('memory', { store: 'private' });
+    expect(await isolated.exists('/run/shared.txt')).toBe(false);
+  });
+
+  it('picks keyed or flat storage options', () => {
+    expect(optionsFor('s3', { s3: { region: 'x' }, gcs: { projectId: 'p' } })).toEqual({ region: 'x' });
+    expect(optionsFor('s3a', { s3: { region: 'x' } })).toEqual({ region: 'x' });
+    expect(optionsFor('gs', { gcs: { projectId: 'p' } })).toEqual({ projectId: 'p' });
+    expect(optionsFor('s3', { region: 'flat' })).toEqual({ region: 'flat' });
+    expect(optionsFor('s3', { gcs: { projectId: 'p' } })).toEqual({});
+  });
+
+  it('refuses prototype pollution through storage options', async () => {
+    const hostile = JSON.parse('{"memory": {"__proto__": {"polluted": true}}}') as Record<string, unknown>;
+    await expect(urlToFs('memory://x', hostile)).rejects.toBeInstanceOf(InvalidPathError);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it.each([
+    ['', 'empty'],
+    ['s3:bucket/key', 'missing slashes'],
+    ['memory://a/../../b', 'escaping ..'],
+    ['memory://a/\0b', 'NUL byte'],
+    ['cache::s3://b/k', 'chained'],
+    ['1abc://x', 'bad scheme'],
+  ])('gives a typed error for a malformed URL: %j (%s)', async (url) => {
+    const error = await urlToFs(url).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as { code?: string }).code).toMatch(/^E/);
+  });
+});
+
+describe('lazy loading', () => {
+  it('does not load any vendor SDK when only fs-core is imported and used', () => {
+    // A resolve hook records every module the process asks for.
+    const hook = `
+      export async function resolve(spec, ctx, next) {
+        const r = await next(spec, ctx);
+        process.stderr.write('RESOLVED ' + r.url + '\\n');
+        return r;
+      }`;
+    const probe = `
+      import { register } from 'node:module';
+      register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+      const core = await import(${JSON.stringify(fsCoreDist)});
+      const { fs, path } = await core.urlToFs('memory://probe/x');
+      await fs.pipe(path, 'x');
+      const local = await core.filesystem('file');
+      await local.exists('/');
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    const resolved = result.stderr.split('\n').filter((l) => l.startsWith('RESOLVED '));
+    expect(resolved.some((l) => l.includes('fs-core/dist/index.js'))).toBe(true);
+    expect(resolved.some((l) => l.includes('memfs'))).toBe(true);
+    for (const sdk of ['@aws-sdk', '@google-cloud', '@azure', '@smithy', 'fs-s3', 'fs-gcs', 'fs-azure']) {
+      expect(resolved.filter((l) => l.includes(sdk))).toEqual([]);
+    }
+  });
+});
