@@ -10,6 +10,7 @@ import {
   NotSupportedError,
   StorageError,
   AlreadyExistsError,
+  throwIfAborted,
 } from './errors.js';
 import { AtomicWriteHandle, BlockReadHandle, toBytes } from './handles.js';
 import {
@@ -279,7 +280,8 @@ export class AdaptedFileSystem implements FileSystem {
     const rest = segments.slice(firstMagic);
     const maxDepth = rest.some((s) => s.includes('**')) ? undefined : rest.length;
     const candidates = await this.findInfos(base, { maxDepth, withDirs: true, signal: options.signal });
-    const isMatch = picomatch(p, { dot: true });
+    // fnmatch (and fsspec) read `[!..]` as negation; picomatch spells it `[^..]`.
+    const isMatch = picomatch(p.replace(/(^|[^\\])\[!/g, '$1[^'), { dot: true });
     return candidates.map((c) => c.name).filter((name) => isMatch(name)).sort(byString);
   }
 
@@ -388,6 +390,7 @@ export class AdaptedFileSystem implements FileSystem {
 
   async mkdir(path: string, options: MkdirOptions = {}): Promise<void> {
     const p = this.normalize(path);
+    throwIfAborted(options.signal, { path: p, protocol: this.protocol });
     const parents = options.parents ?? true;
     if (this.style === 'bucket' && p.includes('/')) return; // prefixes need no creation
     if (!this.adapter.makeDir) return;

@@ -75,6 +75,8 @@ export function availableProtocols(): string[] {
 
 interface BackendModule {
   createFileSystem?: (options: object, protocol: string) => FileSystem | Promise<FileSystem>;
+  /** Lets a backend read options out of its URLs (e.g. the account in `abfs://c@acct.dfs.core.windows.net/p`). */
+  parseUrl?: (url: string) => { path: string; options?: object };
 }
 
 async function importBackend(protocol: string, spec: KnownImplementation): Promise<BackendModule> {
@@ -98,6 +100,11 @@ export async function filesystem(protocol: string, options: object = {}): Promis
   assertSafeOptions(options, p);
   const factory = registered.get(p) ?? builtins[p];
   if (factory) return factory(options);
+  const mod = await backendModule(p);
+  return mod.createFileSystem!(options, p);
+}
+
+async function backendModule(p: string): Promise<BackendModule> {
   const known = knownImplementations[p];
   if (!known) {
     throw new ProtocolNotAvailableError(`Unknown protocol "${p}". Known protocols: ${availableProtocols().join(', ')}`, { protocol: p });
@@ -106,7 +113,7 @@ export async function filesystem(protocol: string, options: object = {}): Promis
   if (typeof mod.createFileSystem !== 'function') {
     throw new ProtocolNotAvailableError(`${known.module} does not export createFileSystem()`, { protocol: p });
   }
-  return mod.createFileSystem(options, p);
+  return mod;
 }
 
 /** Picks the options for `protocol` from keyed or flat storage options. */
@@ -142,7 +149,15 @@ export async function urlToFs(url: string, storageOptions?: StorageOptions): Pro
     return { fs, path: (fs as AdaptedFileSystem).normalize(resolveLocal(url)) };
   }
   const protocol = canonical(split.protocol);
-  const fs = await filesystem(protocol, optionsFor(protocol, storageOptions));
+  const options = optionsFor(protocol, storageOptions);
+  if (!registered.has(protocol) && !builtins[protocol]) {
+    const parsed = (await backendModule(protocol)).parseUrl?.(url);
+    if (parsed) {
+      const fs = await filesystem(protocol, { ...parsed.options, ...options });
+      return { fs, path: parsed.path };
+    }
+  }
+  const fs = await filesystem(protocol, options);
   // Normalise the part after the scheme: a factory may serve a protocol under another name.
   const path = (fs as Partial<AdaptedFileSystem>).normalize ? (fs as AdaptedFileSystem).normalize(split.rest) : split.rest;
   return { fs, path };

@@ -1,0 +1,160 @@
+import { NotFoundError } from '@strata/fs-core';
+
+import { loadCheckpoint, type LoadOptions } from './load.js';
+import { encodeCheckpoint, prepareCheckpoint, writePreparedCheckpoint, type SaveOptions } from './save.js';
+import { withStorage, type StorageCallOptions } from './storage.js';
+import { elementsFromLittleEndian, type Tensor } from './tensor.js';
+import { decodeTree } from './tree.js';
+
+/** How a trainer saves, loads and removes checkpoints (after Lightning's CheckpointIO). */
+export interface CheckpointIO {
+  saveCheckpoint(checkpoint: object, url: string, options?: SaveOptions): Promise<void>;
+  loadCheckpoint(url: string, options?: LoadOptions): Promise<Record<string, unknown>>;
+  /** Removes the checkpoint at `url`; a missing one is not an error. */
+  removeCheckpoint(url: string, options?: StorageCallOptions): Promise<void>;
+  /** Finishes outstanding work and releases resources. */
+  teardown(): Promise<void>;
+}
+
+export interface FsCheckpointIOOptions {
+  /** Used for every call that does not pass its own. */
+  storageOptions?: StorageCallOptions['storageOptions'];
+  /** Use this filesystem for every call instead of resolving one per URL. */
+  fs?: StorageCallOptions['fs'];
+}
+
+/** Snapshots made by AsyncCheckpointIO: their bytes are private, so a second hash while writing is not needed. */
+const privateSnapshots = new WeakSet<object>();
+
+/** The default CheckpointIO: one safetensors file per checkpoint through fs-core. */
+export class FsCheckpointIO implements CheckpointIO {
+  constructor(private readonly defaults: FsCheckpointIOOptions = {}) {}
+
+  private withDefaults<T extends StorageCallOptions>(options: T | undefined): T {
+    return { storageOptions: this.defaults.storageOptions, fs: this.defaults.fs, ...(options ?? {}) } as T;
+  }
+
+  async saveCheckpoint(checkpoint: object, url: string, options?: SaveOptions): Promise<void> {
+    const encoded = encodeCheckpoint(checkpoint);
+    if (privateSnapshots.has(checkpoint)) encoded.owned = true;
+    const prepared = await prepareCheckpoint(encoded);
+    const opts = this.withDefaults(options);
+    await withStorage(url, opts, ({ fs, path }) => writePreparedCheckpoint(prepared, fs, path, opts));
+  }
+
+  loadCheckpoint(url: string, options?: LoadOptions): Promise<Record<string, unknown>> {
+    return loadCheckpoint(url, this.withDefaults(options));
+  }
+
+  async removeCheckpoint(url: string, options?: StorageCallOptions): Promise<void> {
+    const opts = this.withDefaults(options);
+    await withStorage(url, opts, async ({ fs, path }) => {
+      try {
+        await fs.rm(path, { signal: opts.signal });
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+      }
+    });
+  }
+
+  async teardown(): Promise<void> {}
+}
+
+/**
+ * A deep copy of a checkpoint exactly as saving and loading it would give back, with every tensor's
+ * bytes copied. Throws UnstorableValueError like saveCheckpoint.
+ */
+export function snapshotCheckpoint(checkpoint: object): Record<string, unknown> {
+  const { tree, tensors } = encodeCheckpoint(checkpoint, { copy: true });
+  const byName = new Map<string, Tensor>(tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape, data: elementsFromLittleEndian(t.dtype, t.data as Uint8Array) }]));
+  return decodeTree(tree, { header: (name) => byName.get(name), loaded: (name) => byName.get(name) });
+}
+
+export interface AsyncCheckpointIOOptions {
+  /** Snapshots waiting or being written at once; a save beyond this waits for one to finish. Default 2. */
+  maxPendingSaves?: number | undefined;
+}
+
+/**
+ * Saves in the background. `saveCheckpoint` snapshots the checkpoint (copying tensor bytes) on the
+ * calling thread and returns; the write happens afterwards through the wrapped CheckpointIO. Saves
+ * to the same URL run one after another, never at once. A failed background save is thrown by the
+ * next call (or by `flush`/`teardown`); loads and removes of a URL wait for its pending saves.
+ */
+export class AsyncCheckpointIO implements CheckpointIO {
+  private readonly tails = new Map<string, Promise<void>>();
+  private readonly running = new Set<Promise<void>>();
+  private errors: unknown[] = [];
+  private readonly maxPendingSaves: number;
+
+  constructor(
+    private readonly inner: CheckpointIO = new FsCheckpointIO(),
+    options: AsyncCheckpointIOOptions = {},
+  ) {
+    this.maxPendingSaves = Math.max(1, options.maxPendingSaves ?? 2);
+  }
+
+  /** Number of saves not finished yet. */
+  get pendingSaves(): number {
+    return this.running.size;
+  }
+
+  async saveCheckpoint(checkpoint: object, url: string, options?: SaveOptions): Promise<void> {
+    this.surfaceErrors();
+    while (this.running.size >= this.maxPendingSaves) await Promise.race(this.running);
+    this.surfaceErrors();
+    const snapshot = snapshotCheckpoint(checkpoint);
+    privateSnapshots.add(snapshot);
+    const previous = this.tails.get(url) ?? Promise.resolve();
+    const task: Promise<void> = previous
+      .then(() => this.inner.saveCheckpoint(snapshot, url, options))
+      .catch((error: unknown) => {
+        this.errors.push(error);
+      })
+      .finally(() => {
+        this.running.delete(task);
+        if (this.tails.get(url) === task) this.tails.delete(url);
+      });
+    this.tails.set(url, task);
+    this.running.add(task);
+  }
+
+  async loadCheckpoint(url: string, options?: LoadOptions): Promise<Record<string, unknown>> {
+    await this.settle(url);
+    return this.inner.loadCheckpoint(url, options);
+  }
+
+  async removeCheckpoint(url: string, options?: StorageCallOptions): Promise<void> {
+    await this.settle(url);
+    await this.inner.removeCheckpoint(url, options);
+  }
+
+  /** Waits for every pending save; throws if any background save failed. */
+  async flush(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    this.surfaceErrors();
+  }
+
+  async teardown(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      await this.inner.teardown();
+    }
+  }
+
+  private async settle(url: string): Promise<void> {
+    this.surfaceErrors();
+    const tail = this.tails.get(url);
+    if (tail) await tail;
+    this.surfaceErrors();
+  }
+
+  private surfaceErrors(): void {
+    if (this.errors.length === 0) return;
+    const errors = this.errors;
+    this.errors = [];
+    if (errors.length === 1) throw errors[0];
+    throw new AggregateError(errors, `${errors.length} background checkpoint saves failed`);
+  }
+}

@@ -1,0 +1,227 @@
+import { createHash } from 'node:crypto';
+
+import { describe, expect, it } from 'vitest';
+
+import {
+  CorruptCheckpointError,
+  deserializeCheckpoint,
+  loadCheckpoint,
+  readCheckpointInfo,
+  readCheckpointInfoFromBytes,
+  serializeCheckpoint,
+  tensor,
+  type CorruptReason,
+} from '../src/index.js';
+import { instrumentedFs, privateMemoryFs } from './helpers.js';
+
+const encoder = new TextEncoder();
+
+/** A file with exactly this header text (padded with spaces to 8) followed by `data`. */
+function fileWith(header: string, data: Uint8Array = new Uint8Array(0), lengthOverride?: bigint): Uint8Array {
+  const json = encoder.encode(header);
+  const padded = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + padded + data.length).fill(0x20, 8, 8 + padded);
+  new DataView(out.buffer).setBigUint64(0, lengthOverride ?? BigInt(padded), true);
+  out.set(json, 8);
+  out.set(data, 8 + padded);
+  return out;
+}
+
+function reasonOf(fn: () => unknown): CorruptReason {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(CorruptCheckpointError);
+    return (error as CorruptCheckpointError).reason;
+  }
+  throw new Error('expected CorruptCheckpointError, nothing was thrown');
+}
+
+const load = (bytes: Uint8Array) => () => deserializeCheckpoint(bytes);
+const t = (dtype: string, shape: number[], begin: number, end: number) => JSON.stringify({ dtype, shape, data_offsets: [begin, end] });
+
+function validCheckpoint(): Uint8Array {
+  return serializeCheckpoint({
+    step: 5,
+    w: tensor('F32', [2, 2], [1, 2, 3, 4]),
+    b: tensor('I64', [2], [1n, 2n]),
+    m: tensor('BOOL', [3], [1, 0, 1]),
+  });
+}
+
+describe('corrupt files raise CorruptCheckpointError', () => {
+  it('truncation at every byte', () => {
+    const bytes = validCheckpoint();
+    for (let cut = 0; cut < bytes.length; cut++) {
+      const reason = reasonOf(load(bytes.subarray(0, cut)));
+      expect(['truncated', 'out-of-bounds']).toContain(reason);
+    }
+    expect(deserializeCheckpoint(bytes)).toHaveProperty('step', 5);
+  });
+
+  it('an empty file and a file shorter than the length prefix', () => {
+    expect(reasonOf(load(new Uint8Array(0)))).toBe('truncated');
+    expect(reasonOf(load(new Uint8Array(7)))).toBe('truncated');
+  });
+
+  it('a header length larger than the file', () => {
+    expect(reasonOf(load(fileWith('{}', new Uint8Array(0), 4096n)))).toBe('truncated');
+  });
+
+  it('a header length larger than 100 MB, even when absurd', () => {
+    expect(reasonOf(load(fileWith('{}', new Uint8Array(0), 100_000_001n)))).toBe('header-too-large');
+    expect(reasonOf(load(fileWith('{}', new Uint8Array(0), 2n ** 64n - 1n)))).toBe('header-too-large');
+  });
+
+  it('header JSON that is not an object', () => {
+    for (const header of ['[]', '"x"', '1', 'null', 'true']) expect(reasonOf(load(fileWith(header)))).toBe('header-not-object');
+  });
+
+  it('header that is not JSON, or not UTF-8', () => {
+    for (const header of ['{', '{"a":}', "{'a':1}", '{"a":1,}', '{} x', '', '{"a":01}', '{"a":"\u0001"}']) {
+      expect(reasonOf(load(fileWith(header)))).toBe('header-json');
+    }
+    const bad = fileWith('{"a":"xx"}');
+    bad[14] = 0xff;
+    expect(reasonOf(load(bad))).toBe('header-encoding');
+  });
+
+  it('hostile nesting does not overflow the stack', () => {
+    expect(reasonOf(load(fileWith(`{"a":${'['.repeat(200_000)}${']'.repeat(200_000)}}`)))).toBe('header-json');
+  });
+
+  it('overlapping offsets', () => {
+    const header = `{"a":${t('U8', [4], 0, 4)},"b":${t('U8', [4], 2, 6)}}`;
+    expect(reasonOf(load(fileWith(header, new Uint8Array(6))))).toBe('overlapping-offsets');
+    const same = `{"a":${t('U8', [4], 0, 4)},"b":${t('U8', [4], 0, 4)}}`;
+    expect(reasonOf(load(fileWith(same, new Uint8Array(4))))).toBe('overlapping-offsets');
+  });
+
+  it('gapped offsets, including a first tensor not at 0', () => {
+    expect(reasonOf(load(fileWith(`{"a":${t('U8', [4], 0, 4)},"b":${t('U8', [2], 6, 8)}}`, new Uint8Array(8))))).toBe('gapped-offsets');
+    expect(reasonOf(load(fileWith(`{"a":${t('U8', [4], 2, 6)}}`, new Uint8Array(6))))).toBe('gapped-offsets');
+  });
+
+  it('out-of-bounds offsets and trailing bytes', () => {
+    expect(reasonOf(load(fileWith(`{"a":${t('U8', [4], 0, 4)}}`, new Uint8Array(3))))).toBe('out-of-bounds');
+    expect(reasonOf(load(fileWith(`{"a":${t('U8', [4], 0, 4)}}`, new Uint8Array(5))))).toBe('trailing-data');
+    expect(reasonOf(load(fileWith(`{"a":${t('U8', [4], 4, 0)}}`, new Uint8Array(4))))).toBe('invalid-tensor-info');
+  });
+
+  it('an offset size that does not match dtype × shape, without allocating for a huge shape', () => {
+    expect(reasonOf(load(fileWith(`{"a":${t('F32', [2], 0, 4)}}`, new Uint8Array(4))))).toBe('size-mismatch');
+    expect(reasonOf(load(fileWith(`{"a":${t('F32', [1e15, 1e15], 0, 4)}}`, new Uint8Array(4))))).toBe('size-mismatch');
+    // Zero elements however large the other dimensions: valid, and nothing is allocated for it.
+    const empty = deserializeCheckpoint(fileWith(`{"a":${t('F64', [2 ** 52, 2 ** 52, 0], 0, 0)},"b":${t('U8', [1], 0, 1)}}`, new Uint8Array(1)));
+    expect((empty.a as { data: Float64Array }).data.length).toBe(0);
+  });
+
+  it('an unknown dtype', () => {
+    for (const dtype of ['F8_E4M3', 'X', 'f32']) expect(reasonOf(load(fileWith(`{"a":${t(dtype, [1], 0, 1)}}`, new Uint8Array(1))))).toBe('unknown-dtype');
+  });
+
+  it('malformed tensor entries', () => {
+    for (const entry of ['1', '[]', '{"shape":[1],"data_offsets":[0,1]}', '{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}', '{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}', '{"dtype":"U8","shape":[1],"data_offsets":[0]}', '{"dtype":"U8","shape":"1","data_offsets":[0,1]}']) {
+      expect(reasonOf(load(fileWith(`{"a":${entry}}`, new Uint8Array(1))))).toBe('invalid-tensor-info');
+    }
+  });
+
+  it('duplicate names, which JSON.parse would silently collapse', () => {
+    const dup = `{"a":${t('U8', [1], 0, 1)},"a":${t('U8', [1], 1, 2)}}`;
+    expect(Object.keys(JSON.parse(dup))).toEqual(['a']);
+    expect(reasonOf(load(fileWith(dup, new Uint8Array(2))))).toBe('duplicate-name');
+    expect(reasonOf(load(fileWith(`{"__metadata__":{"k":"1","k":"2"}}`)))).toBe('duplicate-name');
+    expect(reasonOf(load(fileWith(`{"a":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}}`, new Uint8Array(1))))).toBe('duplicate-name');
+  });
+
+  it('a __proto__ key anywhere, without polluting prototypes', () => {
+    const cases = [
+      `{"__proto__":${t('U8', [1], 0, 1)}}`,
+      `{"__metadata__":{"__proto__":"x"}}`,
+      `{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"__proto__":{"polluted":"yes"}}}`,
+      `{"a":${t('U8', [1], 0, 1)},"\\u005f_proto__":{"polluted":"yes"}}`,
+    ];
+    for (const header of cases) expect(reasonOf(load(fileWith(header, new Uint8Array(1))))).toBe('forbidden-key');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty('dtype');
+  });
+
+  it('metadata that is not a map of strings', () => {
+    expect(reasonOf(load(fileWith(`{"__metadata__":{"a":1}}`)))).toBe('invalid-metadata');
+    expect(reasonOf(load(fileWith(`{"__metadata__":[]}`)))).toBe('invalid-metadata');
+    expect(reasonOf(load(fileWith(`{"__metadata__":"x"}`)))).toBe('invalid-metadata');
+  });
+
+  it('a digest mismatch in tensor data', () => {
+    const bytes = validCheckpoint();
+    bytes[bytes.length - 1]! ^= 0x01;
+    expect(reasonOf(load(bytes))).toBe('digest-mismatch');
+  });
+
+  it('a digest mismatch in the Strata metadata', () => {
+    const bytes = validCheckpoint();
+    const text = Buffer.from(bytes).toString('latin1');
+    const at = text.indexOf('\\"step\\":5');
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 9] = '6'.charCodeAt(0);
+    expect(reasonOf(load(bytes))).toBe('digest-mismatch');
+  });
+
+  it('a header tensor that disagrees with the digested manifest', () => {
+    const bytes = validCheckpoint();
+    const text = Buffer.from(bytes).toString('latin1');
+    // Same size, different type: F32 → I32 for "w".
+    const at = text.indexOf('"w":{"dtype":"F32"');
+    bytes[at + 14] = 'I'.charCodeAt(0);
+    expect(reasonOf(load(bytes))).toBe('manifest-mismatch');
+  });
+
+  it('a Strata file with a broken marker or a newer version', () => {
+    const bytes = validCheckpoint();
+    const text = Buffer.from(bytes).toString('latin1');
+    const marker = bytes.slice();
+    marker[text.indexOf('strata-checkpoint')] = 'S'.charCodeAt(0);
+    expect(reasonOf(load(marker))).toBe('invalid-metadata');
+    const version = bytes.slice();
+    version[text.indexOf('"version":"1"') + 11] = '2'.charCodeAt(0);
+    expect(reasonOf(load(version))).toBe('unsupported-version');
+  });
+
+  it('a tree that refers to a tensor the file does not have', () => {
+    // Built by hand with a correct digest, so only the tree is wrong.
+    const strata = JSON.stringify({ tree: { w: { $tensor: 'nope' } }, tensors: [] });
+    const md = { format: 'strata-checkpoint', version: '1', digest: `sha256:${createHash('sha256').update(strata).digest('hex')}`, strata };
+    expect(reasonOf(load(fileWith(JSON.stringify({ __metadata__: md }))))).toBe('invalid-tree');
+  });
+});
+
+describe('corrupt files through storage', () => {
+  it('name the file, and never read more than the file holds', async () => {
+    const fs = await privateMemoryFs();
+    const hostile = fileWith('{}', new Uint8Array(100), 99_000_000n);
+    await fs.pipe('/hostile.safetensors', hostile);
+    const { fs: counted, stats } = instrumentedFs(fs);
+    const error = await loadCheckpoint('/hostile.safetensors', { fs: counted }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptCheckpointError);
+    expect((error as CorruptCheckpointError).reason).toBe('truncated');
+    expect((error as Error).message).toContain('memory:///hostile.safetensors');
+    expect(stats.bytesRead).toBeLessThanOrEqual(hostile.length);
+  });
+
+  it('truncated copies of a real checkpoint fail to load and to describe', async () => {
+    const fs = await privateMemoryFs();
+    const bytes = validCheckpoint();
+    for (const cut of [0, 5, 8, 9, bytes.length >> 1, bytes.length - 1]) {
+      await fs.pipe('/cut.safetensors', bytes.subarray(0, cut));
+      await expect(loadCheckpoint('/cut.safetensors', { fs })).rejects.toBeInstanceOf(CorruptCheckpointError);
+      await expect(readCheckpointInfo('/cut.safetensors', { fs })).rejects.toBeInstanceOf(CorruptCheckpointError);
+    }
+  });
+
+  it('readCheckpointInfo checks the metadata digest', () => {
+    const bytes = validCheckpoint();
+    const text = Buffer.from(bytes).toString('latin1');
+    bytes[text.indexOf('\\"step\\":5') + 9] = '7'.charCodeAt(0);
+    expect(() => readCheckpointInfoFromBytes(bytes)).toThrow(CorruptCheckpointError);
+  });
+});

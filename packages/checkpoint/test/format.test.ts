@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  deserializeCheckpoint,
+  joinKeyPath,
+  readCheckpointInfoFromBytes,
+  serializeCheckpoint,
+  serializeSafetensors,
+  splitKeyPath,
+  tensor,
+  escapeSegment,
+  unescapeSegment,
+} from '../src/index.js';
+
+function headerText(bytes: Uint8Array): string {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  return Buffer.from(bytes.subarray(8, 8 + n)).toString('utf8');
+}
+
+function littleEndianF32(values: number[]): number[] {
+  return [...new Uint8Array(new Float32Array(values).buffer)];
+}
+
+describe('safetensors container', () => {
+  // Layouts from the safetensors specification's own serializer tests.
+  it('lays out one tensor exactly as the reference writer', () => {
+    const bytes = serializeSafetensors({ 'attn.0': tensor('F32', [1, 2, 3], [0, 1, 2, 3, 4, 5]) });
+    const json = '{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}';
+    expect(json.length).toBe(64);
+    expect([...bytes]).toEqual([64, 0, 0, 0, 0, 0, 0, 0, ...Buffer.from(json), ...littleEndianF32([0, 1, 2, 3, 4, 5])]);
+  });
+
+  it('pads the header with spaces so tensor data starts 8-byte aligned', () => {
+    const bytes = serializeSafetensors({ attn0: tensor('F32', [1, 1, 2, 3], [0, 1, 2, 3, 4, 5]) });
+    const json = '{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}';
+    expect(json.length).toBe(65);
+    expect([...bytes]).toEqual([72, 0, 0, 0, 0, 0, 0, 0, ...Buffer.from(json), ...Buffer.from('       '), ...littleEndianF32([0, 1, 2, 3, 4, 5])]);
+  });
+
+  it('writes an empty file and metadata-only file like the reference', () => {
+    expect([...serializeSafetensors({})]).toEqual([8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32]);
+    expect([...serializeSafetensors({}, { framework: 'pt' })]).toEqual([40, 0, 0, 0, 0, 0, 0, 0, ...Buffer.from('{"__metadata__":{"framework":"pt"}}'), 32, 32, 32, 32, 32]);
+  });
+
+  it('orders tensors by dtype alignment rank (descending), then by name', () => {
+    const bytes = serializeSafetensors({
+      b: tensor('F32', [1]),
+      a: tensor('F32', [1]),
+      c: tensor('I64', [1]),
+      d: tensor('BOOL', [1]),
+      e: tensor('F64', [1]),
+      f: tensor('BF16', [1]),
+      g: tensor('F16', [1]),
+      h: tensor('U8', [1]),
+      i: tensor('I8', [1]),
+      j: tensor('U64', [1]),
+      k: tensor('I32', [1]),
+      l: tensor('U32', [1]),
+      m: tensor('I16', [1]),
+      n: tensor('U16', [1]),
+    });
+    const order = Object.keys(JSON.parse(headerText(bytes)));
+    expect(order).toEqual(['j', 'c', 'e', 'a', 'b', 'l', 'k', 'f', 'g', 'n', 'm', 'i', 'h', 'd']);
+  });
+
+  it('compares names by UTF-8 bytes, as Rust does, not by UTF-16 code units', () => {
+    const bytes = serializeSafetensors({ '😀': tensor('U8', [1]), '\ue000': tensor('U8', [1]), z: tensor('U8', [1]) });
+    expect(Object.keys(JSON.parse(headerText(bytes)))).toEqual(['z', '\ue000', '😀']);
+  });
+
+  it('keeps integer-like names in data order in the header text', () => {
+    const bytes = serializeSafetensors({ b: tensor('U8', [1]), '1': tensor('U8', [1]), '0': tensor('U8', [1]) });
+    expect(headerText(bytes).indexOf('"0"')).toBeLessThan(headerText(bytes).indexOf('"1"'));
+    expect(headerText(bytes).indexOf('"1"')).toBeLessThan(headerText(bytes).indexOf('"b"'));
+  });
+});
+
+describe('Strata metadata', () => {
+  it('puts format, version, digest and strata in __metadata__, and nothing else', () => {
+    const bytes = serializeCheckpoint({ step: 1, w: tensor('F32', [2], [1, 2]) });
+    const header = JSON.parse(headerText(bytes));
+    expect(Object.keys(header)).toEqual(['__metadata__', 'w']);
+    const md = header.__metadata__;
+    expect(Object.keys(md)).toEqual(['format', 'version', 'digest', 'strata']);
+    expect(md.format).toBe('strata-checkpoint');
+    expect(md.version).toBe('1');
+    expect(md.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const strata = JSON.parse(md.strata);
+    expect(strata.tree).toEqual({ step: 1, w: { $tensor: 'w' } });
+    expect(strata.tensors).toEqual([{ name: 'w', dtype: 'F32', shape: [2], sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+  });
+
+  it('encodes the special values with documented tags', () => {
+    const bytes = serializeCheckpoint({
+      n: [NaN, Infinity, -Infinity, -0, 1.5],
+      b: 12345678901234567890n,
+      u: undefined,
+      d: new Date(0),
+      m: new Map([[1, 'x']]),
+      s: new Set(['y']),
+      o: { $x: 1 },
+      a: new Float32Array([1]),
+    });
+    const { tree } = JSON.parse(JSON.parse(headerText(bytes)).__metadata__.strata);
+    expect(tree).toEqual({
+      n: [{ $number: 'NaN' }, { $number: 'Infinity' }, { $number: '-Infinity' }, { $number: '-0' }, 1.5],
+      b: { $bigint: '12345678901234567890' },
+      u: { $undefined: true },
+      d: { $date: '1970-01-01T00:00:00.000Z' },
+      m: { $map: [[1, 'x']] },
+      s: { $set: ['y'] },
+      o: { $object: { $x: 1 } },
+      a: { $array: { type: 'Float32Array', tensor: 'a' } },
+    });
+  });
+
+  it('is deterministic: the same object gives the same bytes', () => {
+    const make = () => ({ w: tensor('F32', [3], [1, 2, 3]), meta: { lr: 0.1, tags: new Set(['a']) } });
+    expect(Buffer.compare(serializeCheckpoint(make()), serializeCheckpoint(make()))).toBe(0);
+  });
+
+  it('describes a file without reading its data', () => {
+    const info = readCheckpointInfoFromBytes(serializeCheckpoint({ x: { y: tensor('I16', [2, 2]) } }));
+    expect(info).toMatchObject({ format: 'strata-checkpoint', version: 1, tensors: [{ name: 'x.y', dtype: 'I16', shape: [2, 2], byteLength: 8, dataOffsets: [0, 8] }] });
+    expect(info.tensors[0]!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const plain = readCheckpointInfoFromBytes(serializeSafetensors({ t: tensor('U8', [1]) }, { a: 'b' }));
+    expect(plain).toMatchObject({ format: 'safetensors', version: undefined, metadata: { a: 'b' } });
+  });
+
+  it('treats a file whose metadata merely mentions a format as plain safetensors', () => {
+    const bytes = serializeSafetensors({ t: tensor('U8', [1], [3]) }, { format: 'pt' });
+    expect(deserializeCheckpoint(bytes)).toEqual({ t: tensor('U8', [1], [3]) });
+  });
+});
+
+describe('key paths', () => {
+  it('escapes ~ and . like JSON Pointer escapes ~ and /', () => {
+    expect(escapeSegment('a.b~c')).toBe('a~1b~0c');
+    expect(unescapeSegment('a~1b~0c')).toBe('a.b~c');
+    expect(unescapeSegment('~01')).toBe('~1');
+    expect(joinKeyPath(['state_dict', 'encoder.weight'])).toBe('state_dict.encoder~1weight');
+    expect(splitKeyPath('state_dict.encoder~1weight')).toEqual(['state_dict', 'encoder.weight']);
+    expect(splitKeyPath(joinKeyPath(['~1', '.', '', 'x~']))).toEqual(['~1', '.', '', 'x~']);
+  });
+
+  it('gives Map entries readable, unique names', () => {
+    const bytes = serializeCheckpoint({
+      m: new Map<unknown, unknown>([
+        [0, tensor('U8', [1])],
+        ['0', tensor('U8', [1])],
+        [true, tensor('U8', [1])],
+        [5n, tensor('U8', [1])],
+        ['a.b', tensor('U8', [1])],
+      ]),
+    });
+    expect(Object.keys(JSON.parse(headerText(bytes))).filter((k) => k !== '__metadata__').sort()).toEqual(['m.0', 'm.5', 'm.a~1b', 'm.~k0', 'm.~k2']);
+  });
+});

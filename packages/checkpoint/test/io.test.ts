@@ -1,0 +1,173 @@
+import { StorageError, type FileSystem } from '@strata/fs-core';
+import { describe, expect, it } from 'vitest';
+
+import { AsyncCheckpointIO, FsCheckpointIO, UnstorableValueError, snapshotCheckpoint, tensor, type CheckpointIO, type Tensor } from '../src/index.js';
+import { instrumentedFs, privateMemoryFs } from './helpers.js';
+
+/** Delays every write of every write handle, so saves overlap in time. */
+function slowWrites(inner: FileSystem, delayMs: number): FileSystem {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop !== 'open') {
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      }
+      return async (path: string, mode: 'rb' | 'wb' | 'xb', options?: object) => {
+        const handle = await target.open(path, mode as 'wb', options);
+        if (mode === 'rb') return handle;
+        return new Proxy(handle, {
+          get(h, p) {
+            if (p === 'write') {
+              return async (chunk: Uint8Array) => {
+                await new Promise((r) => setTimeout(r, delayMs));
+                return h.write(chunk);
+              };
+            }
+            const v = Reflect.get(h, p, h);
+            return typeof v === 'function' ? v.bind(h) : v;
+          },
+        });
+      };
+    },
+  });
+}
+
+/** Fails to open any path containing `fragment` for writing. */
+function failingWrites(inner: FileSystem, fragment: string): FileSystem {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop !== 'open') {
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      }
+      return async (path: string, mode: 'rb' | 'wb' | 'xb', options?: object) => {
+        if (mode !== 'rb' && path.includes(fragment)) throw new StorageError({ path, protocol: target.protocol }, `injected failure writing ${path}`);
+        return target.open(path, mode as 'wb', options);
+      };
+    },
+  });
+}
+
+describe('FsCheckpointIO', () => {
+  it('saves, loads and removes; removing a missing checkpoint is fine', async () => {
+    const fs = await privateMemoryFs();
+    const io: CheckpointIO = new FsCheckpointIO({ fs });
+    await io.saveCheckpoint({ step: 1, w: tensor('F32', [1], [2]) }, '/ckpts/a.safetensors');
+    expect(await io.loadCheckpoint('/ckpts/a.safetensors')).toStrictEqual({ step: 1, w: tensor('F32', [1], [2]) });
+    await io.removeCheckpoint('/ckpts/a.safetensors');
+    expect(await fs.exists('/ckpts/a.safetensors')).toBe(false);
+    await io.removeCheckpoint('/ckpts/a.safetensors');
+    await io.teardown();
+  });
+});
+
+describe('snapshotCheckpoint', () => {
+  it('copies tensor bytes and returns what a load would', () => {
+    const w = tensor('F32', [2], [1, 2]);
+    const raw = new Int16Array([5]);
+    const snap = snapshotCheckpoint({ w, nested: { raw }, when: new Date(5) }) as { w: Tensor; nested: { raw: Int16Array }; when: Date };
+    (w.data as Float32Array)[0] = 99;
+    raw[0] = 99;
+    expect([...(snap.w.data as Float32Array)]).toEqual([1, 2]);
+    expect([...snap.nested.raw]).toEqual([5]);
+    expect(snap.when).toEqual(new Date(5));
+  });
+});
+
+describe('AsyncCheckpointIO', () => {
+  it('returns before the save finishes, with the state as it was at the call', async () => {
+    const fs = await privateMemoryFs();
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: slowWrites(fs, 20) }));
+    const weights = tensor('F32', [3], [1, 2, 3]);
+    const ckpt = { step: 10, weights, history: [1, 2] };
+    await io.saveCheckpoint(ckpt, '/run/last.safetensors');
+    expect(io.pendingSaves).toBe(1);
+    expect(await fs.exists('/run/last.safetensors')).toBe(false);
+    // Training goes on and mutates everything.
+    (weights.data as Float32Array).fill(-1);
+    ckpt.step = 11;
+    ckpt.history.push(3);
+    await io.flush();
+    const loaded = (await io.loadCheckpoint('/run/last.safetensors')) as typeof ckpt;
+    expect(loaded.step).toBe(10);
+    expect(loaded.history).toEqual([1, 2]);
+    expect([...(loaded.weights.data as Float32Array)]).toEqual([1, 2, 3]);
+    await io.teardown();
+  });
+
+  it('never runs two saves to the same URL at once, and keeps the last one', async () => {
+    const fs = await privateMemoryFs();
+    const { fs: watched, stats } = instrumentedFs(slowWrites(fs, 5));
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: watched }), { maxPendingSaves: 8 });
+    const big = () => tensor('U8', [3 << 20]);
+    for (let step = 0; step < 4; step++) {
+      await io.saveCheckpoint({ step, w: big() }, '/same.safetensors');
+      await io.saveCheckpoint({ step, w: big() }, `/other-${step}.safetensors`);
+    }
+    await io.flush();
+    expect(stats.maxConcurrentWrites.get('/same.safetensors')).toBe(1);
+    // Saves to different URLs did overlap: the background really runs concurrently.
+    expect(stats.maxConcurrentWritesOverall).toBeGreaterThan(1);
+    expect(((await io.loadCheckpoint('/same.safetensors')) as { step: number }).step).toBe(3);
+  });
+
+  it('bounds the number of pending snapshots', async () => {
+    const fs = await privateMemoryFs();
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: slowWrites(fs, 10) }), { maxPendingSaves: 2 });
+    for (let i = 0; i < 5; i++) {
+      await io.saveCheckpoint({ i, w: tensor('U8', [1 << 20]) }, `/b${i}.safetensors`);
+      expect(io.pendingSaves).toBeLessThanOrEqual(2);
+    }
+    await io.teardown();
+    for (let i = 0; i < 5; i++) expect(await fs.exists(`/b${i}.safetensors`)).toBe(true);
+  });
+
+  it('surfaces a background failure on the next call, once', async () => {
+    const fs = await privateMemoryFs();
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: failingWrites(fs, 'bad') }));
+    await io.saveCheckpoint({ a: 1 }, '/bad.safetensors');
+    await new Promise((r) => setTimeout(r, 20));
+    await expect(io.saveCheckpoint({ a: 2 }, '/good.safetensors')).rejects.toThrow(/injected failure/);
+    await io.saveCheckpoint({ a: 3 }, '/good.safetensors');
+    await io.flush();
+    expect(((await io.loadCheckpoint('/good.safetensors')) as { a: number }).a).toBe(3);
+  });
+
+  it('surfaces a background failure at flush and at teardown', async () => {
+    const fs = await privateMemoryFs();
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: failingWrites(fs, 'bad') }));
+    await io.saveCheckpoint({ a: 1 }, '/bad-1.safetensors');
+    await expect(io.flush()).rejects.toThrow(/injected failure/);
+    await io.saveCheckpoint({ a: 1 }, '/bad-2.safetensors');
+    await io.saveCheckpoint({ a: 1 }, '/bad-3.safetensors');
+    const error = await io.teardown().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AggregateError);
+    expect((error as AggregateError).errors).toHaveLength(2);
+  });
+
+  it('a load of a URL waits for its pending save and reports if it failed', async () => {
+    const fs = await privateMemoryFs();
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: slowWrites(fs, 10) }));
+    await io.saveCheckpoint({ v: 1 }, '/rw.safetensors');
+    expect(await io.loadCheckpoint('/rw.safetensors')).toEqual({ v: 1 });
+
+    const failing = new AsyncCheckpointIO(new FsCheckpointIO({ fs: failingWrites(fs, 'rw') }));
+    await failing.saveCheckpoint({ v: 2 }, '/rw.safetensors');
+    await expect(failing.loadCheckpoint('/rw.safetensors')).rejects.toThrow(/injected failure/);
+  });
+
+  it('refuses an unstorable value at the call, not in the background', async () => {
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: await privateMemoryFs() }));
+    await expect(io.saveCheckpoint({ f: () => 1 }, '/x.safetensors')).rejects.toBeInstanceOf(UnstorableValueError);
+    expect(io.pendingSaves).toBe(0);
+  });
+
+  it('removes a checkpoint only after its pending save', async () => {
+    const fs = await privateMemoryFs();
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: slowWrites(fs, 10) }));
+    await io.saveCheckpoint({ v: 1 }, '/gone.safetensors');
+    await io.removeCheckpoint('/gone.safetensors');
+    await io.flush();
+    expect(await fs.exists('/gone.safetensors')).toBe(false);
+  });
+});

@@ -1,0 +1,343 @@
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { AlreadyExistsError, type FileSystem } from '@strata/fs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  CorruptCheckpointError,
+  UnstorableValueError,
+  deserializeCheckpoint,
+  loadCheckpoint,
+  readCheckpointInfo,
+  saveCheckpoint,
+  serializeCheckpoint,
+  serializeSafetensors,
+  tensor,
+  type Tensor,
+} from '../src/index.js';
+import { instrumentedFs, privateMemoryFs, pseudoRandomBytes, tempDir } from './helpers.js';
+
+function richCheckpoint() {
+  const weight = tensor('F32', [2, 3], new Float32Array([1, 2, 3, 4, 5, 6]));
+  return {
+    epoch: 3,
+    global_step: 12_345,
+    state_dict: {
+      'encoder.weight': weight,
+      'encoder.bias': tensor('F64', [3], [0.5, -0.25, 1e-300]),
+      'embed.half': tensor('F16', [4], [1, -2, 0.5, 65504]),
+      'embed.brain': tensor('BF16', [2], [3.140625, -1]),
+      counts: tensor('I64', [2], [1n, -(2n ** 62n)]),
+      mask: tensor('BOOL', [3], [true, false, true]),
+      bytes: tensor('U8', [2], [0, 255]),
+      small: tensor('I8', [2], [-128, 127]),
+      mid: tensor('I16', [1], [-32768]),
+      ints: tensor('I32', [2, 2], [1, 2, 3, -4]),
+      scalar: tensor('F32', [], [42]),
+      empty: tensor('F32', [0, 5]),
+    },
+    optimizer_states: [{ step: 7, lr: 1e-3, exp_avg: [tensor('F32', [2], [0.1, 0.2]), tensor('F32', [2], [0.3, 0.4])] }],
+    specials: { nan: NaN, inf: Infinity, ninf: -Infinity, negzero: -0, big: 2n ** 70n, nbig: -5n, undef: undefined, nul: null },
+    when: new Date('2024-05-06T07:08:09.010Z'),
+    invalidDate: new Date(NaN),
+    map: new Map<unknown, unknown>([
+      ['a', 1],
+      [2, 'two'],
+      ['t', tensor('I32', [1], [9])],
+    ]),
+    set: new Set<unknown>([1, 'x', 3n]),
+    typed: { f32: new Float32Array([1.5, 2.5]), u16: new Uint16Array([1, 65535]), i64: new BigInt64Array([-1n]), nested: [[new Uint8Array([1, 2, 3])]] },
+    views: { dv: new DataView(new Uint8Array([9, 8, 7]).buffer), ab: new Uint8Array([4, 5]).buffer, clamped: new Uint8ClampedArray([250]), buf: Buffer.from('hi') },
+    dollar: { $ref: 'not a tag', plain: { $tensor: 'also not a tag' } },
+    'dotted.key': { 'a~b.c': tensor('U8', [1], [7]) },
+    hyperparameters: { name: 'run-1', layers: [64, 64], flags: { amp: true } },
+    unicode: { 'ключ': 'значение', emoji: '😀', lone: '\ud800' },
+  };
+}
+
+describe('round trip in memory', () => {
+  it('restores every supported value exactly', () => {
+    const original = richCheckpoint();
+    const loaded = deserializeCheckpoint(serializeCheckpoint(original));
+    expect(loaded).toStrictEqual(original);
+  });
+
+  it('names tensors by escaped key path', () => {
+    const bytes = serializeCheckpoint(richCheckpoint());
+    const names = Object.keys(JSON.parse(Buffer.from(bytes.subarray(8, 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true)))).toString()));
+    expect(names).toContain('state_dict.encoder~1weight');
+    expect(names).toContain('optimizer_states.0.exp_avg.1');
+    expect(names).toContain('dotted~1key.a~0b~1c');
+    expect(names).toContain('map.t');
+    expect(names).toContain('typed.nested.0.0');
+  });
+
+  it('keeps one tensor for an object referenced twice, and both references load as one object', () => {
+    const shared = tensor('F32', [1], [1]);
+    const loaded = deserializeCheckpoint(serializeCheckpoint({ a: shared, b: [shared] })) as { a: Tensor; b: Tensor[] };
+    expect(loaded.b[0]).toBe(loaded.a);
+    const info = readCheckpointInfoFromBytesCount(serializeCheckpoint({ a: shared, b: [shared] }));
+    expect(info).toBe(1);
+  });
+
+  it('returns aligned typed arrays of the natural type', () => {
+    const loaded = deserializeCheckpoint(serializeCheckpoint(richCheckpoint())) as ReturnType<typeof richCheckpoint>;
+    const sd = loaded.state_dict;
+    expect(sd['encoder.weight'].data).toBeInstanceOf(Float32Array);
+    expect(sd['embed.half'].data).toBeInstanceOf(Uint16Array);
+    expect(sd.counts.data).toBeInstanceOf(BigInt64Array);
+    expect(sd.mask.data).toBeInstanceOf(Uint8Array);
+    for (const t of Object.values(sd)) {
+      const bytesPer = (t.data as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+      expect(t.data.byteOffset % bytesPer).toBe(0);
+    }
+  });
+
+  it('copies tensors whose offset in the read buffer is not aligned', () => {
+    const file = serializeCheckpoint({ w: tensor('F64', [2], [1.25, -2.5]) });
+    const shifted = new Uint8Array(file.length + 1).subarray(1);
+    shifted.set(file);
+    const loaded = deserializeCheckpoint(shifted) as { w: Tensor };
+    expect(loaded.w.data).toBeInstanceOf(Float64Array);
+    expect(loaded.w.data.byteOffset % 8).toBe(0);
+    expect([...(loaded.w.data as Float64Array)]).toEqual([1.25, -2.5]);
+  });
+
+  it('handles several empty tensors sharing one offset (found by the fuzz test)', () => {
+    const ckpt = { '0': tensor('U16', [0]), '.': new Float64Array(0), b: tensor('BOOL', [2, 0]), z: tensor('I64', [1], [3n]) };
+    expect(deserializeCheckpoint(serializeCheckpoint(ckpt))).toStrictEqual(ckpt);
+  });
+
+  it('keeps names unique when a root key is empty (found by the fuzz test)', () => {
+    const ckpt = { '': { '~': new Int16Array([1]) }, '~': new Float64Array([2]) };
+    expect(deserializeCheckpoint(serializeCheckpoint(ckpt))).toStrictEqual(ckpt);
+  });
+
+  it('keeps keys named like Object.prototype members as own data', () => {
+    const loaded = deserializeCheckpoint(serializeCheckpoint({ constructor: tensor('U8', [1], [1]), prototype: 2, toString: 'x', hasOwnProperty: [1] }));
+    expect(Object.keys(loaded)).toEqual(['constructor', 'prototype', 'toString', 'hasOwnProperty']);
+    expect(loaded.constructor).toEqual(tensor('U8', [1], [1]));
+    expect(loaded.toString).toBe('x');
+    expect(Object.getPrototypeOf(loaded)).toBe(Object.prototype);
+  });
+
+  it('loads a plain safetensors file as a flat tensor map', () => {
+    const bytes = serializeSafetensors({ 'a.b': tensor('F32', [1], [1]), c: tensor('I64', [2], [3n, 4n]) }, { format: 'pt' });
+    const loaded = deserializeCheckpoint(bytes);
+    expect(loaded).toStrictEqual({ 'a.b': tensor('F32', [1], [1]), c: tensor('I64', [2], [3n, 4n]) });
+  });
+});
+
+function readCheckpointInfoFromBytesCount(bytes: Uint8Array): number {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString()) as Record<string, unknown>;
+  return Object.keys(header).filter((k) => k !== '__metadata__').length;
+}
+
+describe('unstorable values', () => {
+  const cases: [string, object, string][] = [
+    ['a function', { model: { forward: () => 1 } }, 'model.forward'],
+    ['a symbol', { a: [1, Symbol('s')] }, 'a.1'],
+    ['a class instance', { opt: { sched: new (class Scheduler { x = 1 })() } }, 'opt.sched'],
+    ['a RegExp', { r: /x/ }, 'r'],
+    ['a circular reference', (() => { const o: Record<string, unknown> = { a: {} }; (o.a as Record<string, unknown>).self = o; return o; })(), 'a.self'],
+    ['an invalid tensor', { w: { dtype: 'F32', shape: [3], data: new Float32Array(2) } }, 'w'],
+    ['a tensor as a Map key', { m: new Map([[tensor('U8', [1]), 1]]) }, 'm.~k0'],
+    ['a BOOL tensor holding 2', { m: { dtype: 'BOOL', shape: [1], data: new Uint8Array([2]) } }, 'm'],
+    ['a dotted key holding a function', { 'a.b': { c: () => 0 } }, 'a~1b.c'],
+  ];
+  it.each(cases)('fails on %s naming the key path, before writing anything', async (_, value, keyPath) => {
+    const fs = await privateMemoryFs();
+    const { fs: watched, stats } = instrumentedFs(fs);
+    await saveCheckpoint({ ok: 1 }, '/ckpt.safetensors', { fs });
+    const before = await fs.cat('/ckpt.safetensors');
+    const error = await saveCheckpoint(value, '/ckpt.safetensors', { fs: watched }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnstorableValueError);
+    expect((error as UnstorableValueError).keyPath).toBe(keyPath);
+    expect((error as Error).message).toContain(keyPath);
+    expect(stats.maxConcurrentWrites.size).toBe(0);
+    expect(await fs.cat('/ckpt.safetensors')).toEqual(before);
+  });
+
+  it('stores an object with a toJSON method as its plain form', () => {
+    const loaded = deserializeCheckpoint(serializeCheckpoint({ u: new URL('https://example.invalid/x') }));
+    expect(loaded).toEqual({ u: 'https://example.invalid/x' });
+  });
+
+  it('refuses a non-object checkpoint', () => {
+    expect(() => serializeCheckpoint([1, 2] as unknown as object)).toThrow(UnstorableValueError);
+  });
+});
+
+async function checkBackend(fs: FileSystem, base: string) {
+  const url = `${base}/run/ckpt.safetensors`;
+  const original = richCheckpoint();
+  const progress: [number, number][] = [];
+  await saveCheckpoint(original, url, { fs, onProgress: (done, total) => progress.push([done, total]) });
+  const total = (await fs.info(url)).size;
+  expect(progress.length).toBeGreaterThan(0);
+  expect(progress.at(-1)).toEqual([total, total]);
+  expect(progress.every(([d], i) => i === 0 || d > progress[i - 1]![0])).toBe(true);
+  expect(await loadCheckpoint(url, { fs })).toStrictEqual(original);
+
+  const info = await readCheckpointInfo(url, { fs });
+  expect(info.format).toBe('strata-checkpoint');
+  expect(info.version).toBe(1);
+  expect(info.fileByteLength).toBe(total);
+  expect(info.tensors.find((t) => t.name === 'state_dict.encoder~1weight')).toMatchObject({ dtype: 'F32', shape: [2, 3], byteLength: 24 });
+  expect(Object.keys(info.metadata).sort()).toEqual(['digest', 'format', 'strata', 'version']);
+
+  const second = { ...original, epoch: 4 };
+  await saveCheckpoint(second, url, { fs });
+  expect((await loadCheckpoint(url, { fs })).epoch).toBe(4);
+  const refused = await saveCheckpoint(original, url, { fs, mode: 'create' }).catch((e: unknown) => e);
+  expect(refused).toBeInstanceOf(AlreadyExistsError);
+  expect((await loadCheckpoint(url, { fs })).epoch).toBe(4);
+  await saveCheckpoint(original, `${base}/run/other.safetensors`, { fs, mode: 'create' });
+  expect(await loadCheckpoint(`${base}/run/other.safetensors`, { fs })).toStrictEqual(original);
+}
+
+describe('round trip through storage', () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(async () => {
+    await tmp.cleanup();
+  });
+
+  it('memory (explicit fs)', async () => {
+    await checkBackend(await privateMemoryFs(), '/m');
+  });
+
+  it('file (explicit fs)', async () => {
+    const { filesystem } = await import('@strata/fs-core');
+    await checkBackend(await filesystem('file'), tmp.dir);
+    // Nothing but the two checkpoints is left behind (no temp files).
+    expect((await readdir(join(tmp.dir, 'run'))).sort()).toEqual(['ckpt.safetensors', 'other.safetensors']);
+  });
+
+  it('resolves URLs through the registry: file paths, file:// and memory://', async () => {
+    const original = richCheckpoint();
+    const path = join(tmp.dir, 'via-url', 'a.safetensors');
+    await saveCheckpoint(original, path);
+    expect(await loadCheckpoint(`file://${path}`)).toStrictEqual(original);
+    expect(deserializeCheckpoint(new Uint8Array(await readFile(path)))).toStrictEqual(original);
+    const memUrl = `memory://checkpoint-test-${process.pid}/b.safetensors`;
+    await saveCheckpoint(original, memUrl);
+    expect(await loadCheckpoint(memUrl)).toStrictEqual(original);
+  });
+
+  it('streams: a large checkpoint goes out in bounded chunks, not one copy', async () => {
+    const fs = await privateMemoryFs();
+    const { fs: watched } = instrumentedFs(fs);
+    const big = tensor('U8', [24 << 20], pseudoRandomBytes(24 << 20, 7));
+    const writes: number[] = [];
+    const spy = new Proxy(watched, {
+      get(target, prop) {
+        if (prop !== 'open') return Reflect.get(target, prop, target);
+        return async (p: string, mode: 'wb' | 'xb') => {
+          const handle = await target.open(p, mode);
+          return new Proxy(handle, {
+            get(h, q) {
+              if (q === 'write') {
+                return (chunk: Uint8Array) => {
+                  writes.push(chunk.length);
+                  return h.write(chunk);
+                };
+              }
+              const v = Reflect.get(h, q, h);
+              return typeof v === 'function' ? v.bind(h) : v;
+            },
+          });
+        };
+      },
+    });
+    await saveCheckpoint({ big, small: tensor('F32', [3], [1, 2, 3]) }, '/big.safetensors', { fs: spy });
+    expect(Math.max(...writes)).toBeLessThanOrEqual(4 << 20);
+    expect(writes.reduce((a, b) => a + b, 0)).toBe((await fs.info('/big.safetensors')).size);
+    const loaded = (await loadCheckpoint('/big.safetensors', { fs })) as { big: Tensor };
+    expect(Buffer.compare(loaded.big.data as Uint8Array, big.data as Uint8Array)).toBe(0);
+  });
+});
+
+describe('partial loads', () => {
+  it('reads only the selected tensors, coalescing adjacent ranges', async () => {
+    const fs = await privateMemoryFs();
+    const mib = 1 << 20;
+    const ckpt = {
+      step: 1,
+      layers: [0, 1, 2, 3, 4, 5].map((i) => ({ w: tensor('U8', [mib], pseudoRandomBytes(mib, i + 1)) })),
+    };
+    await saveCheckpoint(ckpt, '/p.safetensors', { fs });
+    const info = await readCheckpointInfo('/p.safetensors', { fs });
+    const wanted = new Set(['layers.1.w', 'layers.2.w', 'layers.4.w']);
+    const { fs: counted, stats } = instrumentedFs(fs);
+    const loaded = (await loadCheckpoint('/p.safetensors', { fs: counted, keys: (name) => wanted.has(name) })) as typeof ckpt;
+
+    const headerRead = Math.min(64 << 10, info.fileByteLength);
+    expect(stats.bytesRead).toBe(headerRead + 3 * mib);
+    // Header probe, then layers 1+2 as one range and layer 4 as another.
+    expect(stats.ranges.length).toBe(3);
+    expect(stats.calls.catRanges).toBe(1);
+    expect(loaded.step).toBe(1);
+    expect(loaded.layers.map((l) => Object.keys(l))).toEqual([[], ['w'], ['w'], [], ['w'], []]);
+    expect(Buffer.compare(loaded.layers[4]!.w.data as Uint8Array, ckpt.layers[4]!.w.data as Uint8Array)).toBe(0);
+  });
+
+  it('reads a small checkpoint with one request', async () => {
+    const fs = await privateMemoryFs();
+    await saveCheckpoint({ w: tensor('F32', [16]) }, '/small.safetensors', { fs });
+    const { fs: counted, stats } = instrumentedFs(fs);
+    await loadCheckpoint('/small.safetensors', { fs: counted });
+    expect(stats.ranges.length).toBe(1);
+  });
+
+  it('reads the header in two requests when it is larger than the probe', async () => {
+    const fs = await privateMemoryFs();
+    const many = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`param_${i}`, tensor('F32', [1], [i])]));
+    await saveCheckpoint({ many }, '/wide.safetensors', { fs });
+    const { fs: counted, stats } = instrumentedFs(fs);
+    const info = await readCheckpointInfo('/wide.safetensors', { fs: counted });
+    expect(info.headerByteLength).toBeGreaterThan(64 << 10);
+    expect(stats.ranges.length).toBe(2);
+    expect(stats.bytesRead).toBe(8 + info.headerByteLength);
+    const loaded = (await loadCheckpoint('/wide.safetensors', { fs })) as { many: Record<string, Tensor> };
+    expect((loaded.many.param_1499!.data as Float32Array)[0]).toBe(1499);
+  });
+
+  it('verifies the digest of what it loads and leaves the rest unread', async () => {
+    const fs = await privateMemoryFs();
+    await saveCheckpoint({ a: tensor('U8', [4], [1, 2, 3, 4]), b: tensor('U8', [4], [5, 6, 7, 8]) }, '/d.safetensors', { fs });
+    const bytes = await fs.cat('/d.safetensors');
+    bytes[bytes.length - 1]! ^= 1; // last byte belongs to b
+    await fs.pipe('/d.safetensors', bytes);
+    const error = await loadCheckpoint('/d.safetensors', { fs }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptCheckpointError);
+    expect((error as CorruptCheckpointError).reason).toBe('digest-mismatch');
+    expect((error as CorruptCheckpointError).message).toContain('memory:///d.safetensors');
+    const onlyA = (await loadCheckpoint('/d.safetensors', { fs, keys: (n) => n === 'a' })) as { a: Tensor };
+    expect([...(onlyA.a.data as Uint8Array)]).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('header layout', () => {
+  it('pads the header with spaces to a multiple of 8 and starts it with {', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const path = join(dir, 'x.safetensors');
+      await saveCheckpoint({ a: tensor('F32', [1], [1]), b: tensor('U8', [3], [1, 2, 3]) }, path);
+      const bytes = await readFile(path);
+      const n = Number(bytes.readBigUInt64LE(0));
+      expect(n % 8).toBe(0);
+      expect(bytes[8]).toBe(0x7b);
+      const header = bytes.subarray(8, 8 + n).toString('utf8');
+      expect(header.trimEnd().endsWith('}')).toBe(true);
+      expect(/^ *$/.test(header.slice(header.trimEnd().length))).toBe(true);
+      expect((await stat(path)).size).toBe(8 + n + 4 + 3);
+    } finally {
+      await cleanup();
+    }
+  });
+});

@@ -1,0 +1,181 @@
+import { isTokenCredential, type TokenCredential } from '@azure/core-auth';
+import { BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from '@azure/storage-blob';
+import { ProtocolNotAvailableError, type FileSystemOptions } from '@strata/fs-core';
+
+export interface AzureBlobOptions extends FileSystemOptions {
+  /** Full connection string (`AccountName=...;AccountKey=...` or with `SharedAccessSignature=...`). */
+  connectionString?: string | undefined;
+  accountName?: string | undefined;
+  /** Shared key for `accountName`. Enables `sign()`. */
+  accountKey?: string | undefined;
+  /** SAS token (with or without the leading `?`) for `accountName` or `blobEndpoint`. */
+  sasToken?: string | undefined;
+  /** A TokenCredential from @azure/identity (or any compatible one). */
+  credential?: TokenCredential | undefined;
+  /** A ready client; used as is, including its own retry policy. */
+  blobServiceClient?: BlobServiceClient | undefined;
+  /** Blob endpoint, e.g. `http://127.0.0.1:10000/devstoreaccount1`. Default `https://<account>.blob.<endpointSuffix>`. */
+  blobEndpoint?: string | undefined;
+  /** Cloud endpoint suffix (default `core.windows.net`). */
+  endpointSuffix?: string | undefined;
+  /** Size of each staged block on upload and of read-handle blocks (default 8 MiB). */
+  blockSize?: number | undefined;
+  /** Blocks staged at once per upload (default 4). Upload memory is about blockSize × (uploadConcurrency + 1). */
+  uploadConcurrency?: number | undefined;
+  /** Blobs per listing page (default and Azure maximum 5000). */
+  listPageSize?: number | undefined;
+  /** Largest blob copied with the synchronous Copy Blob From URL (default and Azure maximum 256 MiB); larger ones use an asynchronous copy. */
+  syncCopyLimit?: number | undefined;
+}
+
+/** A resolved account: the client (possibly still loading @azure/identity) and what it can do. */
+export interface AzureConnection {
+  client: BlobServiceClient | Promise<BlobServiceClient>;
+  accountName: string | undefined;
+  /** Present when SAS URLs can be signed locally. */
+  sharedKey: StorageSharedKeyCredential | undefined;
+  /** Present when requests carry OAuth tokens (server-side copies then forward one). */
+  tokenCredential: TokenCredential | undefined;
+  /** Strings that must never appear in error messages. */
+  secrets: string[];
+}
+
+/**
+ * One try per request inside the SDK: fs-core's RetryPolicy already retries whatever the adapter
+ * marks retryable, and two retry layers would multiply (4 × 4 tries, stacked backoffs).
+ */
+export const PIPELINE_OPTIONS: StoragePipelineOptions = {
+  retryOptions: { maxTries: 1 },
+  userAgentOptions: { userAgentPrefix: 'strata-fs-azure' },
+};
+
+const DEFAULT_SUFFIX = 'core.windows.net';
+
+function accountFromConnectionString(cs: string): string | undefined {
+  if (/UseDevelopmentStorage=true/i.test(cs)) return 'devstoreaccount1';
+  return /(?:^|;)\s*AccountName=([^;]+)/i.exec(cs)?.[1]?.trim();
+}
+
+function secretsOfConnectionString(cs: string): string[] {
+  const found: string[] = [];
+  for (const key of ['AccountKey', 'SharedAccessSignature']) {
+    const value = new RegExp(`(?:^|;)\\s*${key}=([^;]+)`, 'i').exec(cs)?.[1]?.trim();
+    if (value) found.push(value);
+  }
+  return found;
+}
+
+function sameAccount(a: string | undefined, b: string | undefined): boolean {
+  return !a || !b || a.toLowerCase() === b.toLowerCase();
+}
+
+function endpointFor(options: AzureBlobOptions, accountName: string | undefined, protocol: string): string {
+  if (options.blobEndpoint) return options.blobEndpoint.replace(/\/+$/, '');
+  if (!accountName) {
+    throw new ProtocolNotAvailableError(`${protocol}: an accountName or blobEndpoint is needed to reach Azure Blob Storage`, { protocol });
+  }
+  return `https://${accountName}.blob.${options.endpointSuffix ?? DEFAULT_SUFFIX}`;
+}
+
+function fromClient(client: BlobServiceClient, secrets: string[]): AzureConnection {
+  const credential = client.credential;
+  return {
+    client,
+    accountName: client.accountName || undefined,
+    sharedKey: credential instanceof StorageSharedKeyCredential ? credential : undefined,
+    tokenCredential: isTokenCredential(credential) ? credential : undefined,
+    secrets,
+  };
+}
+
+/**
+ * Picks the credentials, first match wins: an injected client; the options (connection string,
+ * account key, SAS token, TokenCredential); the environment (AZURE_STORAGE_CONNECTION_STRING,
+ * AZURE_STORAGE_ACCOUNT_NAME with _KEY or _SAS_TOKEN); finally an account name alone, which
+ * authenticates with DefaultAzureCredential from the optional @azure/identity.
+ */
+export function resolveConnection(
+  options: AzureBlobOptions,
+  protocol: string,
+  env: NodeJS.ProcessEnv = process.env,
+  identityModule = '@azure/identity',
+): AzureConnection {
+  if (options.blobServiceClient) return fromClient(options.blobServiceClient, []);
+  if (options.connectionString) {
+    return fromClient(BlobServiceClient.fromConnectionString(options.connectionString, PIPELINE_OPTIONS), secretsOfConnectionString(options.connectionString));
+  }
+  const envAccount = env.AZURE_STORAGE_ACCOUNT_NAME || undefined;
+  const accountName = options.accountName ?? envAccount;
+  // Environment secrets belong to the environment's account; never send them to another one.
+  const envMatches = sameAccount(envAccount, options.accountName);
+  const accountKey = options.accountKey ?? (envMatches ? env.AZURE_STORAGE_ACCOUNT_KEY || undefined : undefined);
+  const sasToken = options.sasToken ?? (envMatches ? env.AZURE_STORAGE_SAS_TOKEN || undefined : undefined);
+  const envConnection = env.AZURE_STORAGE_CONNECTION_STRING || undefined;
+
+  if (options.accountKey || options.sasToken || options.credential) {
+    return fromParts(options, protocol, accountName, options.accountKey, options.sasToken, options.credential);
+  }
+  if (envConnection && sameAccount(accountFromConnectionString(envConnection), options.accountName) && !options.blobEndpoint) {
+    return fromClient(BlobServiceClient.fromConnectionString(envConnection, PIPELINE_OPTIONS), secretsOfConnectionString(envConnection));
+  }
+  if (accountKey || sasToken) return fromParts(options, protocol, accountName, accountKey, sasToken, undefined);
+  if (accountName || options.blobEndpoint) {
+    const url = endpointFor(options, accountName, protocol);
+    const client = loadDefaultCredential(protocol, accountName ?? url, identityModule).then(
+      (credential) => new BlobServiceClient(url, credential, PIPELINE_OPTIONS),
+    );
+    client.catch(() => undefined); // surfaced on first use, not as an unhandled rejection
+    return { client, accountName, sharedKey: undefined, tokenCredential: undefined, secrets: [] };
+  }
+  throw new ProtocolNotAvailableError(
+    `${protocol}: no Azure Storage account configured. Pass connectionString, accountName (+ accountKey, sasToken or credential) ` +
+      'or blobServiceClient, or set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME (+ AZURE_STORAGE_ACCOUNT_KEY / AZURE_STORAGE_SAS_TOKEN)',
+    { protocol },
+  );
+}
+
+function fromParts(
+  options: AzureBlobOptions,
+  protocol: string,
+  accountName: string | undefined,
+  accountKey: string | undefined,
+  sasToken: string | undefined,
+  credential: TokenCredential | undefined,
+): AzureConnection {
+  const url = endpointFor(options, accountName, protocol);
+  if (accountKey) {
+    if (!accountName) {
+      throw new ProtocolNotAvailableError(`${protocol}: accountKey needs accountName as well`, { protocol });
+    }
+    return withAccount(fromClient(new BlobServiceClient(url, new StorageSharedKeyCredential(accountName, accountKey), PIPELINE_OPTIONS), [accountKey]), accountName);
+  }
+  if (sasToken) {
+    const token = sasToken.replace(/^\?/, '');
+    return withAccount(fromClient(new BlobServiceClient(`${url}?${token}`, undefined, PIPELINE_OPTIONS), [token]), accountName);
+  }
+  return withAccount(fromClient(new BlobServiceClient(url, credential, PIPELINE_OPTIONS), []), accountName);
+}
+
+function withAccount(connection: AzureConnection, accountName: string | undefined): AzureConnection {
+  return accountName ? { ...connection, accountName } : connection;
+}
+
+/** DefaultAzureCredential from @azure/identity, which is an optional peer dependency. */
+export async function loadDefaultCredential(protocol: string, account: string, moduleName = '@azure/identity'): Promise<TokenCredential> {
+  let identity: { DefaultAzureCredential: new () => TokenCredential };
+  try {
+    identity = (await import(moduleName)) as typeof identity;
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    if (code === 'ERR_MODULE_NOT_FOUND' && String(message).includes(moduleName)) {
+      throw new ProtocolNotAvailableError(
+        `${protocol}: only an account name was given (${account}), so Strata authenticates with DefaultAzureCredential, ` +
+          `which needs the optional package ${moduleName}. Run \`npm install @azure/identity\`, or pass connectionString, ` +
+          'accountKey, sasToken or credential.',
+        { protocol, cause: error },
+      );
+    }
+    throw error;
+  }
+  return new identity.DefaultAzureCredential();
+}

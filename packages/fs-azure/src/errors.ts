@@ -1,0 +1,155 @@
+import {
+  AbortError,
+  AlreadyExistsError,
+  ConflictError,
+  FsError,
+  NotFoundError,
+  PermissionDeniedError,
+  StorageError,
+  type RetryAfterHint,
+} from '@strata/fs-core';
+
+/** What the failed call was doing; some status codes mean different things per operation. */
+export interface ErrorContext {
+  protocol: string;
+  /** The path as the caller gave it (normalised). */
+  path: string;
+  container?: string | undefined;
+  /** A create-only write: 409/412 mean the blob already exists. */
+  create?: boolean | undefined;
+  /** A read pinned to an ETag: 412 means the blob changed. */
+  pinned?: boolean | undefined;
+  /** Secrets that must never appear in a message (account key, SAS token). */
+  secrets?: readonly string[] | undefined;
+}
+
+interface RestErrorLike {
+  name?: string;
+  message?: string;
+  statusCode?: number;
+  code?: string;
+  details?: { errorCode?: string };
+  response?: { headers?: { get(name: string): string | undefined } };
+}
+
+const PERMISSION_CODES = new Set([
+  'AuthenticationFailed',
+  'AuthorizationFailure',
+  'AuthorizationPermissionMismatch',
+  'AuthorizationProtocolMismatch',
+  'AuthorizationResourceTypeMismatch',
+  'AuthorizationServiceMismatch',
+  'AuthorizationSourceIPMismatch',
+  'InsufficientAccountPermissions',
+  'AccountIsDisabled',
+]);
+const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+// Connection-level failures worth another try. ENOTFOUND is left out: it usually means a wrong account name.
+const RETRYABLE_NETWORK = new Set([
+  'REQUEST_SEND_ERROR',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+// Errors @azure/identity throws when no token can be had.
+const CREDENTIAL_ERRORS = new Set(['CredentialUnavailableError', 'AuthenticationError', 'AggregateAuthenticationError', 'AuthenticationRequiredError']);
+
+/** Removes anything that could be a credential: URL query strings (SAS), keys, signatures, tokens. */
+export function sanitize(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const secret of secrets) if (secret) out = out.split(secret).join('<redacted>');
+  return out
+    .replace(/(https?:\/\/[^\s?#"'<>]+)\?[^\s"'<>]*/gi, '$1?<redacted>')
+    .replace(/\b(sig|AccountKey|SharedAccessSignature)=[^&;\s"'<>]*/gi, '$1=<redacted>')
+    .replace(/\b(SharedKey(?:Lite)?\s+[^:\s]+:)\S+/gi, '$1<redacted>')
+    .replace(/\b(Bearer\s+)\S+/gi, '$1<redacted>');
+}
+
+function errorCodeOf(e: RestErrorLike): string | undefined {
+  return e.details?.errorCode ?? e.response?.headers?.get('x-ms-error-code') ?? e.code;
+}
+
+function retryAfterMs(e: RestErrorLike): number | undefined {
+  const header = e.response?.headers?.get('retry-after');
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function networkCodeOf(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (RETRYABLE_NETWORK.has(code) || code === 'ENOTFOUND')) return code;
+  }
+  return undefined;
+}
+
+/** The HTTP status of an SDK error, if it has one. */
+export function statusOf(error: unknown): number | undefined {
+  const status = (error as RestErrorLike | undefined)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** The Azure error code (`BlobNotFound`, `AuthorizationFailure`...) of an SDK error, if any. */
+export function azureCodeOf(error: unknown): string | undefined {
+  return error && typeof error === 'object' ? errorCodeOf(error as RestErrorLike) : undefined;
+}
+
+/** Maps an @azure/storage-blob (or @azure/identity) error onto the fs-core hierarchy. */
+export function toFsError(error: unknown, ctx: ErrorContext): FsError {
+  if (error instanceof FsError) return error;
+  const { protocol, path } = ctx;
+  const where = `${protocol}://${path}`;
+  const o = { path, protocol, cause: error };
+  const e = (error ?? {}) as RestErrorLike;
+  if (e.name === 'AbortError') return new AbortError(o);
+
+  const status = statusOf(error);
+  const code = errorCodeOf(e);
+  const firstLine = sanitize(String(e.message ?? '').split('\n')[0]!.trim(), ctx.secrets);
+  const detail = [code, status === undefined ? undefined : `HTTP ${status}`].filter(Boolean).join(', ');
+  const suffix = `${detail ? ` (${detail})` : ''}${firstLine && firstLine !== code ? `: ${firstLine}` : ''}`;
+
+  if (e.name && CREDENTIAL_ERRORS.has(e.name)) {
+    return new PermissionDeniedError(o, `Could not obtain an Azure access token for ${where}${suffix}`);
+  }
+  if (code === 'ContainerNotFound') {
+    const container = ctx.container ?? path.split('/')[0];
+    return new NotFoundError(o, `Container not found: ${protocol}://${container}${container === path ? '' : ` (while accessing ${where})`}`);
+  }
+  if (code === 'BlobNotFound' || status === 404) {
+    return new NotFoundError(o, `No such file or directory: ${where}`);
+  }
+  if (status === 401 || status === 403 || (code && PERMISSION_CODES.has(code))) {
+    return new PermissionDeniedError(o, `Permission denied for ${where}${suffix}; check the account key, SAS token or role assignment`);
+  }
+  if (code === 'BlobAlreadyExists' || code === 'ContainerAlreadyExists' || (ctx.create && (status === 409 || status === 412))) {
+    return new AlreadyExistsError(o, `File already exists: ${where}`);
+  }
+  if (ctx.pinned && (status === 412 || code === 'ConditionNotMet')) {
+    return new ConflictError(o, `Blob changed while it was being read (its ETag moved on): ${where}`);
+  }
+  if (code === 'InvalidBlockList') {
+    // Committing a blob discards every uncommitted block, including another writer's staged ones.
+    return new ConflictError(o, `Another writer committed ${where} while this upload was staging blocks; its staged blocks were discarded. Write again.`);
+  }
+  if (status !== undefined && RETRYABLE_STATUS.has(status)) {
+    const err = new StorageError({ ...o, retryable: true }, `Azure Blob Storage is unavailable for ${where}${suffix}`);
+    const hint = retryAfterMs(e);
+    if (hint !== undefined) (err as RetryAfterHint).retryAfterMs = hint;
+    return err;
+  }
+  const network = status === undefined ? networkCodeOf(error) : undefined;
+  if (network) {
+    const hint = network === 'ENOTFOUND' ? '; check the account name and endpoint' : '';
+    return new StorageError({ ...o, retryable: network !== 'ENOTFOUND' }, `Network error for ${where} (${network})${hint}`);
+  }
+  return new StorageError(o, `Azure Blob Storage error for ${where}${suffix || ': unknown error'}`);
+}

@@ -1,0 +1,161 @@
+import { expect } from 'vitest';
+
+import { NotFoundError } from '../../errors.js';
+import type { WalkEntry } from '../../types.js';
+import { expectFsError, type CaseRegistrar, type Harness } from '../harness.js';
+
+const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A small tree with a prefix trap: `a` vs `ab` vs `a.txt` must never be confused. */
+const TREE: Record<string, string> = {
+  'top.txt': 'top',
+  'a.txt': 'a-file',
+  'a/one.txt': '1',
+  'a/two.bin': '22',
+  'a/sub/three.txt': '333',
+  'ab/four.txt': '4444',
+};
+
+async function collectWalk(entries: AsyncIterable<WalkEntry>): Promise<Map<string, { dirs: string[]; files: string[] }>> {
+  const seen = new Map<string, { dirs: string[]; files: string[] }>();
+  for await (const entry of entries) {
+    expect(seen.has(entry.root), `walk visits ${entry.root} once`).toBe(false);
+    seen.set(entry.root, { dirs: [...entry.dirs].sort(byCodeUnit), files: [...entry.files].sort(byCodeUnit) });
+  }
+  return seen;
+}
+
+export function registerListingCases(h: Harness, test: CaseRegistrar): void {
+  test('ls lists direct children (files and directories) with full names, sorted', async () => {
+    // Written in reverse order so an unsorted backend shows.
+    const names = Object.keys(TREE).reverse();
+    for (const name of names) await h.write(name, TREE[name]!);
+    const entries = await h.fs.ls(h.dir);
+    expect(entries.map((e) => e.name)).toEqual([h.path('a'), h.path('a.txt'), h.path('ab'), h.path('top.txt')]);
+    expect(entries.map((e) => e.type)).toEqual(['directory', 'file', 'directory', 'file']);
+    expect(entries.find((e) => e.name === h.path('a.txt'))?.size).toBe(6);
+    const sub = await h.fs.ls(h.path('a'));
+    expect(sub.map((e) => [e.name, e.type, e.type === 'file' ? e.size : 0])).toEqual([
+      [h.path('a/one.txt'), 'file', 1],
+      [h.path('a/sub'), 'directory', 0],
+      [h.path('a/two.bin'), 'file', 2],
+    ]);
+    // A trailing slash changes nothing.
+    expect((await h.fs.ls(`${h.path('a')}/`)).map((e) => e.name)).toEqual(sub.map((e) => e.name));
+  });
+
+  test('ls is sorted by name regardless of creation order', async () => {
+    const names = ['m', 'b', 'z9', 'a', 'z10', 'k', 'b0', 'c', 'aa', 'y'];
+    await h.writeTree(Object.fromEntries(names.map((n) => [`sorted/${n}.dat`, n])));
+    const listed = (await h.fs.ls(h.path('sorted'))).map((e) => e.name);
+    expect(listed).toEqual(names.map((n) => h.path(`sorted/${n}.dat`)).sort(byCodeUnit));
+  });
+
+  test('ls of a missing path throws NotFoundError', async () => {
+    await h.write('exists.txt', 'x');
+    await expectFsError(h.fs.ls(h.path('missing')), NotFoundError);
+  });
+
+  test('ls of a file lists the file itself', async () => {
+    const path = await h.write('single.txt', 'abc');
+    const entries = await h.fs.ls(path);
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ name: path, type: 'file', size: 3 });
+  });
+
+  test('find lists every file below, sorted, never a sibling sharing the prefix', async () => {
+    await h.writeTree(TREE);
+    expect(await h.fs.find(h.dir)).toEqual(Object.keys(TREE).map((n) => h.path(n)).sort(byCodeUnit));
+    expect(await h.fs.find(h.path('a'))).toEqual([h.path('a/one.txt'), h.path('a/sub/three.txt'), h.path('a/two.bin')]);
+  });
+
+  test('find with withDirs adds directories; maxDepth limits the depth', async () => {
+    await h.writeTree(TREE);
+    expect(await h.fs.find(h.dir, { withDirs: true })).toEqual(
+      [...Object.keys(TREE), 'a', 'a/sub', 'ab'].map((n) => h.path(n)).sort(byCodeUnit),
+    );
+    expect(await h.fs.find(h.dir, { maxDepth: 1 })).toEqual([h.path('a.txt'), h.path('top.txt')]);
+    expect(await h.fs.find(h.dir, { maxDepth: 2 })).toEqual(
+      ['a.txt', 'a/one.txt', 'a/two.bin', 'ab/four.txt', 'top.txt'].map((n) => h.path(n)),
+    );
+  });
+
+  test('glob matches *, ?, [..] and ** and returns sorted paths', async () => {
+    await h.writeTree({
+      'g/file1.txt': '1',
+      'g/file2.txt': '2',
+      'g/file3.log': '3',
+      'g/fileA.txt': 'A',
+      'g/nested/deep/x.txt': 'x',
+      'g/nested/y.txt': 'y',
+      'g/nested/z.log': 'z',
+      'other/w.txt': 'w',
+    });
+    const g = (p: string) => h.path(`g/${p}`);
+    expect(await h.fs.glob(g('*.txt'))).toEqual([g('file1.txt'), g('file2.txt'), g('fileA.txt')]);
+    expect(await h.fs.glob(g('file?.txt'))).toEqual([g('file1.txt'), g('file2.txt'), g('fileA.txt')]);
+    expect(await h.fs.glob(g('file[12].*'))).toEqual([g('file1.txt'), g('file2.txt')]);
+    expect(await h.fs.glob(g('file[!12].*'))).toEqual([g('file3.log'), g('fileA.txt')]);
+    expect(await h.fs.glob(g('**/*.txt'))).toEqual([g('file1.txt'), g('file2.txt'), g('fileA.txt'), g('nested/deep/x.txt'), g('nested/y.txt')]);
+    expect(await h.fs.glob(g('nested/**/*.log'))).toEqual([g('nested/z.log')]);
+    expect(await h.fs.glob(g('*/y.txt'))).toEqual([g('nested/y.txt')]);
+    expect(await h.fs.glob(g('*.none'))).toEqual([]);
+    // No magic: the path itself if it exists.
+    expect(await h.fs.glob(g('file1.txt'))).toEqual([g('file1.txt')]);
+    expect(await h.fs.glob(g('missing.txt'))).toEqual([]);
+  });
+
+  test('walk yields each directory once with its dirs and files; maxDepth stops descent', async () => {
+    await h.writeTree(TREE);
+    const seen = await collectWalk(h.fs.walk(h.dir));
+    expect([...seen.keys()].sort(byCodeUnit)).toEqual([h.dir, h.path('a'), h.path('a/sub'), h.path('ab')].sort(byCodeUnit));
+    expect(seen.get(h.dir)).toEqual({ dirs: ['a', 'ab'], files: ['a.txt', 'top.txt'] });
+    expect(seen.get(h.path('a'))).toEqual({ dirs: ['sub'], files: ['one.txt', 'two.bin'] });
+    expect(seen.get(h.path('a/sub'))).toEqual({ dirs: [], files: ['three.txt'] });
+    const shallow = await collectWalk(h.fs.walk(h.dir, { maxDepth: 1 }));
+    expect([...shallow.keys()]).toEqual([h.dir]);
+  });
+
+  test('du sums the bytes of every file below a path', async () => {
+    await h.writeTree(TREE);
+    const total = Object.values(TREE).reduce((n, v) => n + v.length, 0);
+    expect(await h.fs.du(h.dir)).toBe(total);
+    expect(await h.fs.du(h.path('a'))).toBe(1 + 2 + 3);
+    expect(await h.fs.du(h.path('a.txt'))).toBe(6);
+  });
+
+  test('1,050-entry directory: ls, find, glob and du see every entry, sorted', async () => {
+    // Past 1,000 so listings must follow continuation tokens on object stores.
+    const count = 1050;
+    const files: Record<string, string> = {};
+    for (let i = 0; i < count; i++) files[`many/f${String(i).padStart(4, '0')}.txt`] = String(i);
+    await h.writeTree(files, 64);
+    const expected = Object.keys(files).map((n) => h.path(n)).sort(byCodeUnit);
+    const listed = await h.fs.ls(h.path('many'));
+    expect(listed).toHaveLength(count);
+    expect(listed.map((e) => e.name)).toEqual(expected);
+    expect(await h.fs.find(h.path('many'))).toEqual(expected);
+    expect(await h.fs.glob(h.path('many/f1*.txt'))).toHaveLength(50);
+    expect(await h.fs.du(h.path('many'))).toBe(Object.values(files).reduce((n, v) => n + v.length, 0));
+  }, { timeoutFactor: 2 });
+
+  test('deep trees: every level is a directory, and find, walk, cp and rm reach the bottom', async () => {
+    const levels = Array.from({ length: 12 }, (_, i) => `d${i}`);
+    const deepDir = levels.join('/');
+    await h.writeTree({ [`deep/${deepDir}/bottom.txt`]: 'bottom', [`deep/${levels.slice(0, 6).join('/')}/middle.txt`]: 'middle' });
+    for (let i = 1; i <= levels.length; i++) {
+      expect((await h.fs.info(h.path(`deep/${levels.slice(0, i).join('/')}`))).type).toBe('directory');
+    }
+    expect(await h.fs.find(h.path('deep'))).toEqual(
+      [h.path(`deep/${levels.slice(0, 6).join('/')}/middle.txt`), h.path(`deep/${deepDir}/bottom.txt`)].sort(byCodeUnit),
+    );
+    const walked = await collectWalk(h.fs.walk(h.path('deep')));
+    expect(walked.size).toBe(levels.length + 1);
+    expect(walked.get(h.path(`deep/${deepDir}`))).toEqual({ dirs: [], files: ['bottom.txt'] });
+    await h.fs.cp(h.path('deep'), h.path('copy'), { recursive: true });
+    expect(await h.readText(h.path(`copy/${deepDir}/bottom.txt`))).toBe('bottom');
+    await h.fs.rm(h.path('deep'), { recursive: true });
+    expect(await h.fs.exists(h.path('deep'))).toBe(false);
+    expect(await h.fs.find(h.path('copy'))).toHaveLength(2);
+  });
+}

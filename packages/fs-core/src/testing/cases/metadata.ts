@@ -1,0 +1,117 @@
+import { expect } from 'vitest';
+
+import { AbortError, AlreadyExistsError, FsError, IsADirectoryError, NotFoundError, NotSupportedError } from '../../errors.js';
+import { expectFsError, utf8, type CaseRegistrar, type Harness } from '../harness.js';
+
+const CAPABILITY_KEYS = ['atomicCommit', 'conditionalCreate', 'rangeRead', 'emptyDirectories', 'sign', 'serverSideCopy', 'atomicMove'] as const;
+
+export function registerMetadataCases(h: Harness, test: CaseRegistrar): void {
+  test('reports its protocol and every capability as a boolean', async () => {
+    expect(typeof h.fs.protocol).toBe('string');
+    expect(h.fs.protocol).toMatch(/^[a-z][a-z0-9+.-]*$/);
+    for (const key of CAPABILITY_KEYS) expect(typeof h.fs.capabilities[key], key).toBe('boolean');
+  });
+
+  test('unstripProtocol gives a URL that every method accepts in place of the path', async () => {
+    const path = await h.write('url/file.txt', 'via url');
+    const url = h.fs.unstripProtocol(path);
+    expect(url.startsWith(`${h.fs.protocol}://`)).toBe(true);
+    expect((await h.fs.info(url)).name).toBe(path);
+    expect(await h.readText(url)).toBe('via url');
+    expect((await h.fs.ls(h.fs.unstripProtocol(h.path('url')))).map((e) => e.name)).toEqual([path]);
+  });
+
+  test('info of a file gives its full name, type, size and mtime', async () => {
+    const before = Date.now();
+    const path = await h.write('info.bin', new Uint8Array(1234));
+    const info = await h.fs.info(path);
+    expect(info.name).toBe(path);
+    expect(info.type).toBe('file');
+    expect(info.size).toBe(1234);
+    if (info.mtime !== undefined) {
+      expect(info.mtime).toBeInstanceOf(Date);
+      // Generous: server clocks drift, and some stores have one-second resolution.
+      expect(Math.abs(info.mtime.getTime() - before)).toBeLessThan(10 * 60_000);
+    }
+  });
+
+  test('info of a prefix is a directory, at every level, with or without a trailing slash', async () => {
+    await h.write('p/q/r/leaf.txt', 'leaf');
+    for (const dir of [h.path('p'), h.path('p/q'), h.path('p/q/r')]) {
+      const info = await h.fs.info(dir);
+      expect(info.type, dir).toBe('directory');
+      expect(info.name).toBe(dir);
+      expect((await h.fs.info(`${dir}/`)).type).toBe('directory');
+      expect(await h.fs.isDir(dir)).toBe(true);
+      expect(await h.fs.isFile(dir)).toBe(false);
+      expect(await h.fs.exists(dir)).toBe(true);
+    }
+  });
+
+  test('exists, isFile and isDir are true for a file only where they should be', async () => {
+    const path = await h.write('here.txt', 'x');
+    expect(await h.fs.exists(path)).toBe(true);
+    expect(await h.fs.isFile(path)).toBe(true);
+    expect(await h.fs.isDir(path)).toBe(false);
+  });
+
+  test('exists, isFile and isDir are false for a missing path; info throws NotFoundError', async () => {
+    await h.write('present.txt', 'x');
+    for (const missing of [h.path('absent.txt'), h.path('absent/deeper.txt'), h.path('presen')]) {
+      expect(await h.fs.exists(missing), missing).toBe(false);
+      expect(await h.fs.isFile(missing)).toBe(false);
+      expect(await h.fs.isDir(missing)).toBe(false);
+      await expectFsError(h.fs.info(missing), NotFoundError);
+    }
+  });
+
+  test('exists is false only for "not found": other failures throw', async () => {
+    await h.write('present.txt', 'x');
+    await expectFsError(h.fs.exists(h.path('present.txt'), { signal: AbortSignal.abort() }), AbortError);
+    await expectFsError(h.fs.exists(h.path('absent.txt'), { signal: AbortSignal.abort() }), AbortError);
+  });
+
+  test('errors are FsErrors that name the code, protocol and path', async () => {
+    const missing = h.path('no such file.txt');
+    const notFound = await expectFsError(h.fs.cat(missing), NotFoundError);
+    expect(notFound.code).toBe('ENOENT');
+    expect(notFound.protocol).toBe(h.fs.protocol);
+    expect(notFound.path).toContain('no such file.txt');
+    expect(notFound.message).toContain('no such file.txt');
+    expect(notFound.retryable).toBe(false);
+
+    const existing = await h.write('exists.txt', 'x');
+    const exists = await expectFsError(h.fs.pipe(existing, 'y', { mode: 'create' }), AlreadyExistsError);
+    expect(exists.code).toBe('EEXIST');
+    expect(exists.protocol).toBe(h.fs.protocol);
+    expect(exists.path).toContain('exists.txt');
+
+    await h.write('dir/inside.txt', 'x');
+    const isDir = await expectFsError(h.fs.open(h.path('dir'), 'rb'), IsADirectoryError);
+    expect(isDir.code).toBe('EISDIR');
+    expect(isDir.protocol).toBe(h.fs.protocol);
+
+    // A directory cannot be read as a file, whatever the store calls it.
+    const catDir = await expectFsError(h.fs.cat(h.path('dir')), FsError);
+    expect(['EISDIR', 'ENOENT']).toContain(catDir.code);
+  });
+
+  test('sign produces a URL that serves the file', async () => {
+    const path = await h.write('signed.txt', 'signed content');
+    expect(typeof h.fs.sign).toBe('function');
+    const url = await h.fs.sign!(path, { expiresIn: 300 });
+    expect(url).toMatch(/^https?:\/\//);
+    // Test servers listen on loopback only; never fetch anything else.
+    const host = new URL(url).hostname;
+    expect(['127.0.0.1', 'localhost', '[::1]']).toContain(host);
+    const response = await fetch(url);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('signed content');
+  }, { needs: ['sign'] });
+
+  test('sign is absent or fails with NotSupportedError', async () => {
+    const path = await h.write('unsigned.txt', utf8('x'));
+    if (h.fs.sign === undefined) return;
+    await expectFsError(h.fs.sign(path, { expiresIn: 60 }), NotSupportedError);
+  }, { without: ['sign'] });
+}

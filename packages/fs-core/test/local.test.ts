@@ -1,0 +1,342 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import ts from 'typescript';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import {
+  AlreadyExistsError,
+  ConflictError,
+  FsError,
+  InvalidPathError,
+  NotADirectoryError,
+  NotFoundError,
+  PermissionDeniedError,
+  filesystem,
+  fromAdapter,
+  type FileSystem,
+} from '../src/index.js';
+import { LocalAdapter } from '../src/backends/local.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** Any refusal of an escaping path: the design allows either class. */
+function expectRefusal(error: unknown): void {
+  expect(error).toBeInstanceOf(FsError);
+  expect(error instanceof PermissionDeniedError || error instanceof InvalidPathError, String(error)).toBe(true);
+}
+
+async function refused(promise: Promise<unknown>): Promise<void> {
+  let outcome: unknown = 'resolved';
+  try {
+    await promise;
+  } catch (error) {
+    outcome = error;
+  }
+  expectRefusal(outcome);
+}
+
+let scratch: string;
+beforeEach(async () => {
+  scratch = await realpath(await mkdtemp(join(tmpdir(), 'strata-local-test-')));
+});
+afterEach(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+describe('root confinement', () => {
+  let root: string;
+  let outside: string;
+  let fs: FileSystem;
+
+  beforeEach(async () => {
+    root = join(scratch, 'root');
+    outside = join(scratch, 'outside');
+    await mkdir(join(root, 'inside-dir'), { recursive: true });
+    await mkdir(outside);
+    await writeFile(join(outside, 'secret.txt'), 'secret');
+    await writeFile(join(root, 'inside-dir', 'ok.txt'), 'ok');
+    await symlink(outside, join(root, 'escape')); // absolute target
+    await symlink(join(outside, 'secret.txt'), join(root, 'secret-link.txt'));
+    await symlink('../outside', join(root, 'relative-escape')); // relative target
+    await symlink(join(outside, 'not-yet'), join(root, 'dangling')); // escaping, dangling
+    await symlink('inside-dir', join(root, 'inside-link')); // stays inside: allowed
+    fs = await filesystem('file', { root });
+  });
+
+  it('maps /a/b and a/b to <root>/a/b, never to the real absolute path', async () => {
+    await fs.pipe('/etc/strata-test.txt', 'under root');
+    expect(await readFile(join(root, 'etc', 'strata-test.txt'), 'utf8')).toBe('under root');
+    expect(text(await fs.cat('etc/strata-test.txt'))).toBe('under root');
+    // An absolute host path is just a path below the root.
+    await expect(fs.cat(join(outside, 'secret.txt'))).rejects.toBeInstanceOf(NotFoundError);
+    expect((await fs.info('/inside-dir/ok.txt')).name).toBe('/inside-dir/ok.txt');
+    expect((await fs.ls('/inside-dir')).map((e) => e.name)).toEqual(['/inside-dir/ok.txt']);
+  });
+
+  it('refuses .. that climbs out of the root', async () => {
+    await refused(fs.cat('/../outside/secret.txt'));
+    await refused(fs.cat('../outside/secret.txt'));
+    await refused(fs.pipe('/inside-dir/../../outside/new.txt', 'x'));
+    await refused(fs.ls('/..'));
+    await expect(stat(join(outside, 'new.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+    // .. that stays inside is resolved, not refused.
+    expect(text(await fs.cat('/inside-dir/../inside-dir/ok.txt'))).toBe('ok');
+  });
+
+  it('the adapter itself refuses un-normalised paths', async () => {
+    const adapter = new LocalAdapter({ root });
+    await refused(adapter.read('/../outside/secret.txt', 0, undefined, {}));
+    await refused(adapter.head('/inside-dir/../..', {}));
+  });
+
+  it('refuses reads through escaping symlinks (absolute, relative, file links)', async () => {
+    await refused(fs.cat('/escape/secret.txt'));
+    await refused(fs.cat('/relative-escape/secret.txt'));
+    await refused(fs.cat('/secret-link.txt'));
+    await refused(fs.info('/secret-link.txt'));
+    await refused(fs.open('/escape/secret.txt', 'rb'));
+    await refused(fs.exists('/escape/secret.txt')); // not "false": a refusal is not "not found"
+    await refused(fs.get('/secret-link.txt', join(scratch, 'leak.txt')));
+    await expect(stat(join(scratch, 'leak.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses writes through escaping symlinks, dangling ones included', async () => {
+    await refused(fs.pipe('/escape/planted.txt', 'x'));
+    await refused(fs.pipe('/relative-escape/deeper/planted.txt', 'x'));
+    await refused(fs.pipe('/secret-link.txt', 'overwritten'));
+    await refused(fs.pipe('/dangling', 'x'));
+    await refused(fs.pipe('/dangling/child.txt', 'x'));
+    await refused(fs.touch('/escape/touched.txt'));
+    await refused(fs.mkdir('/escape/newdir'));
+    await refused(fs.cp('/inside-dir/ok.txt', '/escape/copied.txt'));
+    await refused(fs.mv('/inside-dir/ok.txt', '/escape/moved.txt'));
+    const local = join(scratch, 'upload.txt');
+    await writeFile(local, 'upload');
+    await refused(fs.put(local, '/escape/uploaded.txt'));
+    expect((await readdir(outside)).sort()).toEqual(['secret.txt']);
+    expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('secret');
+    expect(await readFile(join(root, 'inside-dir', 'ok.txt'), 'utf8')).toBe('ok');
+  });
+
+  it('refuses listing through escaping symlinks and leaves them out of listings', async () => {
+    await refused(fs.ls('/escape'));
+    await refused(fs.find('/relative-escape'));
+    const top = (await fs.ls('/')).map((e) => e.name);
+    expect(top).toEqual(['/inside-dir', '/inside-link']);
+    expect(await fs.find('/')).toEqual(['/inside-dir/ok.txt']);
+    expect(await fs.glob('/**/secret*')).toEqual([]);
+    expect(await fs.du('/')).toBe(2);
+  });
+
+  it('refuses deletes through escaping symlinks', async () => {
+    await refused(fs.rm('/escape/secret.txt'));
+    await refused(fs.rm('/escape', { recursive: true }));
+    await refused(fs.rm('/relative-escape', { recursive: true }));
+    await refused(fs.mv('/escape/secret.txt', '/stolen.txt'));
+    expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('secret');
+  });
+
+  it('follows symlinks that stay inside the root', async () => {
+    expect(text(await fs.cat('/inside-link/ok.txt'))).toBe('ok');
+    await fs.pipe('/inside-link/via-link.txt', 'via');
+    expect(await readFile(join(root, 'inside-dir', 'via-link.txt'), 'utf8')).toBe('via');
+  });
+
+  it('a missing root is reported as NotFoundError', async () => {
+    const missing = await filesystem('file', { root: join(scratch, 'no-such-root') });
+    await expect(missing.ls('/')).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('atomic writes on disk', () => {
+  let fs: FileSystem;
+  beforeEach(() => {
+    fs = fromAdapter(new LocalAdapter());
+  });
+
+  it('stages into a hidden temp file in the target directory; ls never shows it', async () => {
+    const target = join(scratch, 'sub', 'target.txt');
+    const handle = await fs.open(target, 'wb');
+    await handle.write('staged');
+    const staged = await readdir(join(scratch, 'sub'));
+    expect(staged).toHaveLength(1);
+    expect(staged[0]).toMatch(/^\.target\.txt\.strata-[0-9a-f]+\.tmp$/);
+    expect(await readFile(join(scratch, 'sub', staged[0]!), 'utf8')).toBe('staged');
+    expect(await fs.ls(join(scratch, 'sub'))).toEqual([]);
+    expect(await fs.find(scratch)).toEqual([]);
+    await handle.commit();
+    expect(await readdir(join(scratch, 'sub'))).toEqual(['target.txt']);
+    expect(await readFile(target, 'utf8')).toBe('staged');
+
+    const aborted = await fs.open(target, 'wb');
+    await aborted.write('discard me');
+    await aborted.abort();
+    expect(await readdir(join(scratch, 'sub'))).toEqual(['target.txt']);
+    expect(await readFile(target, 'utf8')).toBe('staged');
+  });
+
+  it("'create' is decided by link(): a losing writer leaves no temp file and the winner's bytes", async () => {
+    const target = join(scratch, 'exclusive.txt');
+    const first = await fs.open(target, 'xb');
+    const second = await fs.open(target, 'xb');
+    await first.write('first');
+    await second.write('second');
+    await second.commit();
+    await expect(first.commit()).rejects.toBeInstanceOf(AlreadyExistsError);
+    expect(await readdir(scratch)).toEqual(['exclusive.txt']);
+    expect(await readFile(target, 'utf8')).toBe('second');
+  });
+
+  it('a pinned read handle notices a same-size replacement (new inode)', async () => {
+    const target = join(scratch, 'pinned.txt');
+    await fs.pipe(target, 'AAAA');
+    const handle = await fs.open(target, 'rb');
+    await fs.pipe(target, 'BBBB');
+    await expect(handle.read()).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('maps errno to the error classes, naming the path and protocol', async () => {
+    await writeFile(join(scratch, 'file.txt'), 'x');
+    const underFile = join(scratch, 'file.txt', 'child.txt');
+    const error = await fs.pipe(underFile, 'x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotADirectoryError);
+    expect(error).toMatchObject({ code: 'ENOTDIR', protocol: 'file', path: underFile });
+    const missing = await fs.cat(join(scratch, 'missing.txt')).catch((e: unknown) => e);
+    expect(missing).toMatchObject({ code: 'ENOENT', protocol: 'file', path: join(scratch, 'missing.txt') });
+    expect((missing as Error).cause).toMatchObject({ code: 'ENOENT' });
+    await expect(fs.mkdir(join(scratch, 'file.txt'), { parents: false })).rejects.toBeInstanceOf(AlreadyExistsError);
+  });
+
+  it('rm -r removes symlinks inside the tree, not what they point at', async () => {
+    await mkdir(join(scratch, 'kept'));
+    await writeFile(join(scratch, 'kept', 'data.txt'), 'kept');
+    await mkdir(join(scratch, 'tree'));
+    await writeFile(join(scratch, 'tree', 'own.txt'), 'own');
+    await symlink(join(scratch, 'kept'), join(scratch, 'tree', 'dir-link'));
+    await symlink(join(scratch, 'kept', 'data.txt'), join(scratch, 'tree', 'file-link.txt'));
+    expect(await fs.find(join(scratch, 'tree'))).toEqual([join(scratch, 'tree', 'file-link.txt'), join(scratch, 'tree', 'own.txt')]);
+    await fs.rm(join(scratch, 'tree'), { recursive: true });
+    expect(await fs.exists(join(scratch, 'tree'))).toBe(false);
+    expect(await readFile(join(scratch, 'kept', 'data.txt'), 'utf8')).toBe('kept');
+  });
+
+  it('readStream serves exact ranges, checks the etag, and stream() uses it for large reads', async () => {
+    const adapter = new LocalAdapter();
+    const path = join(scratch, 'stream.bin');
+    const payload = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 7) % 251);
+    await writeFile(path, payload);
+    const collect = async (chunks: AsyncIterable<Uint8Array>) => {
+      const parts: Uint8Array[] = [];
+      for await (const chunk of chunks) parts.push(chunk);
+      return Buffer.concat(parts);
+    };
+    expect([...(await collect(adapter.readStream(path, 5, 12, {})))]).toEqual([...payload.subarray(5, 12)]);
+    expect((await collect(adapter.readStream(path, 199_990, 500_000, {}))).length).toBe(10);
+    expect((await collect(adapter.readStream(path, 300_000, undefined, {}))).length).toBe(0);
+    const { etag } = await adapter.head(path, {});
+    expect((await collect(adapter.readStream(path, 0, undefined, { etag }))).equals(payload)).toBe(true);
+    await expect(collect(adapter.readStream(path, 0, 10, { etag: 'stale' }))).rejects.toBeInstanceOf(ConflictError);
+    // Breaking out early must release the file handle (no leak warning, file removable).
+    for await (const _ of adapter.readStream(path, 0, undefined, {})) break;
+
+    const small = fromAdapter(adapter, { blockSize: 4096 });
+    const handle = await small.open(path, 'rb');
+    handle.seek(100);
+    const streamed = await collect(handle.stream() as unknown as AsyncIterable<Uint8Array>);
+    expect(streamed.equals(payload.subarray(100))).toBe(true);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('maps EACCES to PermissionDeniedError (skipped as root: root ignores modes)', async () => {
+    const locked = join(scratch, 'locked');
+    await mkdir(locked, { mode: 0o500 });
+    await expect(fs.pipe(join(locked, 'x.txt'), 'x')).rejects.toBeInstanceOf(PermissionDeniedError);
+  });
+});
+
+/**
+ * The crash test runs the real adapter in a child process that dies before commit. Node 20
+ * cannot run TypeScript, so the adapter's sources (which import nothing outside fs-core) are
+ * transpiled to a temp directory first.
+ */
+describe('crash before commit', () => {
+  let compiled: string | undefined;
+  afterAll(async () => {
+    if (compiled) await rm(compiled, { recursive: true, force: true });
+  });
+
+  async function compileAdapter(): Promise<string> {
+    if (compiled) return compiled;
+    const out = await mkdtemp(join(tmpdir(), 'strata-local-compiled-'));
+    const src = join(here, '..', 'src');
+    for (const file of ['errors.ts', 'backends/errno.ts', 'backends/local.ts']) {
+      const source = await readFile(join(src, file), 'utf8');
+      const { outputText } = ts.transpileModule(source, {
+        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+        fileName: file,
+      });
+      await mkdir(join(out, dirname(file)), { recursive: true });
+      await writeFile(join(out, file.replace(/\.ts$/, '.js')), outputText);
+    }
+    await writeFile(join(out, 'package.json'), '{"type":"module"}');
+    await writeFile(
+      join(out, 'crash.js'),
+      `import { LocalAdapter } from './backends/local.js';
+const [root, how] = process.argv.slice(2);
+const writer = await new LocalAdapter({ root }).createWriter('/data/target.txt', 'overwrite', {});
+await writer.write(new TextEncoder().encode('NEW AND HALF-WRITTEN'));
+process.stdout.write('staged\\n');
+if (how === 'exit') process.exit(0);
+setInterval(() => {}, 1000); // wait to be killed
+`,
+    );
+    compiled = out;
+    return out;
+  }
+
+  async function runAndDie(how: 'exit' | 'kill', root: string): Promise<void> {
+    const dir = await compileAdapter();
+    const child = spawn(process.execPath, [join(dir, 'crash.js'), root, how], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('staged') && how === 'kill') child.kill('SIGKILL');
+      });
+      child.on('error', reject);
+      child.on('exit', (code, signal) => {
+        if (how === 'exit' && code !== 0) reject(new Error(`child failed (${code}): ${stderr}`));
+        else if (how === 'kill' && signal !== 'SIGKILL') reject(new Error(`child was not killed (${code}): ${stderr}`));
+        else resolve();
+      });
+    });
+  }
+
+  for (const how of ['exit', 'kill'] as const) {
+    it(`process ${how === 'exit' ? 'exit' : 'SIGKILL'} without commit leaves the target untouched`, async () => {
+      const root = join(scratch, 'crash-root');
+      await mkdir(join(root, 'data'), { recursive: true });
+      await writeFile(join(root, 'data', 'target.txt'), 'old and whole');
+      await runAndDie(how, root);
+      expect(await readFile(join(root, 'data', 'target.txt'), 'utf8')).toBe('old and whole');
+      // The orphaned temp file stays on disk (nobody could clean it) but no listing shows it.
+      const onDisk = await readdir(join(root, 'data'));
+      expect(onDisk).toHaveLength(2);
+      const fs = await filesystem('file', { root });
+      expect((await fs.ls('/data')).map((e) => e.name)).toEqual(['/data/target.txt']);
+    }, 30_000);
+
+    it(`process ${how === 'exit' ? 'exit' : 'SIGKILL'} without commit creates no new file`, async () => {
+      const root = join(scratch, 'crash-new');
+      await mkdir(root);
+      await runAndDie(how, root);
+      const fs = await filesystem('file', { root });
+      expect(await fs.exists('/data/target.txt')).toBe(false);
+      expect(await fs.find('/')).toEqual([]);
+    }, 30_000);
+  }
+});

@@ -1,0 +1,403 @@
+import type { Readable } from 'node:stream';
+
+import type { Bucket, Storage } from '@google-cloud/storage';
+import {
+  AbortError,
+  InvalidPathError,
+  NotFoundError,
+  NotSupportedError,
+  splitBucketPath,
+  type AdapterListOptions,
+  type AdapterReadOptions,
+  type AdapterWriteOptions,
+  type AdapterWriter,
+  type CallOptions,
+  type Capabilities,
+  type FileInfo,
+  type MkdirOptions,
+  type SignOptions,
+  type StorageAdapter,
+  type WriteMode,
+} from '@strata/fs-core';
+
+import { statusOf, toFsError, type ErrorContext } from './errors.js';
+import { GcsHttp } from './http.js';
+import { DEFAULT_CHUNK_SIZE, createStorage, validateChunkSize, type GcsOptions } from './options.js';
+import { GcsUploader, GcsWriter, type ObjectResource } from './uploader.js';
+
+export const GCS_PROTOCOLS = ['gs', 'gcs'] as const;
+export type GcsProtocol = (typeof GCS_PROTOCOLS)[number];
+
+/** V4 signed URLs live at most seven days. */
+const MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600;
+const LIST_FIELDS = 'items(name,size,updated,generation,contentType,md5Hash,crc32c),prefixes,nextPageToken';
+
+/**
+ * Google Cloud Storage behind fs-core's StorageAdapter. Metadata, listings, reads, copies and
+ * deletes go through @google-cloud/storage; uploads speak the JSON upload API directly (see
+ * uploader.ts) so they stream with bounded memory and can be cancelled.
+ */
+export class GcsAdapter implements StorageAdapter {
+  readonly protocol: GcsProtocol;
+  /** The other spelling, accepted in URLs (`gcs://` on a `gs` filesystem and vice versa). */
+  readonly aliases: string[];
+  readonly capabilities: Capabilities;
+  readonly storage: Storage;
+  private readonly http: GcsHttp;
+  private readonly chunkSize: number;
+  private readonly threshold: number;
+  private readonly pageSize: number;
+  private readonly removeConcurrency: number;
+
+  constructor(options: GcsOptions = {}, protocol: string = 'gs') {
+    if (!(GCS_PROTOCOLS as readonly string[]).includes(protocol)) {
+      throw new InvalidPathError({ protocol }, `@strata/fs-gcs handles gs:// and gcs://, not ${protocol}://`);
+    }
+    this.protocol = protocol as GcsProtocol;
+    this.aliases = GCS_PROTOCOLS.filter((p) => p !== protocol);
+    this.chunkSize = validateChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+    this.threshold = options.resumableThreshold ?? this.chunkSize;
+    if (!(this.threshold >= 0)) throw new RangeError(`resumableThreshold must be >= 0, got ${options.resumableThreshold}`);
+    this.pageSize = Math.max(1, Math.min(1000, Math.floor(options.listPageSize ?? 1000)));
+    this.removeConcurrency = Math.max(1, Math.floor(options.removeConcurrency ?? 8));
+    this.storage = createStorage(options);
+    this.http = new GcsHttp(this.storage, options.fetch);
+    this.capabilities = {
+      atomicCommit: true,
+      conditionalCreate: true,
+      rangeRead: true,
+      emptyDirectories: false,
+      sign: this.canSign(options),
+      serverSideCopy: true,
+      // GCS's atomic objects.move is not in fake-gcs-server and not on every bucket: mv is copy + delete.
+      atomicMove: false,
+    };
+  }
+
+  /* ------------------------------ metadata ------------------------------ */
+
+  async head(path: string, options: CallOptions): Promise<FileInfo> {
+    const { bucket, key } = this.split(path);
+    if (!key) {
+      try {
+        await abortable(this.bucket(bucket).getMetadata(), options.signal);
+      } catch (error) {
+        throw toFsError(error, this.ctx(path, bucket, { bucketLevel: true }));
+      }
+      return { name: bucket, type: 'directory', size: 0 };
+    }
+    let missing: NotFoundError;
+    try {
+      const [metadata] = await abortable(this.bucket(bucket).file(key).getMetadata(), options.signal);
+      return this.toInfo(path, metadata as ObjectResource);
+    } catch (error) {
+      const mapped = toFsError(error, this.ctx(path, bucket));
+      if (!(mapped instanceof NotFoundError)) throw mapped;
+      missing = mapped;
+    }
+    // A zero-byte "dir/" marker (console folders, other tools) makes an otherwise empty directory.
+    try {
+      const [marker] = await abortable(this.bucket(bucket).file(`${key}/`).getMetadata(), options.signal);
+      const updated = (marker as ObjectResource).updated;
+      return { name: path, type: 'directory', size: 0, mtime: updated ? new Date(updated) : undefined };
+    } catch (error) {
+      const mapped = toFsError(error, this.ctx(path, bucket));
+      throw mapped instanceof NotFoundError ? missing : mapped;
+    }
+  }
+
+  async *list(path: string, options: AdapterListOptions): AsyncIterable<FileInfo> {
+    const { bucket, key } = this.split(path);
+    const prefix = key ? `${key}/` : '';
+    const seenPrefixes = new Set<string>();
+    let pageToken: string | undefined;
+    do {
+      if (options.signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: options.signal.reason });
+      let items: ObjectResource[];
+      let prefixes: string[];
+      try {
+        const [files, next, response] = await abortable(
+          this.bucket(bucket).getFiles({
+            prefix,
+            ...(options.recursive ? {} : { delimiter: '/' }),
+            autoPaginate: false,
+            maxResults: this.pageSize,
+            fields: LIST_FIELDS,
+            ...(pageToken ? { pageToken } : {}),
+          }),
+          options.signal,
+        );
+        // With `fields` set the SDK hands back the raw resources rather than File objects.
+        items = files as unknown as ObjectResource[];
+        prefixes = (response as { prefixes?: string[] } | undefined)?.prefixes ?? [];
+        pageToken = (next as { pageToken?: string } | null | undefined)?.pageToken;
+      } catch (error) {
+        throw toFsError(error, this.ctx(path, bucket, { bucketLevel: true, action: 'list' }));
+      }
+      for (const item of items) {
+        const name = item.name ?? '';
+        if (name === prefix || name.includes('//')) continue; // the directory's own marker; unaddressable keys
+        if (name.endsWith('/')) {
+          // Only reachable in recursive listings: a marker for a directory below.
+          yield { name: `${bucket}/${name.slice(0, -1)}`, type: 'directory', size: 0 };
+          continue;
+        }
+        yield this.toInfo(`${bucket}/${name}`, item);
+      }
+      for (const p of prefixes) {
+        // fake-gcs-server repeats every prefix on every page; real GCS pages them.
+        if (seenPrefixes.has(p) || p.includes('//')) continue;
+        seenPrefixes.add(p);
+        yield { name: `${bucket}/${p.slice(0, -1)}`, type: 'directory', size: 0 };
+      }
+    } while (pageToken);
+  }
+
+  /* ------------------------------ reads ------------------------------ */
+
+  async read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array> {
+    if (end !== undefined && end <= start) return new Uint8Array(0);
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of this.readStream(path, start, end, options)) {
+      chunks.push(chunk);
+      total += chunk.length;
+    }
+    if (chunks.length === 1) return chunks[0]!;
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return out;
+  }
+
+  async *readStream(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array> {
+    if (end !== undefined && end <= start) return;
+    const { bucket, key } = this.split(path);
+    const ctx = this.ctx(path, bucket, { pinned: options.etag !== undefined, action: 'read' });
+    if (options.signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: options.signal.reason });
+    const stream = this.openReadStream(bucket, key, start, end, options.etag);
+    const onAbort = () => stream.destroy(new AbortError({ path, protocol: this.protocol, cause: options.signal?.reason }));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      }
+    } catch (error) {
+      if (statusOf(error) === 416) return; // start at or past the end: nothing to read
+      throw toFsError(error, ctx);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      stream.destroy();
+    }
+  }
+
+  /**
+   * A pinned read names the generation (so the bytes are exactly that version's) and sets
+   * ifGenerationMatch (so real GCS answers 412 once the live object moved on, even in a
+   * versioned bucket where the old generation is still readable).
+   */
+  private openReadStream(bucket: string, key: string, start: number, end: number | undefined, generation: string | undefined): Readable {
+    const file = generation === undefined ? this.bucket(bucket).file(key) : this.bucket(bucket).file(key, { generation });
+    if (generation !== undefined) {
+      file.interceptors.push({
+        request: (reqOpts) => {
+          reqOpts.qs = { ...(reqOpts.qs as object), ifGenerationMatch: generation };
+          return reqOpts as typeof reqOpts & { uri: string };
+        },
+      });
+    }
+    const whole = start === 0 && end === undefined;
+    return file.createReadStream({
+      // The SDK checks CRC32C only on whole-object reads; ranges carry no checksum.
+      validation: whole ? 'crc32c' : false,
+      decompress: false, // bytes as stored, so sizes and ranges match the metadata
+      ...(whole ? {} : { start, ...(end !== undefined ? { end: end - 1 } : {}) }),
+    });
+  }
+
+  /* ------------------------------ writes ------------------------------ */
+
+  async createWriter(path: string, mode: WriteMode, options: AdapterWriteOptions): Promise<AdapterWriter> {
+    const { bucket, key } = this.split(path);
+    if (!key) throw new InvalidPathError({ path, protocol: this.protocol }, `Cannot write an object at a bucket root: ${this.protocol}://${path}`);
+    const file = this.bucket(bucket).file(key);
+    const uploader = new GcsUploader(this.http, { protocol: this.protocol, path, bucket, key, mode }, this.threshold, {
+      headObject: async (signal) => {
+        try {
+          const [metadata] = await abortable(file.getMetadata(), signal);
+          return metadata as ObjectResource;
+        } catch (error) {
+          if (statusOf(error) === 404) return undefined;
+          throw toFsError(error, this.ctx(path, bucket));
+        }
+      },
+      deleteGeneration: async (generation) => {
+        await this.bucket(bucket).file(key, { generation }).delete({ ifGenerationMatch: generation });
+      },
+    });
+    return new GcsWriter(uploader, { chunkSize: this.chunkSize, threshold: this.threshold, retry: options.retry });
+  }
+
+  async remove(path: string, options: CallOptions): Promise<void> {
+    const { bucket, key } = this.split(path);
+    if (!key) throw new InvalidPathError({ path, protocol: this.protocol }, `A bucket is not a file: ${this.protocol}://${path}`);
+    try {
+      await abortable(this.bucket(bucket).file(key).delete(), options.signal);
+    } catch (error) {
+      throw toFsError(error, this.ctx(path, bucket, { action: 'delete' }));
+    }
+  }
+
+  /** Deletes with bounded parallelism; objects already gone count as deleted. */
+  async removeMany(paths: string[], options: CallOptions): Promise<void> {
+    let next = 0;
+    let failure: unknown;
+    const worker = async () => {
+      while (failure === undefined && next < paths.length) {
+        const path = paths[next++]!;
+        try {
+          await this.remove(path, options);
+        } catch (error) {
+          if (!(error instanceof NotFoundError) || /Bucket not found/.test(error.message)) failure ??= error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.removeConcurrency, paths.length) }, worker));
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Server-side copy (objects.rewrite, continued until done for large or cross-location objects). */
+  async copyFile(src: string, dst: string, options: CallOptions): Promise<void> {
+    const from = this.split(src);
+    const to = this.split(dst);
+    if (!from.key || !to.key) throw new InvalidPathError({ path: from.key ? dst : src, protocol: this.protocol }, `Cannot copy to or from a bucket root`);
+    try {
+      await abortable(this.bucket(from.bucket).file(from.key).copy(this.bucket(to.bucket).file(to.key)), options.signal);
+    } catch (error) {
+      throw toFsError(error, this.ctx(src, from.bucket, { action: `copy to ${this.protocol}://${dst}` }));
+    }
+  }
+
+  /** Prefixes need no creating; a bare bucket name creates the bucket (needs `projectId` on real GCS). */
+  async makeDir(path: string, options: MkdirOptions): Promise<void> {
+    const { bucket, key } = this.split(path);
+    if (key) return;
+    try {
+      await abortable(this.storage.createBucket(bucket), options.signal);
+    } catch (error) {
+      if (statusOf(error) === 409) return; // already there: mkdir -p semantics
+      throw toFsError(error, this.ctx(path, bucket, { bucketLevel: true, action: 'create bucket' }));
+    }
+  }
+
+  /** V4 signed GET URL. Needs a service-account key (or ADC that can sign, e.g. on GCE via IAM signBlob). */
+  async sign(path: string, options: SignOptions): Promise<string> {
+    const { bucket, key } = this.split(path);
+    if (!this.capabilities.sign) {
+      throw new NotSupportedError(
+        { path, protocol: this.protocol },
+        `Cannot sign ${this.protocol}://${path}: no service-account key is configured (pass credentials or keyFilename)`,
+      );
+    }
+    if (!key) throw new InvalidPathError({ path, protocol: this.protocol }, `Cannot sign a bucket root: ${this.protocol}://${path}`);
+    if (!(options.expiresIn > 0) || options.expiresIn > MAX_SIGNED_URL_SECONDS) {
+      throw new NotSupportedError({ path, protocol: this.protocol }, `Signed URLs last between 1 second and 7 days; got expiresIn=${options.expiresIn}`);
+    }
+    try {
+      const [url] = await abortable(
+        this.bucket(bucket).file(key).getSignedUrl({ version: 'v4', action: 'read', expires: Date.now() + options.expiresIn * 1000 }),
+        options.signal,
+      );
+      return url;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (/client_email|could not load the default credentials|cannot sign/i.test(message)) {
+        throw new NotSupportedError(
+          { path, protocol: this.protocol, cause: error },
+          `Cannot sign ${this.protocol}://${path}: these credentials cannot sign URLs (use a service-account key)`,
+        );
+      }
+      throw toFsError(error, this.ctx(path, bucket, { action: 'sign' }));
+    }
+  }
+
+  async close(): Promise<void> {
+    // The SDK and fetch keep no resources that need releasing.
+  }
+
+  /* ------------------------------ helpers ------------------------------ */
+
+  private bucket(name: string): Bucket {
+    return this.storage.bucket(name);
+  }
+
+  private split(path: string): { bucket: string; key: string } {
+    return splitBucketPath(path, this.protocol);
+  }
+
+  private ctx(path: string, bucket: string, extra: Partial<ErrorContext> = {}): ErrorContext {
+    return { protocol: this.protocol, path, bucket, ...extra };
+  }
+
+  private toInfo(name: string, object: ObjectResource): FileInfo {
+    return {
+      name,
+      type: 'file',
+      size: Number(object.size ?? 0),
+      mtime: object.updated ? new Date(object.updated) : undefined,
+      // The generation is GCS's version token: reads pin it, and it changes on every overwrite.
+      etag: object.generation !== undefined ? String(object.generation) : undefined,
+      contentType: object.contentType,
+      generation: object.generation !== undefined ? String(object.generation) : undefined,
+      md5Hash: object.md5Hash,
+      crc32c: object.crc32c,
+    };
+  }
+
+  /**
+   * Signing needs a private key (local RSA) or ambient credentials that may call IAM signBlob.
+   * An unauthenticated custom endpoint (the emulator) without a key cannot sign, and we decide that
+   * without asking the auth library, which would otherwise probe the GCE metadata server.
+   */
+  private canSign(options: GcsOptions): boolean {
+    const auth = this.storage.authClient as unknown as { jsonContent?: { private_key?: string } | null; keyFilename?: string };
+    const hasKey =
+      Boolean(options.credentials?.private_key && options.credentials.client_email) ||
+      Boolean(options.keyFilename) ||
+      Boolean(auth.jsonContent?.private_key) ||
+      Boolean(auth.keyFilename);
+    const authenticatedEndpoint = !this.storage.customEndpoint || this.storage.useAuthWithCustomEndpoint === true;
+    return hasKey || authenticatedEndpoint;
+  }
+}
+
+/** Rejects as soon as `signal` aborts; the SDK call itself cannot be cancelled and is left to finish. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  // A plain AbortError: toFsError turns it into fs-core's AbortError with the path filled in.
+  const aborted = () => Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError' });
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(aborted());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      promise.catch(() => undefined);
+      reject(aborted());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

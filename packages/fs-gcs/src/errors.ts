@@ -1,0 +1,169 @@
+import {
+  AbortError,
+  AlreadyExistsError,
+  ConflictError,
+  FsError,
+  NotFoundError,
+  PermissionDeniedError,
+  StorageError,
+  TimeoutError,
+} from '@strata/fs-core';
+
+/** A non-2xx answer on the fetch-based data path. */
+export class GcsHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly serverMessage: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(`HTTP ${status}${serverMessage ? `: ${serverMessage}` : ''}`);
+    this.name = 'GcsHttpError';
+  }
+}
+
+export interface ErrorContext {
+  protocol: string;
+  path: string;
+  /** Bucket of `path`; named in the message when the bucket itself is missing. */
+  bucket?: string | undefined;
+  /** The request addressed the bucket (head of a bucket root, listing). */
+  bucketLevel?: boolean | undefined;
+  /** The request carried ifGenerationMatch: 0, so 412 means the object exists. */
+  create?: boolean | undefined;
+  /** The request was pinned to a generation, so 404/412 mean the object changed underneath. */
+  pinned?: boolean | undefined;
+  /** What was being done, for the message ("read", "list"...). */
+  action?: string | undefined;
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+/** HTTP status of an SDK (ApiError, GaxiosError) or data-path error, if it has one. */
+export function statusOf(error: unknown): number | undefined {
+  if (error instanceof GcsHttpError) return error.status;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as { code?: unknown; status?: unknown; response?: { status?: unknown; statusCode?: unknown } };
+  if (typeof e.code === 'number') return e.code;
+  if (typeof e.response?.status === 'number') return e.response.status;
+  if (typeof e.response?.statusCode === 'number') return e.response.statusCode;
+  if (typeof e.status === 'number') return e.status;
+  return undefined;
+}
+
+function isNetworkError(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && /fetch failed|socket hang up|other side closed|premature close/i.test(message)) return true;
+  }
+  return false;
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || (error as { code?: unknown }).code === 'ABORT_ERR');
+}
+
+function isMissingCredentials(message: string): boolean {
+  return /could not load the default credentials|could not refresh access token|invalid_grant|unauthorized_client|invalid_client/i.test(message);
+}
+
+/** Server text safe to show: no session URIs, signatures or tokens, and not too long. */
+export function redact(text: string): string {
+  return text
+    .replace(/(upload_id|upload_protocol|X-Goog-Signature|X-Goog-Credential|Signature|access_token|token|sig|key)=[^&\s"']+/gi, '$1=<redacted>')
+    .replace(/Bearer\s+[A-Za-z0-9._~+/=-]+/g, 'Bearer <redacted>')
+    .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g, '<redacted key>')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 300);
+}
+
+function serverMessageOf(error: unknown): string {
+  if (error instanceof GcsHttpError) return error.serverMessage;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function retryAfterOf(error: unknown): number | undefined {
+  if (error instanceof GcsHttpError) return error.retryAfterMs;
+  const headers = (error as { response?: { headers?: unknown } } | undefined)?.response?.headers;
+  let value: unknown;
+  if (headers && typeof (headers as Headers).get === 'function') value = (headers as Headers).get('retry-after');
+  else if (headers && typeof headers === 'object') value = (headers as Record<string, unknown>)['retry-after'];
+  return parseRetryAfter(typeof value === 'string' ? value : undefined);
+}
+
+export function parseRetryAfter(value: string | null | undefined): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** Maps an SDK or HTTP failure to the shared hierarchy. Messages name protocol and path only. */
+export function toFsError(error: unknown, ctx: ErrorContext): FsError {
+  if (error instanceof FsError) return error;
+  const where = `${ctx.protocol}://${ctx.path}`;
+  const base = { path: ctx.path, protocol: ctx.protocol, cause: error };
+  if (isAbort(error)) return new AbortError(base);
+  const status = statusOf(error);
+  const detail = redact(serverMessageOf(error));
+  const action = ctx.action ? `${ctx.action} failed: ` : '';
+  const suffix = status !== undefined ? ` (HTTP ${status}${detail ? `: ${detail}` : ''})` : detail ? ` (${detail})` : '';
+
+  if (status === 404) {
+    if (ctx.pinned) {
+      return new ConflictError(base, `Object changed while it was being read (its generation is gone): ${where}`);
+    }
+    const bucketMissing = ctx.bucketLevel || /bucket does not exist|no such bucket|bucket not found/i.test(detail);
+    if (bucketMissing && ctx.bucket) {
+      return new NotFoundError(base, `Bucket not found: ${ctx.protocol}://${ctx.bucket} (while accessing ${where})`);
+    }
+    return new NotFoundError(base, `No such object: ${where}`);
+  }
+  if (status === 401 || status === 403) {
+    return new PermissionDeniedError(base, `Permission denied: ${action}${where}${suffix}`);
+  }
+  if (status === 412) {
+    if (ctx.create) return new AlreadyExistsError(base, `File already exists: ${where}`);
+    return new ConflictError(base, `Object changed (generation precondition failed): ${where}`);
+  }
+  if (status === 409 && ctx.bucketLevel) {
+    return new AlreadyExistsError(base, `Bucket already exists: ${ctx.protocol}://${ctx.bucket ?? ctx.path}`);
+  }
+  if (status === 408 || status === 429 || (status !== undefined && status >= 500)) {
+    const err = new StorageError({ ...base, retryable: true }, `Storage service unavailable: ${action}${where}${suffix}`);
+    const retryAfterMs = retryAfterOf(error);
+    if (retryAfterMs !== undefined) Object.assign(err, { retryAfterMs });
+    return err;
+  }
+  if (status === undefined) {
+    if (isMissingCredentials(detail)) {
+      return new PermissionDeniedError(base, `No usable Google credentials for ${where}: configure Application Default Credentials, keyFilename or credentials (${detail})`);
+    }
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT') {
+      return new TimeoutError(base, `Timed out: ${action}${where}${suffix}`);
+    }
+    if (isNetworkError(error)) return new StorageError({ ...base, retryable: true }, `Network error: ${action}${where}${suffix}`);
+  }
+  return new StorageError(base, `Storage error: ${action}${where}${suffix}`);
+}

@@ -1,0 +1,71 @@
+import type { Storage } from '@google-cloud/storage';
+
+import { GcsHttpError, parseRetryAfter } from './errors.js';
+import { originOf } from './options.js';
+
+/**
+ * The upload data path: plain fetch against the JSON upload API, authenticated with the SDK's own
+ * auth client. Used where the SDK cannot take an AbortSignal or would buffer a whole stream.
+ */
+export class GcsHttp {
+  readonly origin: string;
+  private readonly authenticated: boolean;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly fetchImpl: typeof fetch = globalThis.fetch,
+  ) {
+    this.origin = originOf(storage);
+    // Same rule as the SDK: a custom endpoint (emulator) gets no token unless asked for.
+    this.authenticated = !storage.customEndpoint || storage.useAuthWithCustomEndpoint === true;
+  }
+
+  uploadUrl(bucket: string, query: Record<string, string>): string {
+    const qs = new URLSearchParams(query).toString();
+    return `${this.origin}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?${qs}`;
+  }
+
+  /** Sends one request; resolves with the response for 2xx, 308 and `okStatuses`, else throws GcsHttpError. */
+  async send(
+    url: string,
+    init: { method: string; headers?: Record<string, string>; body?: Blob | Uint8Array | string | undefined; signal?: AbortSignal | undefined },
+    okStatuses: number[] = [],
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...(await this.authHeaders()), ...init.headers };
+    const response = await this.fetchImpl(url, {
+      method: init.method,
+      headers,
+      body: init.body ?? null,
+      signal: init.signal ?? null,
+      redirect: 'manual', // 308 is "resume incomplete" in this protocol, not a redirect
+    });
+    if ((response.status >= 200 && response.status < 300) || response.status === 308 || okStatuses.includes(response.status)) {
+      return response;
+    }
+    throw await httpErrorOf(response);
+  }
+
+  private async authHeaders(): Promise<Record<string, string>> {
+    if (!this.authenticated) return {};
+    const headers = (await this.storage.authClient.getRequestHeaders()) as unknown;
+    // google-auth-library 9 returns a plain object; later majors return a Headers instance.
+    if (headers instanceof Headers) return Object.fromEntries(headers.entries());
+    return { ...(headers as Record<string, string>) };
+  }
+}
+
+async function httpErrorOf(response: Response): Promise<GcsHttpError> {
+  let message = '';
+  try {
+    const text = await response.text();
+    try {
+      const parsed = JSON.parse(text) as { error?: { message?: string } | string };
+      message = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? text);
+    } catch {
+      message = text;
+    }
+  } catch {
+    // The body is only for the message.
+  }
+  return new GcsHttpError(response.status, message.slice(0, 1000), parseRetryAfter(response.headers.get('retry-after')));
+}

@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+
+import { Storage } from '@google-cloud/storage';
+import type { FileSystem } from '@strata/fs-core';
+import type {} from '@strata/test-servers/vitest-setup';
+import { inject } from 'vitest';
+
+import { createFileSystem, type GcsOptions } from '../src/index.js';
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+
+/** Connection details of the fake-gcs-server the global setup started. */
+export function server(): { endpoint: string; projectId: string } {
+  const info = inject('gcs');
+  if (!info) throw new Error('fake-gcs-server was not started: run with STRATA_TEST_SERVERS=gcs');
+  return info;
+}
+
+export function gcsFs(options: GcsOptions = {}, protocol = 'gs'): FileSystem {
+  const { endpoint, projectId } = server();
+  return createFileSystem({ apiEndpoint: endpoint, projectId, ...options }, protocol);
+}
+
+/** A plain SDK client on the emulator, to check results independently of the adapter. */
+export function rawStorage(): Storage {
+  const { endpoint, projectId } = server();
+  return new Storage({ apiEndpoint: endpoint, projectId, retryOptions: { autoRetry: false } });
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A fresh bucket per test file, so runs never see each other's objects. */
+export async function createBucket(storage: Storage, prefix = 'strata'): Promise<string> {
+  const name = uniqueName(prefix);
+  await storage.createBucket(name);
+  return name;
+}
+
+export async function destroyBucket(storage: Storage, name: string): Promise<void> {
+  const bucket = storage.bucket(name);
+  await bucket.deleteFiles({ force: true }).catch(() => undefined);
+  await bucket.delete().catch(() => undefined);
+}
+
+/** Deterministic bytes: word i (big-endian uint32) holds start/4 + i, so any slice is checkable. */
+export function countingBytes(length: number, start = 0): Uint8Array {
+  const out = new Uint8Array(length);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i + 4 <= length; i += 4) view.setUint32(i, (start + i) / 4);
+  return out;
+}
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  status: number;
+  contentRange: string | undefined;
+  bodyBytes: number;
+}
+
+/** The real global fetch, with every request of the upload path written down for assertions. */
+export function recordingFetch(): { fetch: typeof fetch; calls: RecordedRequest[] } {
+  const calls: RecordedRequest[] = [];
+  const recorder: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    const headers = new Headers(init?.headers);
+    const body = init?.body;
+    calls.push({
+      method: init?.method ?? 'GET',
+      url: String(input),
+      status: response.status,
+      contentRange: headers.get('content-range') ?? undefined,
+      bodyBytes: body instanceof Uint8Array ? body.byteLength : typeof body === 'string' ? body.length : 0,
+    });
+    return response;
+  };
+  return { fetch: recorder, calls };
+}
+
+/** Every JSON API request the SDK makes through `storage`, as "METHOD uri?query". */
+export function recordSdkRequests(storage: Storage): string[] {
+  const seen: string[] = [];
+  storage.interceptors.push({
+    request: (reqOpts) => {
+      const qs = new URLSearchParams(
+        Object.entries((reqOpts.qs ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+      ).toString();
+      seen.push(`${reqOpts.method ?? 'GET'} ${reqOpts.uri}${qs ? `?${qs}` : ''}`);
+      return reqOpts;
+    },
+  });
+  return seen;
+}

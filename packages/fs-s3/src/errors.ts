@@ -1,0 +1,154 @@
+import {
+  AbortError,
+  AlreadyExistsError,
+  ConflictError,
+  FsError,
+  InvalidPathError,
+  NotFoundError,
+  NotSupportedError,
+  PermissionDeniedError,
+  StorageError,
+  TimeoutError,
+} from '@strata/fs-core';
+
+/** What a failed request was doing, so one S3 answer can mean different things. */
+export interface S3ErrorContext {
+  protocol: string;
+  /** Normalised `bucket/key` path the operation was about. */
+  path: string;
+  bucket?: string | undefined;
+  /**
+   * What a 412 Precondition Failed means here: `exists` for create-only writes (If-None-Match: *),
+   * `changed` for reads or copies pinned to an ETag (If-Match).
+   */
+  precondition?: 'exists' | 'changed' | undefined;
+}
+
+/** The fields of an SDK or network error that the mapping looks at. */
+interface RawError {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  $fault?: unknown;
+  $retryable?: unknown;
+  $metadata?: { httpStatusCode?: number | undefined } | undefined;
+  $response?: { headers?: Record<string, string | undefined> | undefined } | undefined;
+}
+
+const permissionCodes = new Set([
+  'AccessDenied',
+  'AccountProblem',
+  'AllAccessDisabled',
+  'ExpiredToken',
+  'Forbidden',
+  'InvalidAccessKeyId',
+  'InvalidToken',
+  'NotSignedUp',
+  'SignatureDoesNotMatch',
+  'TokenRefreshRequired',
+  'CredentialsProviderError',
+]);
+
+const retryableCodes = new Set([
+  'InternalError',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'XMinioServerNotInitialized',
+]);
+
+/** Socket-level failures: the request may not have reached the server, so trying again can help. */
+const networkCodes = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'UND_ERR_SOCKET',
+]);
+
+const invalidPathCodes = new Set(['InvalidBucketName', 'KeyTooLongError', 'InvalidObjectName', 'XMinioInvalidObjectName']);
+
+/** Removes anything that looks like a signature or a credential from text we pass on. */
+export function scrubSecrets(text: string): string {
+  return text
+    .replace(/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"]+/gi, '$1<redacted>')
+    .replace(/(Signature=)[^,&\s"]+/g, '$1<redacted>')
+    .replace(/(Credential=)[^,&\s"]+/g, '$1<redacted>');
+}
+
+function where(ctx: S3ErrorContext): string {
+  return `${ctx.protocol}://${ctx.path}`;
+}
+
+/**
+ * Maps anything the S3 client (or the network under it) throws to the fs-core hierarchy.
+ * HEAD answers carry no body, so the status code decides when there is no error code.
+ */
+export function mapS3Error(error: unknown, ctx: S3ErrorContext): FsError {
+  if (error instanceof FsError) return error;
+  const raw = (typeof error === 'object' && error !== null ? error : {}) as RawError;
+  const name = typeof raw.name === 'string' ? raw.name : '';
+  const nodeCode = typeof raw.code === 'string' ? raw.code : '';
+  const status = raw.$metadata?.httpStatusCode;
+  const base = { path: ctx.path, protocol: ctx.protocol, cause: error };
+  const label = [name && name !== 'Error' ? name : nodeCode, status ? `HTTP ${status}` : ''].filter(Boolean).join(', ');
+  const detail = label ? ` (${label})` : '';
+
+  if (name === 'AbortError' || nodeCode === 'ABORT_ERR') return new AbortError(base);
+  if (name === 'TimeoutError' && status === undefined) return new TimeoutError(base);
+
+  if (name === 'NoSuchBucket') {
+    const bucket = ctx.bucket ?? ctx.path.split('/')[0];
+    return new NotFoundError(base, `No such bucket: ${ctx.protocol}://${bucket}${bucket === ctx.path ? '' : ` (for ${where(ctx)})`}`);
+  }
+  if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) {
+    if (name === 'NoSuchUpload') return new StorageError(base, `Multipart upload no longer exists${detail}: ${where(ctx)}`);
+    return new NotFoundError(base);
+  }
+  if (permissionCodes.has(name) || status === 401 || status === 403) {
+    return new PermissionDeniedError(base, `Permission denied${detail}; check credentials and access rights: ${where(ctx)}`);
+  }
+  if (name === 'PreconditionFailed' || status === 412) {
+    if (ctx.precondition === 'exists') return new AlreadyExistsError(base);
+    if (ctx.precondition === 'changed') return new ConflictError(base, `Object changed since it was opened (ETag no longer matches): ${where(ctx)}`);
+    return new StorageError(base, `Precondition failed${detail}: ${where(ctx)}`);
+  }
+  if (name === 'ConditionalRequestConflict' || (status === 409 && ctx.precondition !== undefined)) {
+    // S3 asks to start the whole upload again; a plain retry of the same request would not help.
+    return new ConflictError(base, `A concurrent conditional write to the same key got in the way${detail}: ${where(ctx)}`);
+  }
+  if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') {
+    return new AlreadyExistsError(base, `Bucket already exists${detail}: ${where(ctx)}`);
+  }
+  if (invalidPathCodes.has(name)) return new InvalidPathError(base, `Invalid bucket or key${detail}: ${where(ctx)}`);
+  if (name === 'NotImplemented' || status === 501) {
+    return new NotSupportedError(base, `Not supported by this S3 server${detail}: ${where(ctx)}`);
+  }
+
+  const throttled = retryableCodes.has(name) || status === 429 || status === 503;
+  const retryable =
+    throttled ||
+    (status !== undefined && status >= 500) ||
+    networkCodes.has(nodeCode) ||
+    networkCodes.has(name) ||
+    name === 'TimeoutError' ||
+    raw.$retryable !== undefined;
+  // S3's own message (or the client's, for config errors like a missing region) says what went wrong.
+  const message = typeof raw.message === 'string' && raw.message && raw.message !== 'UnknownError' ? `: ${scrubSecrets(raw.message).slice(0, 300)}` : '';
+  const mapped = new StorageError({ ...base, retryable }, `S3 request failed${detail}: ${where(ctx)}${message}`);
+  const retryAfter = Number(raw.$response?.headers?.['retry-after']);
+  if (throttled && Number.isFinite(retryAfter) && retryAfter >= 0) {
+    Object.assign(mapped, { retryAfterMs: retryAfter * 1000 });
+  }
+  return mapped;
+}

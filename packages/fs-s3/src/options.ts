@@ -1,0 +1,107 @@
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { FileSystemOptions } from '@strata/fs-core';
+
+const MiB = 1024 * 1024;
+export const MIN_PART_SIZE = 5 * MiB;
+export const DEFAULT_PART_SIZE = 8 * MiB;
+export const DEFAULT_UPLOAD_CONCURRENCY = 4;
+/** CopyObject copies at most 5 GiB in one request; larger objects need UploadPartCopy. */
+export const MAX_SINGLE_COPY = 5 * 1024 * MiB;
+export const DEFAULT_COPY_PART_SIZE = 512 * MiB;
+export const MAX_PARTS = 10_000;
+
+export interface S3AdapterOptions {
+  /** Custom endpoint (MinIO, R2, Ceph...). Defaults to AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, then AWS. */
+  endpoint?: string | undefined;
+  /** Defaults to the SDK chain (AWS_REGION, profile); 'us-east-1' when a custom endpoint is set and none is found. */
+  region?: string | undefined;
+  /** Static keys or a provider; defaults to the SDK's default credential chain. */
+  credentials?: S3ClientConfig['credentials'];
+  /** Path-style URLs (`endpoint/bucket/key`). Defaults to true with a custom endpoint, false on AWS. */
+  forcePathStyle?: boolean | undefined;
+  /** A client you already have. The adapter uses it as is and never destroys it. */
+  client?: S3Client | undefined;
+  /** Multipart part size in bytes (default 8 MiB, minimum 5 MiB). Objects up to 10,000 parts. */
+  partSize?: number | undefined;
+  /** Parts of one upload (or one multipart copy) in flight at once (default 4). */
+  uploadConcurrency?: number | undefined;
+  /**
+   * Tries per request inside the AWS SDK (default 1: fs-core's retry policy retries instead, so
+   * the two would multiply). Ignored for an injected client.
+   */
+  maxAttempts?: number | undefined;
+  /** Objects larger than this are copied with UploadPartCopy (default and maximum 5 GiB). */
+  multipartCopyThreshold?: number | undefined;
+  /** Part size of a multipart copy (default 512 MiB; raised to stay within 10,000 parts). */
+  copyPartSize?: number | undefined;
+  /** Any further S3Client settings (requestHandler, logger...). Explicit options above win. */
+  clientConfig?: S3ClientConfig | undefined;
+}
+
+export type S3FileSystemOptions = S3AdapterOptions & FileSystemOptions;
+
+export interface ResolvedS3Options {
+  partSize: number;
+  uploadConcurrency: number;
+  multipartCopyThreshold: number;
+  copyPartSize: number;
+}
+
+export function resolveTuning(options: S3AdapterOptions): ResolvedS3Options {
+  const partSize = options.partSize ?? DEFAULT_PART_SIZE;
+  if (!Number.isInteger(partSize) || partSize < MIN_PART_SIZE) {
+    throw new RangeError(`partSize must be an integer of at least ${MIN_PART_SIZE} bytes (5 MiB), got ${partSize}`);
+  }
+  const uploadConcurrency = options.uploadConcurrency ?? DEFAULT_UPLOAD_CONCURRENCY;
+  if (!Number.isInteger(uploadConcurrency) || uploadConcurrency < 1) {
+    throw new RangeError(`uploadConcurrency must be a positive integer, got ${uploadConcurrency}`);
+  }
+  const multipartCopyThreshold = options.multipartCopyThreshold ?? MAX_SINGLE_COPY;
+  if (!(multipartCopyThreshold >= 0 && multipartCopyThreshold <= MAX_SINGLE_COPY)) {
+    throw new RangeError(`multipartCopyThreshold must be between 0 and 5 GiB, got ${multipartCopyThreshold}`);
+  }
+  const copyPartSize = options.copyPartSize ?? DEFAULT_COPY_PART_SIZE;
+  if (!Number.isInteger(copyPartSize) || copyPartSize < MIN_PART_SIZE || copyPartSize > MAX_SINGLE_COPY) {
+    throw new RangeError(`copyPartSize must be an integer between 5 MiB and 5 GiB, got ${copyPartSize}`);
+  }
+  return { partSize, uploadConcurrency, multipartCopyThreshold, copyPartSize };
+}
+
+/** The endpoint the SDK will use from explicit options or the environment, if any. */
+function configuredEndpoint(options: S3AdapterOptions, env: NodeJS.ProcessEnv): string | undefined {
+  if (options.endpoint) return options.endpoint;
+  if (options.clientConfig?.endpoint) return 'from clientConfig';
+  const ignore = (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS ?? '').toLowerCase() === 'true';
+  if (ignore) return undefined;
+  // The SDK reads these itself; we only need to know whether one is set.
+  return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+}
+
+/** The SDK's own region chain (env, shared config), or undefined if it finds none. */
+async function regionFromSdkChain(): Promise<string | undefined> {
+  const probe = new S3Client({});
+  try {
+    return await probe.config.region();
+  } catch {
+    return undefined;
+  } finally {
+    probe.destroy();
+  }
+}
+
+export function createS3Client(options: S3AdapterOptions, env: NodeJS.ProcessEnv = process.env): S3Client {
+  const endpoint = configuredEndpoint(options, env);
+  const config: S3ClientConfig = { ...options.clientConfig };
+  config.maxAttempts = options.maxAttempts ?? options.clientConfig?.maxAttempts ?? 1;
+  if (options.endpoint) config.endpoint = options.endpoint;
+  if (options.credentials) config.credentials = options.credentials;
+  config.forcePathStyle = options.forcePathStyle ?? options.clientConfig?.forcePathStyle ?? endpoint !== undefined;
+  if (options.region) {
+    config.region = options.region;
+  } else if (!config.region && endpoint !== undefined) {
+    // S3-compatible servers rarely care about the region, but SigV4 needs one.
+    let region: Promise<string> | undefined;
+    config.region = () => (region ??= regionFromSdkChain().then((found) => found ?? 'us-east-1'));
+  }
+  return new S3Client(config);
+}

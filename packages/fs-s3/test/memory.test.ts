@@ -1,0 +1,71 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { statSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createBucket, destroyBucket, MiB, rawClient, server } from './helpers.js';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const TOTAL_MIB = 256;
+const LIMIT = 128 * MiB;
+
+/** The child imports the built package: rebuild it when a source file is newer than dist. */
+function ensureBuilt(): void {
+  const built = (() => {
+    try {
+      return statSync(`${packageDir}dist/index.js`).mtimeMs;
+    } catch {
+      return 0;
+    }
+  })();
+  const newest = Math.max(...readdirSync(`${packageDir}src`).map((f) => statSync(`${packageDir}src/${f}`).mtimeMs));
+  if (newest > built) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: packageDir, stdio: 'inherit' });
+}
+
+let client: S3Client;
+let bucket: string;
+beforeAll(async () => {
+  client = rawClient();
+  bucket = await createBucket(client);
+});
+afterAll(async () => {
+  if (bucket) await destroyBucket(client, bucket);
+  client?.destroy();
+});
+
+it(`writes ${TOTAL_MIB} MiB through open('wb') with peak RSS growth under 128 MiB`, async () => {
+  ensureBuilt();
+  const s = server();
+  const key = 'memory/256mib.bin';
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', fileURLToPath(new URL('./fixtures/rss-writer.mjs', import.meta.url))], {
+    cwd: packageDir,
+    env: {
+      ...process.env,
+      S3_ENDPOINT: s.endpoint,
+      S3_REGION: s.region,
+      S3_KEY: s.accessKeyId,
+      S3_SECRET: s.secretAccessKey,
+      TARGET: `${bucket}/${key}`,
+      TOTAL_MIB: String(TOTAL_MIB),
+    },
+    maxBuffer: 1024 * 1024,
+  });
+  const report = JSON.parse(stdout.trim().split('\n').pop()!) as { baseline: number; peak: number; growth: number; seconds: number };
+  console.log(
+    `256 MiB write: RSS baseline ${(report.baseline / MiB).toFixed(1)} MiB, peak ${(report.peak / MiB).toFixed(1)} MiB, ` +
+      `growth ${(report.growth / MiB).toFixed(1)} MiB, ${report.seconds.toFixed(1)} s`,
+  );
+  expect(report.growth).toBeLessThan(LIMIT);
+
+  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  expect(head.ContentLength).toBe(TOTAL_MIB * MiB);
+  expect(head.ETag).toMatch(/-32"$/); // 8 MiB default parts
+  // Spot-check words at part boundaries and the very end.
+  for (const offset of [0, 8 * MiB - 8, 8 * MiB, 100 * MiB + 12, TOTAL_MIB * MiB - 8]) {
+    const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + 7}` }));
+    const bytes = await got.Body!.transformToByteArray();
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    expect([view.getUint32(0), view.getUint32(4)]).toEqual([offset / 4, offset / 4 + 1]);
+  }
+});

@@ -1,0 +1,108 @@
+import { NotFoundError, type FileInfo } from '@strata/fs-core';
+import type { ModelCheckpoint } from './model-checkpoint.js';
+import type { Trainer } from './trainer.js';
+import type { CheckpointDict } from './types.js';
+import { basenameUrl, entryToUrl, joinUrl, normalizeUrl } from './urls.js';
+
+interface Candidate {
+  url: string;
+  mtime: number;
+}
+
+/** The directories 'last' and 'best' are looked up in: every ModelCheckpoint's, or `<root>/checkpoints`. */
+function checkpointDirs(trainer: Trainer): string[] {
+  const dirs = trainer.checkpointCallbacks.map((cb) => cb.dirpath).filter((d): d is string => d !== undefined);
+  return dirs.length > 0 ? [...new Set(dirs)] : [joinUrl(trainer.defaultRootDir, 'checkpoints')];
+}
+
+/** Files of `dir` through fs-core's listing, which works the same on object stores (no symlinks needed). */
+async function listCheckpoints(trainer: Trainer, dir: string, accept: (name: string) => boolean): Promise<Candidate[]> {
+  const { fs, path } = await trainer.fileSystems.get(dir);
+  let entries: FileInfo[];
+  try {
+    entries = await fs.ls(path);
+  } catch (error) {
+    if (error instanceof NotFoundError) return [];
+    throw error;
+  }
+  return entries
+    .filter((e) => e.type === 'file' && accept(basenameUrl(e.name)))
+    .map((e) => ({ url: entryToUrl(dir, e.name), mtime: e.mtime?.getTime() ?? 0 }));
+}
+
+/** Reads only the non-tensor part of a checkpoint (a header range read). */
+async function readHead(trainer: Trainer, url: string): Promise<CheckpointDict> {
+  return (await trainer.checkpointIO.loadCheckpoint(url, { keys: () => false })) as CheckpointDict;
+}
+
+/**
+ * The newest of several checkpoints. Object-store mtimes have one-second resolution, so the
+ * decision is made by the global_step stored inside each file, with mtime and name as tie-breakers.
+ */
+async function newest(trainer: Trainer, candidates: Candidate[]): Promise<{ url: string; head: CheckpointDict } | undefined> {
+  let best: { url: string; head: CheckpointDict; step: number; mtime: number } | undefined;
+  for (const c of candidates) {
+    let head: CheckpointDict;
+    try {
+      head = await readHead(trainer, c.url);
+    } catch (error) {
+      trainer.warn(`Skipping ${c.url} while looking for the newest checkpoint: ${(error as Error).message}`);
+      continue;
+    }
+    const step = Number(head.global_step ?? -1);
+    if (!best || step > best.step || (step === best.step && (c.mtime > best.mtime || (c.mtime === best.mtime && c.url > best.url)))) {
+      best = { url: c.url, head, step, mtime: c.mtime };
+    }
+  }
+  return best && { url: best.url, head: best.head };
+}
+
+function bestPathFromState(trainer: Trainer, head: CheckpointDict): string | undefined {
+  const states = head.callbacks ?? {};
+  const preferred: ModelCheckpoint | undefined = trainer.checkpointCallback;
+  const own = preferred ? states[preferred.stateKey] : undefined;
+  if (own && typeof own.best_model_path === 'string' && own.best_model_path) return own.best_model_path;
+  const all = Object.entries(states).filter(([k, s]) => k.startsWith('ModelCheckpoint') && typeof s.best_model_path === 'string' && s.best_model_path);
+  return all.length === 1 ? (all[0]![1].best_model_path as string) : undefined;
+}
+
+/**
+ * Turns `fit`'s ckptPath into a URL. 'last' lists the checkpoint directories for `last*.ckpt`;
+ * 'best' takes the ModelCheckpoint's bestModelPath, from memory or from the newest checkpoint's
+ * saved callback state. Returns undefined when 'last' finds nothing (training starts fresh).
+ */
+export async function resolveCheckpointPath(trainer: Trainer, ckptPath: string): Promise<string | undefined> {
+  if (ckptPath === 'last') {
+    const dirs = checkpointDirs(trainer);
+    const isLast = (cb: ModelCheckpoint | undefined) => (name: string) => {
+      const stem = cb?.checkpointNameLast ?? 'last';
+      return name.endsWith('.ckpt') && new RegExp(`^${stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(-v\\d+)?\\.ckpt$`).test(name);
+    };
+    const candidates: Candidate[] = [];
+    for (const dir of dirs) {
+      const cb = trainer.checkpointCallbacks.find((c) => c.dirpath === dir);
+      candidates.push(...(await listCheckpoints(trainer, dir, isLast(cb))));
+    }
+    const found = candidates.length === 1 ? candidates[0]!.url : (await newest(trainer, candidates))?.url;
+    if (!found) {
+      trainer.warn(`ckptPath 'last' is set, but there is no last checkpoint in ${dirs.join(', ')}; training starts from scratch. Hint: ModelCheckpoint({ saveLast: true })`);
+      return undefined;
+    }
+    return found;
+  }
+  if (ckptPath === 'best') {
+    const inMemory = trainer.checkpointCallback?.bestModelPath;
+    if (inMemory) return inMemory;
+    if (trainer.checkpointCallbacks.length === 0) {
+      throw new Error(`ckptPath 'best' needs a ModelCheckpoint callback to know where checkpoints are`);
+    }
+    const dirs = checkpointDirs(trainer);
+    const candidates: Candidate[] = [];
+    for (const dir of dirs) candidates.push(...(await listCheckpoints(trainer, dir, (n) => n.endsWith('.ckpt'))));
+    const latest = await newest(trainer, candidates);
+    const best = latest && bestPathFromState(trainer, latest.head);
+    if (!best) throw new Error(`ckptPath 'best': no ModelCheckpoint state naming a best checkpoint was found in ${dirs.join(', ')}`);
+    return best;
+  }
+  return normalizeUrl(ckptPath);
+}

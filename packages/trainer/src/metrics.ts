@@ -1,0 +1,97 @@
+export type Reduce = 'mean' | 'sum' | 'max' | 'min';
+
+export interface LogOptions {
+  /** Record the value of every step. Default: true in training, false in validation. */
+  onStep?: boolean;
+  /** Reduce over the epoch (or validation run). Default: false in training, true in validation. */
+  onEpoch?: boolean;
+  /** Show on the progress bar. */
+  progBar?: boolean;
+  /** Send to the loggers (default true). */
+  logger?: boolean;
+  /** How epoch values are reduced (default 'mean'). */
+  reduceFx?: Reduce;
+  /** Weight of this value in an epoch mean (default 1). */
+  batchSize?: number;
+}
+
+export type LogPhase = 'train' | 'validate';
+
+interface Accumulator {
+  sum: number;
+  weight: number;
+  max: number;
+  min: number;
+  reduce: Reduce;
+  progBar: boolean;
+  logger: boolean;
+  forked: boolean;
+}
+
+/**
+ * What `Module.log` feeds. Step values land in `callbackMetrics` at once; epoch values are
+ * reduced at the end of the training epoch or validation run, as Lightning's ResultCollection does.
+ */
+export class MetricsCollector {
+  readonly callbackMetrics: Record<string, number> = {};
+  readonly progressBarMetrics: Record<string, number> = {};
+  readonly loggedMetrics: Record<string, number> = {};
+  private readonly epochAccumulators: Record<LogPhase, Map<string, Accumulator>> = { train: new Map(), validate: new Map() };
+  private pendingForLogger: Record<string, number> = {};
+
+  log(phase: LogPhase, name: string, value: number, options: LogOptions = {}): void {
+    if (typeof value !== 'number') throw new TypeError(`log("${name}"): value must be a number, got ${typeof value}`);
+    const onStep = options.onStep ?? phase === 'train';
+    const onEpoch = options.onEpoch ?? phase === 'validate';
+    const progBar = options.progBar ?? false;
+    const logger = options.logger ?? true;
+    const forked = onStep && onEpoch;
+    if (onStep) {
+      const key = forked ? `${name}_step` : name;
+      this.callbackMetrics[key] = value;
+      if (forked) this.callbackMetrics[name] = value;
+      if (progBar) this.progressBarMetrics[key] = value;
+      if (logger) this.pendingForLogger[key] = value;
+    }
+    if (onEpoch) {
+      const weight = options.batchSize ?? 1;
+      const acc = this.epochAccumulators[phase].get(name) ?? {
+        sum: 0, weight: 0, max: -Infinity, min: Infinity, reduce: options.reduceFx ?? 'mean', progBar, logger, forked,
+      };
+      acc.sum += value * weight;
+      acc.weight += weight;
+      acc.max = Math.max(acc.max, value);
+      acc.min = Math.min(acc.min, value);
+      this.epochAccumulators[phase].set(name, acc);
+    }
+  }
+
+  /** Reduces the epoch values of `phase` into the metrics and returns those meant for loggers. */
+  endEpoch(phase: LogPhase): Record<string, number> {
+    const forLogger: Record<string, number> = {};
+    for (const [name, acc] of this.epochAccumulators[phase]) {
+      const value =
+        acc.reduce === 'sum' ? acc.sum : acc.reduce === 'max' ? acc.max : acc.reduce === 'min' ? acc.min : acc.weight === 0 ? NaN : acc.sum / acc.weight;
+      const key = acc.forked ? `${name}_epoch` : name;
+      this.callbackMetrics[key] = value;
+      if (acc.forked) this.callbackMetrics[name] = value;
+      if (acc.progBar) this.progressBarMetrics[key] = value;
+      if (acc.logger) forLogger[key] = value;
+    }
+    this.epochAccumulators[phase].clear();
+    Object.assign(this.loggedMetrics, forLogger);
+    return forLogger;
+  }
+
+  /** Step values logged since the last call, for the loggers. */
+  takeStepMetrics(): Record<string, number> {
+    const out = this.pendingForLogger;
+    this.pendingForLogger = {};
+    Object.assign(this.loggedMetrics, out);
+    return out;
+  }
+
+  resetPhase(phase: LogPhase): void {
+    this.epochAccumulators[phase].clear();
+  }
+}

@@ -1,0 +1,667 @@
+import { FsCheckpointIO, type CheckpointIO } from '@strata/checkpoint';
+import type { StorageOptions } from '@strata/fs-core';
+import type { Callback } from './callback.js';
+import { resolveCheckpointPath } from './ckpt-path.js';
+import type { Loader } from './data.js';
+import type { DataModule } from './datamodule.js';
+import { CSVLogger, type Logger } from './loggers.js';
+import { MetricsCollector, type LogOptions, type LogPhase } from './metrics.js';
+import { ModelCheckpoint } from './model-checkpoint.js';
+import type { LRSchedulerConfig, Module, OptimizerConfig, StepResult } from './module.js';
+import { Optimizer } from './optim.js';
+import { ProgressBar } from './progress.js';
+import { LRScheduler } from './scheduler.js';
+import type { CheckpointDict, LoopsState, Progress, ProgressCounters } from './types.js';
+import { FileSystems, normalizeUrl } from './urls.js';
+import { STRATA_VERSION } from './version.js';
+
+export interface TrainerOptions {
+  /** Where checkpoints (`<root>/checkpoints`) and logs go. Any fs-core URL. Default `./strata_runs`. */
+  defaultRootDir?: string;
+  /** Stop after this many optimizer steps (-1: no limit). */
+  maxSteps?: number;
+  /** Stop after this many epochs (-1: no limit). Default 1000 when neither limit is set, like Lightning. */
+  maxEpochs?: number;
+  callbacks?: Callback[];
+  /** Adds a default ModelCheckpoint when none is given (default true). */
+  enableCheckpointing?: boolean;
+  /** How checkpoints are written and read. Default: FsCheckpointIO with `storageOptions`. */
+  checkpointIO?: CheckpointIO;
+  /** fs-core storage options (keyed by protocol or flat) for every URL the trainer touches. */
+  storageOptions?: StorageOptions;
+  /** true (default): a CSVLogger under defaultRootDir. false: none. */
+  logger?: boolean | Logger | Logger[];
+  /** A terminal progress bar; shown only when stdout is a TTY (default true). */
+  enableProgressBar?: boolean;
+  /** Seeds the data order; shuffles derive from (seed, epoch). Default 0. */
+  seed?: number;
+  /** Validate every N training steps. */
+  valCheckInterval?: number;
+  /** Validate at the end of every N-th epoch. Default 1, or off when `valCheckInterval` is set. */
+  checkValEveryNEpoch?: number | null;
+  /** Use at most this many validation batches per run. */
+  limitValBatches?: number;
+  /** Send step metrics to the loggers every N steps (default 50). */
+  logEveryNSteps?: number;
+  /** Where warnings go (default console.warn). They are also kept in `trainer.warnings`. */
+  onWarning?: (message: string) => void;
+}
+
+export type TrainerStatus = 'initializing' | 'running' | 'finished' | 'interrupted';
+
+export interface FitOptions<Batch> {
+  datamodule?: DataModule<Batch>;
+  trainDataloaders?: Loader<Batch>;
+  valDataloaders?: Loader<Batch>;
+  /** Resume from a URL, or 'last' / 'best' (resolved through the ModelCheckpoint directory). */
+  ckptPath?: string;
+}
+
+const emptyCounters = (): ProgressCounters => ({ ready: 0, started: 0, processed: 0, completed: 0 });
+const emptyProgress = (): Progress => ({ total: emptyCounters(), current: emptyCounters() });
+
+function bump(progress: Progress, field: keyof ProgressCounters): void {
+  progress.total[field] += 1;
+  progress.current[field] += 1;
+}
+
+/** Batches of one epoch with one batch of lookahead, so the loop knows which batch is the last. */
+async function* lookahead<B>(loader: Loader<B>, startBatch: number): AsyncGenerator<{ batch: B; isLast: boolean }> {
+  const l = loader as { batches?: (start: number) => Iterable<B> | AsyncIterable<B> };
+  let source: Iterable<B> | AsyncIterable<B>;
+  let skip = startBatch;
+  if (typeof l.batches === 'function') {
+    source = l.batches(startBatch);
+    skip = 0;
+  } else {
+    source = loader as Iterable<B> | AsyncIterable<B>;
+  }
+  const iterator: AsyncIterator<B> | Iterator<B> =
+    Symbol.asyncIterator in source ? (source as AsyncIterable<B>)[Symbol.asyncIterator]() : (source as Iterable<B>)[Symbol.iterator]();
+  try {
+    let next = await iterator.next();
+    for (; skip > 0 && !next.done; skip--) next = await iterator.next();
+    while (!next.done) {
+      const batch = next.value;
+      next = await iterator.next();
+      yield { batch, isLast: next.done === true };
+    }
+  } finally {
+    await iterator.return?.();
+  }
+}
+
+function isLoaderWithLength(loader: unknown): loader is { length: number } {
+  return typeof (loader as { length?: unknown }).length === 'number';
+}
+
+/**
+ * Runs a Module through Lightning's fit lifecycle: hooks, optimizers and schedulers, validation,
+ * logging, and checkpoints saved to and resumed from any fs-core URL.
+ */
+export class Trainer {
+  readonly defaultRootDir: string;
+  readonly maxSteps: number;
+  readonly maxEpochs: number;
+  readonly callbacks: Callback[];
+  readonly checkpointIO: CheckpointIO;
+  readonly storageOptions: StorageOptions | undefined;
+  readonly loggers: Logger[];
+  readonly valCheckInterval: number | undefined;
+  readonly checkValEveryNEpoch: number | null;
+  readonly limitValBatches: number | undefined;
+  readonly logEveryNSteps: number;
+  readonly fileSystems: FileSystems;
+  readonly warnings: string[] = [];
+  seed: number;
+
+  status: TrainerStatus = 'initializing';
+  /** Set to true (e.g. from a callback) to stop after the current batch. */
+  shouldStop = false;
+  currentEpoch = 0;
+  globalStep = 0;
+  /** The URL `fit` resumed from, once resolved. Top-k cleanup never deletes it. */
+  ckptPath: string | undefined;
+  module: Module<any> | undefined;
+  datamodule: DataModule<any> | undefined;
+  optimizers: Optimizer[] = [];
+  lrSchedulerConfigs: Array<Required<Omit<LRSchedulerConfig, 'name'>> & { name?: string | undefined }> = [];
+  /** Batches per training epoch, when the loader knows its length. */
+  numTrainingBatches: number | undefined;
+  /** True while the last batch of the epoch is being processed. */
+  isLastBatch = false;
+  /** Whether validation has run at least once in this fit. */
+  validationHasRun = false;
+
+  private readonly metrics = new MetricsCollector();
+  private readonly seedGiven: boolean;
+  private readonly onWarning: (message: string) => void;
+  private phase: LogPhase = 'train';
+  private epochProgress = emptyProgress();
+  private batchProgress = emptyProgress();
+  private lastValidationStep = -1;
+  private trainLoader: Loader<unknown> | undefined;
+  private valLoader: Loader<unknown> | undefined;
+  private readonly lossWindow: number[] = [];
+
+  constructor(options: TrainerOptions = {}) {
+    this.defaultRootDir = normalizeUrl(options.defaultRootDir ?? './strata_runs');
+    const stepsGiven = options.maxSteps !== undefined && options.maxSteps !== -1;
+    this.maxSteps = options.maxSteps ?? -1;
+    this.maxEpochs = options.maxEpochs ?? (stepsGiven ? -1 : 1000);
+    this.storageOptions = options.storageOptions;
+    this.fileSystems = new FileSystems(options.storageOptions);
+    this.checkpointIO = options.checkpointIO ?? new FsCheckpointIO({ storageOptions: options.storageOptions });
+    this.seedGiven = options.seed !== undefined;
+    this.seed = options.seed ?? 0;
+    this.valCheckInterval = options.valCheckInterval;
+    this.checkValEveryNEpoch = options.checkValEveryNEpoch !== undefined ? options.checkValEveryNEpoch : options.valCheckInterval ? null : 1;
+    this.limitValBatches = options.limitValBatches;
+    this.logEveryNSteps = options.logEveryNSteps ?? 50;
+    this.onWarning = options.onWarning ?? ((m) => console.warn(`[strata] ${m}`));
+    if (this.valCheckInterval !== undefined && (!Number.isInteger(this.valCheckInterval) || this.valCheckInterval <= 0)) {
+      throw new RangeError(`valCheckInterval must be a positive integer number of steps, got ${this.valCheckInterval}`);
+    }
+
+    const callbacks = [...(options.callbacks ?? [])];
+    if ((options.enableCheckpointing ?? true) && !callbacks.some((c) => c instanceof ModelCheckpoint)) {
+      callbacks.push(new ModelCheckpoint());
+    }
+    if (options.enableCheckpointing === false && callbacks.some((c) => c instanceof ModelCheckpoint)) {
+      throw new Error('Trainer(enableCheckpointing: false) was given a ModelCheckpoint callback; remove one of the two');
+    }
+    if ((options.enableProgressBar ?? true) && !callbacks.some((c) => c instanceof ProgressBar)) {
+      callbacks.unshift(new ProgressBar());
+    }
+    // Like Lightning, checkpoint callbacks run last so they see what every other callback did.
+    this.callbacks = [...callbacks.filter((c) => !(c instanceof ModelCheckpoint)), ...callbacks.filter((c) => c instanceof ModelCheckpoint)];
+
+    const logger = options.logger ?? true;
+    this.loggers = logger === true ? [new CSVLogger()] : logger === false ? [] : Array.isArray(logger) ? logger : [logger];
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Public views                                                        */
+  /* ------------------------------------------------------------------ */
+
+  get callbackMetrics(): Record<string, number> {
+    return this.metrics.callbackMetrics;
+  }
+
+  get progressBarMetrics(): Record<string, number> {
+    const loss = this.lossWindow.length ? this.lossWindow.reduce((a, b) => a + b, 0) / this.lossWindow.length : undefined;
+    return { ...(loss === undefined ? {} : { loss }), ...this.metrics.progressBarMetrics };
+  }
+
+  get loggedMetrics(): Record<string, number> {
+    return this.metrics.loggedMetrics;
+  }
+
+  get checkpointCallbacks(): ModelCheckpoint[] {
+    return this.callbacks.filter((c): c is ModelCheckpoint => c instanceof ModelCheckpoint);
+  }
+
+  /** The first ModelCheckpoint, as Lightning's `trainer.checkpoint_callback`. */
+  get checkpointCallback(): ModelCheckpoint | undefined {
+    return this.checkpointCallbacks[0];
+  }
+
+  get logger(): Logger | undefined {
+    return this.loggers[0];
+  }
+
+  get progressBar(): ProgressBar | undefined {
+    return this.callbacks.find((c): c is ProgressBar => c instanceof ProgressBar);
+  }
+
+  /** Whether validation can run at all in this fit. */
+  get hasValidation(): boolean {
+    return this.valLoader !== undefined && typeof this.module?.validationStep === 'function';
+  }
+
+  warn(message: string): void {
+    this.warnings.push(message);
+    this.onWarning(message);
+  }
+
+  /** Called by `Module.log`. */
+  logMetric(name: string, value: number, options?: LogOptions): void {
+    this.metrics.log(this.phase, name, value, options);
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* fit                                                                 */
+  /* ------------------------------------------------------------------ */
+
+  async fit<Batch>(module: Module<Batch>, options: FitOptions<Batch> = {}): Promise<void> {
+    this.module = module;
+    this.datamodule = options.datamodule;
+    module.trainer = this;
+    this.status = 'running';
+    this.shouldStop = false;
+    this.ckptPath = undefined;
+    try {
+      await this.runFit(module, options);
+      this.status = 'finished';
+    } catch (error) {
+      this.status = 'interrupted';
+      await this.handleException(module, error);
+      throw error;
+    } finally {
+      await this.fileSystems.closeAll();
+    }
+  }
+
+  private async runFit<Batch>(module: Module<Batch>, options: FitOptions<Batch>): Promise<void> {
+    const dm = options.datamodule;
+    if (dm) {
+      await dm.prepareData();
+      await dm.setup('fit');
+    }
+    for (const logger of this.loggers) await logger.setup?.(this);
+    for (const cb of this.callbacks) await cb.setup(this, module, 'fit');
+    await module.setup('fit');
+    await module.configureModel();
+
+    this.trainLoader = options.trainDataloaders ?? (dm ? await dm.trainDataloader() : undefined);
+    this.valLoader = options.valDataloaders ?? (dm?.valDataloader ? await dm.valDataloader() : undefined);
+    if (!this.trainLoader) throw new Error('fit() needs training data: pass trainDataloaders or a datamodule');
+    this.numTrainingBatches = isLoaderWithLength(this.trainLoader) ? this.trainLoader.length : undefined;
+
+    this.resetLoops();
+    let checkpoint: CheckpointDict | undefined;
+    if (options.ckptPath !== undefined) {
+      const url = await resolveCheckpointPath(this, options.ckptPath);
+      if (url !== undefined) {
+        checkpoint = (await this.checkpointIO.loadCheckpoint(url)) as CheckpointDict;
+        this.ckptPath = url;
+        await this.restoreModulesAndCallbacks(module, checkpoint);
+      }
+    }
+
+    this.configureOptimizers(module.configureOptimizers());
+
+    for (const cb of this.callbacks) await cb.onFitStart(this, module);
+    await module.onFitStart();
+
+    if (checkpoint) {
+      this.restoreLoops(checkpoint);
+      this.restoreOptimizersAndSchedulers(checkpoint);
+    }
+    for (const logger of this.loggers) await logger.logHyperparams?.(module.hparams);
+
+    await this.trainLoop(module);
+
+    for (const cb of this.callbacks) await cb.onFitEnd(this, module);
+    await module.onFitEnd();
+    await this.checkpointIO.teardown?.();
+    for (const logger of this.loggers) await logger.finalize('success');
+    for (const cb of this.callbacks) await cb.teardown(this, module, 'fit');
+    await module.teardown('fit');
+    await dm?.teardown('fit');
+  }
+
+  private async handleException(module: Module<any>, error: unknown): Promise<void> {
+    const guard = async (what: string, fn: () => unknown) => {
+      try {
+        await fn();
+      } catch (inner) {
+        this.warn(`${what} failed while handling an exception: ${(inner as Error).message}`);
+      }
+    };
+    for (const cb of this.callbacks) await guard(`${cb.constructor.name}.onException`, () => cb.onException(this, module, error));
+    if (this.datamodule) await guard('DataModule.onException', () => this.datamodule!.onException(error));
+    // Let saves in flight commit: the last committed checkpoint must stay loadable for a resume.
+    await guard('checkpointIO.teardown', () => this.checkpointIO.teardown?.());
+    for (const logger of this.loggers) await guard('logger.finalize', () => logger.finalize('failed'));
+    this.shouldStop = true;
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Restore (Lightning's _CheckpointConnector order)                    */
+  /* ------------------------------------------------------------------ */
+
+  private async restoreModulesAndCallbacks(module: Module<any>, checkpoint: CheckpointDict): Promise<void> {
+    await module.onLoadCheckpoint(checkpoint);
+    if (!checkpoint.state_dict || typeof checkpoint.state_dict !== 'object') {
+      throw new Error(`Checkpoint ${this.ckptPath} has no state_dict`);
+    }
+    module.loadStateDict(checkpoint.state_dict, { strict: module.strictLoading });
+
+    const dm = this.datamodule;
+    if (dm && Object.hasOwn(checkpoint, dm.stateKey)) {
+      await dm.loadStateDict(checkpoint[dm.stateKey] as Record<string, unknown>);
+    }
+
+    const saved = checkpoint.callbacks;
+    if (saved) {
+      const current = new Set(this.callbacks.map((c) => c.stateKey));
+      const orphans = Object.keys(saved).filter((k) => !current.has(k));
+      if (orphans.length > 0) {
+        this.warn(
+          `The checkpoint holds state for callbacks this Trainer does not have; pass the callbacks used to create the checkpoint. Missing: ${orphans.join(', ')}`,
+        );
+      }
+    }
+    for (const cb of this.callbacks) await cb.onLoadCheckpoint(this, module, checkpoint);
+    if (saved) {
+      for (const cb of this.callbacks) {
+        const state = saved[cb.stateKey];
+        if (state && Object.keys(state).length > 0) await cb.loadStateDict(structuredClone(state));
+      }
+    }
+  }
+
+  private restoreLoops(checkpoint: CheckpointDict): void {
+    this.globalStep = Number(checkpoint.global_step ?? 0);
+    const fit = checkpoint.loops?.fit_loop;
+    if (fit) {
+      this.epochProgress = structuredClone(fit.epoch_progress);
+      this.batchProgress = structuredClone(fit.epoch_loop.batch_progress);
+      this.lastValidationStep = fit.epoch_loop.last_validation_step ?? -1;
+      const { processed, completed } = this.epochProgress.current;
+      // Saved from onTrainEpochEnd: the epoch's batches, validation and schedulers are done.
+      if (processed > completed) {
+        this.epochProgress.current.completed = processed;
+        this.epochProgress.total.completed = this.epochProgress.total.processed;
+        this.batchProgress.current = emptyCounters();
+      }
+      this.currentEpoch = this.epochProgress.current.completed;
+      // A batch that was started but not completed is replayed.
+      const done = this.batchProgress.current.completed;
+      this.batchProgress.current = { ready: done, started: done, processed: done, completed: done };
+      if (typeof fit.seed === 'number' && fit.seed !== this.seed) {
+        if (this.seedGiven) {
+          this.warn(`The checkpoint was trained with seed ${fit.seed} but this Trainer has seed ${this.seed}; the data order will not match the original run`);
+        } else {
+          this.seed = fit.seed;
+        }
+      }
+    } else {
+      this.currentEpoch = Number(checkpoint.epoch ?? 0);
+    }
+    if (this.maxEpochs !== -1 && this.currentEpoch > this.maxEpochs) {
+      throw new Error(
+        `You restored a checkpoint with epoch=${this.currentEpoch}, but the Trainer has maxEpochs=${this.maxEpochs}. Raise maxEpochs to continue training.`,
+      );
+    }
+  }
+
+  private restoreOptimizersAndSchedulers(checkpoint: CheckpointDict): void {
+    const where = this.ckptPath ?? 'the checkpoint';
+    if (!checkpoint.optimizer_states) {
+      if (this.optimizers.length === 0) return;
+      throw new Error(
+        `Cannot resume training from ${where}: it holds only model weights (saved with weightsOnly / ModelCheckpoint({ saveWeightsOnly: true })), no optimizer state. ` +
+          'Load its weights with module.loadStateDict(ckpt.state_dict) and start a new fit, or resume from a full checkpoint.',
+      );
+    }
+    if (checkpoint.optimizer_states.length !== this.optimizers.length) {
+      throw new Error(`${where} holds ${checkpoint.optimizer_states.length} optimizer states but configureOptimizers returned ${this.optimizers.length} optimizers`);
+    }
+    checkpoint.optimizer_states.forEach((state, i) => this.optimizers[i]!.loadStateDict(state));
+    const schedulers = checkpoint.lr_schedulers ?? [];
+    if (schedulers.length !== this.lrSchedulerConfigs.length) {
+      throw new Error(`${where} holds ${schedulers.length} LR scheduler states but configureOptimizers returned ${this.lrSchedulerConfigs.length} schedulers`);
+    }
+    schedulers.forEach((state, i) => this.lrSchedulerConfigs[i]!.scheduler.loadStateDict(state));
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Optimizers                                                          */
+  /* ------------------------------------------------------------------ */
+
+  private configureOptimizers(config: OptimizerConfig): void {
+    const optimizers: Optimizer[] = [];
+    const schedulers: Array<LRScheduler | LRSchedulerConfig> = [];
+    const addEntry = (entry: unknown) => {
+      if (entry instanceof Optimizer) {
+        optimizers.push(entry);
+      } else if (entry && typeof entry === 'object' && 'optimizer' in entry) {
+        const e = entry as { optimizer: Optimizer; lrScheduler?: LRScheduler | LRSchedulerConfig };
+        optimizers.push(e.optimizer);
+        if (e.lrScheduler) schedulers.push(e.lrScheduler);
+      } else {
+        throw new TypeError(`configureOptimizers returned something that is not an optimizer: ${String(entry)}`);
+      }
+    };
+    if (config === null || config === undefined) {
+      // No optimizer: the module updates itself (manual optimization) or only evaluates.
+    } else if (Array.isArray(config) && config.length === 2 && Array.isArray(config[0]) && Array.isArray(config[1])) {
+      (config[0] as Optimizer[]).forEach(addEntry);
+      schedulers.push(...(config[1] as Array<LRScheduler | LRSchedulerConfig>));
+    } else if (Array.isArray(config)) {
+      config.forEach(addEntry);
+    } else {
+      addEntry(config);
+    }
+    this.optimizers = optimizers;
+    this.lrSchedulerConfigs = schedulers.map((s) => {
+      const c: LRSchedulerConfig = s instanceof LRScheduler ? { scheduler: s } : s;
+      if (!(c.scheduler instanceof LRScheduler)) throw new TypeError('lrScheduler must be an LRScheduler or { scheduler, interval, frequency }');
+      if (!optimizers.includes(c.scheduler.optimizer)) throw new Error('An LR scheduler wraps an optimizer that configureOptimizers did not return');
+      return { scheduler: c.scheduler, interval: c.interval ?? 'epoch', frequency: c.frequency ?? 1, name: c.name };
+    });
+    if (this.module?.automaticOptimization && optimizers.length === 0) {
+      throw new Error('configureOptimizers returned no optimizer; return one, or set automaticOptimization = false and update the weights in trainingStep');
+    }
+  }
+
+  private stepSchedulers(interval: 'epoch' | 'step', count: number): void {
+    for (const c of this.lrSchedulerConfigs) {
+      if (c.interval === interval && count % c.frequency === 0) c.scheduler.step();
+    }
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Loops                                                               */
+  /* ------------------------------------------------------------------ */
+
+  private resetLoops(): void {
+    this.currentEpoch = 0;
+    this.globalStep = 0;
+    this.epochProgress = emptyProgress();
+    this.batchProgress = emptyProgress();
+    this.lastValidationStep = -1;
+    this.validationHasRun = false;
+    this.lossWindow.length = 0;
+  }
+
+  private get stepLimitReached(): boolean {
+    return this.maxSteps !== -1 && this.globalStep >= this.maxSteps;
+  }
+
+  private get epochLimitReached(): boolean {
+    return this.maxEpochs !== -1 && this.currentEpoch >= this.maxEpochs;
+  }
+
+  private get trainingDone(): boolean {
+    return this.stepLimitReached || this.epochLimitReached || this.shouldStop;
+  }
+
+  private async callHook(name: string, module: Module<any>, ...args: unknown[]): Promise<void> {
+    for (const cb of this.callbacks) await (cb as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(cb, this, module, ...args);
+    await (module as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(module, ...args);
+  }
+
+  private stepValidationDue(): boolean {
+    return this.valCheckInterval !== undefined && this.globalStep > 0 && this.globalStep % this.valCheckInterval === 0;
+  }
+
+  private async trainLoop(module: Module<any>): Promise<void> {
+    await this.callHook('onTrainStart', module);
+    while (!this.trainingDone) {
+      const resumingMidEpoch = this.batchProgress.current.completed > 0;
+      if (!resumingMidEpoch) {
+        this.batchProgress.current = emptyCounters();
+        bump(this.epochProgress, 'ready');
+      }
+      const loader = this.trainLoader!;
+      (loader as { setEpoch?: (e: number, s: number) => void }).setEpoch?.(this.currentEpoch, this.seed);
+      this.phase = 'train';
+      await this.callHook('onTrainEpochStart', module);
+      if (!resumingMidEpoch) bump(this.epochProgress, 'started');
+      // A checkpoint written in onTrainBatchEnd precedes the step's validation; run it now.
+      if (resumingMidEpoch && this.stepValidationDue() && this.lastValidationStep !== this.globalStep) await this.runValidation(module);
+
+      let exhausted = true;
+      for await (const { batch, isLast } of lookahead(loader, this.batchProgress.current.completed)) {
+        await this.trainBatch(module, batch, this.batchProgress.current.completed, isLast);
+        if (this.stepValidationDue() && this.lastValidationStep !== this.globalStep) await this.runValidation(module);
+        if ((this.stepLimitReached || this.shouldStop) && !isLast) {
+          exhausted = false;
+          break;
+        }
+      }
+      if (!exhausted) break;
+      await this.endTrainEpoch(module);
+    }
+    await this.callHook('onTrainEnd', module);
+  }
+
+  private async trainBatch(module: Module<any>, batch: unknown, batchIdx: number, isLast: boolean): Promise<void> {
+    this.isLastBatch = isLast;
+    this.phase = 'train';
+    bump(this.batchProgress, 'ready');
+    await this.callHook('onTrainBatchStart', module, batch, batchIdx);
+    bump(this.batchProgress, 'started');
+
+    const output: StepResult = await module.trainingStep(batch, batchIdx);
+    const loss = typeof output === 'number' ? output : output?.loss;
+    if (typeof loss !== 'number') throw new TypeError('trainingStep must return the loss as a number or { loss, grads }');
+    if (module.automaticOptimization) {
+      const grads = typeof output === 'object' ? output.grads : undefined;
+      if (!grads) throw new TypeError('trainingStep must return { loss, grads } when automaticOptimization is on');
+      for (const optimizer of this.optimizers) {
+        for (const cb of this.callbacks) await cb.onBeforeOptimizerStep(this, module, optimizer);
+        await module.onBeforeOptimizerStep(optimizer);
+        optimizer.step(grads);
+      }
+    }
+    this.globalStep += 1;
+    this.stepSchedulers('step', this.globalStep);
+    this.lossWindow.push(loss);
+    if (this.lossWindow.length > 20) this.lossWindow.shift();
+    bump(this.batchProgress, 'processed');
+    bump(this.batchProgress, 'completed');
+
+    await this.callHook('onTrainBatchEnd', module, output, batch, batchIdx);
+    if (this.globalStep % this.logEveryNSteps === 0 || (this.stepLimitReached && this.loggers.length > 0)) {
+      await this.logToLoggers(this.metrics.takeStepMetrics());
+    }
+  }
+
+  private async endTrainEpoch(module: Module<any>): Promise<void> {
+    const epoch = this.currentEpoch;
+    if (this.hasValidation && this.checkValEveryNEpoch && (epoch + 1) % this.checkValEveryNEpoch === 0 && this.lastValidationStep !== this.globalStep) {
+      await this.runValidation(module);
+    }
+    this.phase = 'train';
+    this.stepSchedulers('epoch', epoch + 1);
+    bump(this.epochProgress, 'processed');
+    const epochMetrics = this.metrics.endEpoch('train');
+    // Lightning's order: plain callbacks, the module, then monitoring (checkpoint) callbacks.
+    const [monitoring, plain]: [Callback[], Callback[]] = [this.callbacks.filter((c) => c instanceof ModelCheckpoint), this.callbacks.filter((c) => !(c instanceof ModelCheckpoint))];
+    for (const cb of plain) await cb.onTrainEpochEnd(this, module);
+    await module.onTrainEpochEnd();
+    for (const cb of monitoring) await cb.onTrainEpochEnd(this, module);
+    await this.logToLoggers({ ...epochMetrics, ...this.metrics.takeStepMetrics() });
+    bump(this.epochProgress, 'completed');
+    this.currentEpoch += 1;
+    this.batchProgress.current = emptyCounters();
+  }
+
+  private async runValidation(module: Module<any>): Promise<void> {
+    if (!this.hasValidation) return;
+    const loader = this.valLoader!;
+    const previous = this.phase;
+    this.phase = 'validate';
+    this.metrics.resetPhase('validate');
+    await this.callHook('onValidationStart', module);
+    await this.callHook('onValidationEpochStart', module);
+    (loader as { setEpoch?: (e: number, s: number) => void }).setEpoch?.(this.currentEpoch, this.seed);
+    let index = 0;
+    for await (const { batch } of lookahead(loader, 0)) {
+      if (this.limitValBatches !== undefined && index >= this.limitValBatches) break;
+      await this.callHook('onValidationBatchStart', module, batch, index);
+      const out = await module.validationStep!(batch, index);
+      await this.callHook('onValidationBatchEnd', module, out, batch, index);
+      index += 1;
+    }
+    const valMetrics = this.metrics.endEpoch('validate');
+    await this.callHook('onValidationEpochEnd', module);
+    this.lastValidationStep = this.globalStep;
+    this.validationHasRun = true;
+    await this.callHook('onValidationEnd', module);
+    await this.logToLoggers(valMetrics);
+    this.phase = previous;
+  }
+
+  private async logToLoggers(metrics: Record<string, number>): Promise<void> {
+    if (Object.keys(metrics).length === 0) return;
+    for (const logger of this.loggers) await logger.logMetrics({ ...metrics, epoch: this.currentEpoch }, this.globalStep);
+  }
+
+  /** The `loops` entry of a checkpoint. */
+  loopsStateDict(): LoopsState {
+    return {
+      fit_loop: {
+        epoch_progress: structuredClone(this.epochProgress),
+        epoch_loop: {
+          batch_progress: { ...structuredClone(this.batchProgress), is_last_batch: this.isLastBatch },
+          last_validation_step: this.lastValidationStep,
+        },
+        seed: this.seed,
+      },
+    };
+  }
+
+  /* ------------------------------------------------------------------ */
+  /* Checkpoints                                                         */
+  /* ------------------------------------------------------------------ */
+
+  /** Builds the checkpoint dict in Lightning's order (see the README). */
+  async dumpCheckpoint(weightsOnly = false): Promise<CheckpointDict> {
+    const module = this.module;
+    if (!module) throw new Error('saveCheckpoint needs a module: call it during or after fit()');
+    const checkpoint: CheckpointDict = {
+      epoch: this.currentEpoch,
+      global_step: this.globalStep,
+      strata_version: STRATA_VERSION,
+      state_dict: { ...module.stateDict() },
+      loops: this.loopsStateDict(),
+    };
+    if (!weightsOnly) {
+      const callbacks: Record<string, Record<string, unknown>> = {};
+      for (const cb of this.callbacks) {
+        const state = cb.stateDict();
+        if (!state || Object.keys(state).length === 0) continue;
+        if (Object.hasOwn(callbacks, cb.stateKey)) {
+          throw new Error(`Two callbacks share the stateKey "${cb.stateKey}"; give one a distinct stateKey so both states can be saved`);
+        }
+        callbacks[cb.stateKey] = state;
+      }
+      checkpoint.callbacks = callbacks;
+      checkpoint.optimizer_states = this.optimizers.map((o) => o.stateDict());
+      checkpoint.lr_schedulers = this.lrSchedulerConfigs.map((c) => c.scheduler.stateDict());
+    }
+    if (Object.keys(module.hparams).length > 0) checkpoint.hyper_parameters = structuredClone(module.hparams);
+    const dm = this.datamodule;
+    if (dm && Object.keys(dm.hparams).length > 0) checkpoint.datamodule_hyper_parameters = structuredClone(dm.hparams);
+    if (dm) {
+      const state = dm.stateDict();
+      if (state && Object.keys(state).length > 0) checkpoint[dm.stateKey] = state;
+    }
+    if (!weightsOnly) {
+      for (const cb of this.callbacks) await cb.onSaveCheckpoint(this, module, checkpoint);
+    }
+    await module.onSaveCheckpoint(checkpoint);
+    return checkpoint;
+  }
+
+  /** Saves a checkpoint of the current state to any fs-core URL through `checkpointIO`. */
+  async saveCheckpoint(url: string, options: { weightsOnly?: boolean } = {}): Promise<void> {
+    const checkpoint = await this.dumpCheckpoint(options.weightsOnly ?? false);
+    await this.checkpointIO.saveCheckpoint(checkpoint, normalizeUrl(url));
+  }
+}

@@ -1,0 +1,155 @@
+import { lstat, readlink } from 'node:fs/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AsyncCheckpointIO, FsCheckpointIO, loadCheckpoint } from '@strata/checkpoint';
+import { filesystem, type FileSystem, type WriteHandle } from '@strata/fs-core';
+import { Callback, formatCheckpointName, ModelCheckpoint, Trainer, type Module } from '../src/index.js';
+import { listNames, ScriptedModule, tinyData } from './checkpoint-cases.js';
+import { freshRoot, quietOptions } from './helpers.js';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('checkpoint file names', () => {
+  it('formats Lightning templates', () => {
+    expect(formatCheckpointName('{epoch}-{step}-{val_loss:.2f}', { epoch: 1, step: 20, val_loss: 0.1234 })).toBe('epoch=1-step=20-val_loss=0.12');
+    expect(formatCheckpointName('{epoch:03d}-{val_loss:.3e}', { epoch: 7, val_loss: 0.000123456 })).toBe('epoch=007-val_loss=1.235e-04');
+    expect(formatCheckpointName('best-{val/acc:.1%}', { 'val/acc': 0.9876 })).toBe('best-val/acc=98.8%');
+    expect(formatCheckpointName('{epoch}_{missing:.2f}', { epoch: 2 }, false)).toBe('2_0.00');
+    expect(formatCheckpointName('{val_loss:+.1f}|{val_loss:>8.2f}', { val_loss: -Infinity })).toBe('val_loss=-inf|val_loss=    -inf');
+    const cb = new ModelCheckpoint({ dirpath: 's3://bucket/run/ckpts/', filename: '{epoch}-{step}-{val_loss:.2f}' });
+    cb.setup({ defaultRootDir: '/unused' } as Trainer);
+    expect(cb.formatCheckpointName({ epoch: 1, step: 20, val_loss: 0.12 })).toBe('s3://bucket/run/ckpts/epoch=1-step=20-val_loss=0.12.ckpt');
+    expect(cb.formatCheckpointName({ epoch: 1, step: 20, val_loss: 0.12 }, undefined, 2)).toBe('s3://bucket/run/ckpts/epoch=1-step=20-val_loss=0.12-v2.ckpt');
+  });
+
+  it('rejects invalid configurations', () => {
+    expect(() => new ModelCheckpoint({ saveTopK: 3 })).toThrow(/no quantity to rank/);
+    expect(() => new ModelCheckpoint({ saveTopK: -2 })).toThrow(/saveTopK/);
+    expect(() => new ModelCheckpoint({ everyNTrainSteps: 2, everyNEpochs: 1 })).toThrow(/mutually exclusive/);
+  });
+
+  it('adds a version suffix instead of overwriting a file of the same name', async () => {
+    const { root } = await freshRoot('memory');
+    for (let i = 0; i < 2; i++) {
+      const trainer = new Trainer(quietOptions(root, { maxEpochs: 1, callbacks: [new ModelCheckpoint({ saveTopK: -1 })] }));
+      await trainer.fit(new ScriptedModule([1]), { datamodule: tinyData() });
+    }
+    expect(await listNames({ root: async () => root }, `${root}/checkpoints`)).toEqual(['epoch=0-step=2-v1.ckpt', 'epoch=0-step=2.ckpt']);
+  });
+});
+
+describe('ModelCheckpoint on local disk', () => {
+  it("saveLast 'link' makes last.ckpt a relative symlink to the newest top-k file", async () => {
+    const { root, cleanup } = await freshRoot('file');
+    try {
+      const cb = new ModelCheckpoint({ saveTopK: 2, monitor: 'score', saveLast: 'link' });
+      const trainer = new Trainer(quietOptions(root, { maxEpochs: 3, callbacks: [cb] }));
+      await trainer.fit(new ScriptedModule([3, 2, 5]), { datamodule: tinyData() });
+      const last = `${root}/checkpoints/last.ckpt`;
+      expect((await lstat(last)).isSymbolicLink()).toBe(true);
+      // Epoch 2 (score 5) was not in the top 2, so the newest top-k file is epoch 1's.
+      expect(await readlink(last)).toBe('epoch=1-step=4.ckpt');
+      expect(cb.lastModelPath).toBe(last);
+      expect((await loadCheckpoint(last)).global_step).toBe(4);
+      const resumed = new Trainer(quietOptions(root, { maxEpochs: 4, callbacks: [new ModelCheckpoint({ saveTopK: 2, monitor: 'score', saveLast: 'link' })] }));
+      await resumed.fit(new ScriptedModule([3, 2, 5, 1]), { datamodule: tinyData(), ckptPath: 'last' });
+      expect(resumed.ckptPath).toBe(last);
+      expect(await readlink(last)).toBe('epoch=3-step=8.ckpt');
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('trainTimeInterval', () => {
+  it('saves when the interval has passed since the last time-based save', async () => {
+    let clock = 1_000_000;
+    vi.spyOn(Date, 'now').mockImplementation(() => clock);
+    class Tick extends Callback {
+      override onTrainBatchStart(): void {
+        clock += 10; // every step "takes" 10 ms
+      }
+    }
+    const { root } = await freshRoot('memory');
+    const cb = new ModelCheckpoint({ trainTimeInterval: 35, saveTopK: -1, filename: '{step}' });
+    const trainer = new Trainer(quietOptions(root, { maxSteps: 10, callbacks: [new Tick(), cb] }));
+    await trainer.fit(new ScriptedModule([1, 1, 1, 1, 1]), { datamodule: tinyData() });
+    expect(await listNames({ root: async () => root }, `${root}/checkpoints`)).toEqual(['step=4.ckpt', 'step=8.ckpt']);
+  });
+});
+
+/** A memory filesystem whose write handles take `delayMs` to commit and report concurrency per path. */
+function slowFileSystem(inner: FileSystem, delayMs: number) {
+  const active = new Map<string, number>();
+  const stats = { maxConcurrentPerPath: 0, commits: 0, inFlight: 0 };
+  const fs = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop !== 'open') return Reflect.get(target, prop, receiver);
+      return async (path: string, mode: 'rb' | 'wb' | 'xb', options?: object) => {
+        const handle = await target.open(path, mode as 'wb', options);
+        if (mode === 'rb') return handle;
+        const count = (active.get(path) ?? 0) + 1;
+        active.set(path, count);
+        stats.inFlight += 1;
+        stats.maxConcurrentPerPath = Math.max(stats.maxConcurrentPerPath, count);
+        const done = () => {
+          active.set(path, (active.get(path) ?? 1) - 1);
+          stats.inFlight -= 1;
+        };
+        const wrapped: WriteHandle = Object.create(handle);
+        wrapped.commit = async () => {
+          await new Promise((r) => setTimeout(r, delayMs));
+          try {
+            await handle.commit();
+            stats.commits += 1;
+          } finally {
+            done();
+          }
+        };
+        wrapped.abort = async () => {
+          try {
+            await handle.abort();
+          } finally {
+            done();
+          }
+        };
+        return wrapped;
+      };
+    },
+  });
+  return { fs, stats };
+}
+
+describe('ModelCheckpoint with AsyncCheckpointIO', () => {
+  it('keeps training while saves are in flight, with at most one save per path at a time', async () => {
+    const { root } = await freshRoot('memory');
+    const { fs, stats } = slowFileSystem(await filesystem('memory'), 40);
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs }));
+    let stepsDuringSaves = 0;
+    class Watch extends Callback {
+      override onTrainBatchEnd(): void {
+        if (stats.inFlight > 0) stepsDuringSaves += 1;
+      }
+    }
+    class SlowStep extends ScriptedModule {
+      override trainingStep(batch: Parameters<Module<any>['trainingStep']>[0]) {
+        const until = performance.now() + 5;
+        while (performance.now() < until); // a step that takes a little time, like real work
+        return super.trainingStep(batch as never);
+      }
+    }
+    const cb = new ModelCheckpoint({ everyNTrainSteps: 2, saveTopK: 2, monitor: 'train_loss', saveLast: true });
+    const trainer = new Trainer(quietOptions(root, { maxSteps: 20, checkpointIO: io, callbacks: [new Watch(), cb] }));
+    await trainer.fit(new SlowStep([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]), { datamodule: tinyData() });
+    expect(stepsDuringSaves).toBeGreaterThan(0);
+    expect(stats.maxConcurrentPerPath).toBe(1);
+    expect(stats.inFlight).toBe(0); // fit's teardown waited for the last save
+    expect(stats.commits).toBeGreaterThanOrEqual(20);
+    const last = await loadCheckpoint(`${root}/checkpoints/last.ckpt`);
+    expect(last.global_step).toBe(20);
+    expect(Object.keys(cb.bestKModels)).toHaveLength(2);
+    const names = await listNames({ root: async () => root }, `${root}/checkpoints`);
+    expect(names).toHaveLength(3);
+  });
+});
