@@ -8,7 +8,6 @@ writing "5" to /proc/self/clear_refs, so the peak is the phase's own; ru_maxrss 
 the parent's RSS from before exec and could not be reset.
 """
 
-import asyncio
 import gc
 import json
 import os
@@ -18,6 +17,7 @@ import sys
 import time
 import uuid
 
+import ml_dtypes
 import numpy as np
 
 RESULT_PREFIX = "BENCH_RESULT "
@@ -25,8 +25,7 @@ BLOCK = 4 * 1024 * 1024
 ITEM_DTYPE = {
     "F32": np.float32,
     "F16": np.float16,
-    # numpy has no bfloat16; float16 has the same size, which is all the benchmark depends on.
-    "BF16": np.float16,
+    "BF16": ml_dtypes.bfloat16,
     "I64": np.int64,
 }
 

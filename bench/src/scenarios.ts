@@ -14,7 +14,8 @@ export interface Sizes {
   trainerCheckpointBytes: number;
   trainerEvery: number;
   trainerSteps: number;
-  trainerStepMs: number;
+  /** Passes over 64K floats per training step: fixed CPU work, the same for every contender. */
+  trainerPasses: number;
   warmups: number;
   runs: number;
 }
@@ -28,7 +29,7 @@ export const FULL: Sizes = {
   trainerCheckpointBytes: 256 * MiB,
   trainerEvery: 50,
   trainerSteps: 200,
-  trainerStepMs: 40,
+  trainerPasses: 100,
   warmups: 1,
   runs: 5,
 };
@@ -42,7 +43,7 @@ export const QUICK: Sizes = {
   trainerCheckpointBytes: 4 * MiB,
   trainerEvery: 10,
   trainerSteps: 30,
-  trainerStepMs: 10,
+  trainerPasses: 20,
   warmups: 0,
   runs: 2,
 };
@@ -274,14 +275,14 @@ export function buildScenarios(sizes: Sizes, tmpDir: string): Scenario[] {
     {
       id: '7',
       title: 'Async checkpointing in the trainer',
-      what: `${sizes.trainerSteps} training steps of a module with ${sizes.trainerCheckpointBytes / MiB} MiB of parameters (each step ~${sizes.trainerStepMs} ms of CPU work), ModelCheckpoint every ${sizes.trainerEvery} steps to local disk through AsyncCheckpointIO, against checkpointing off. The figure is wall time per step (total ÷ steps). Synchronous FsCheckpointIO is shown for reference.`,
+      what: `${sizes.trainerSteps} training steps of a module with ${sizes.trainerCheckpointBytes / MiB} MiB of parameters (each step a fixed ${sizes.trainerPasses} passes over 64K floats of CPU work), ModelCheckpoint every ${sizes.trainerEvery} steps to local disk through AsyncCheckpointIO, against checkpointing off. The figure is wall time per step (total ÷ steps). Synchronous FsCheckpointIO is shown for reference.`,
       baseline: 'off',
       packages: ['fs-core', 'checkpoint', 'trainer'],
       params: {
         steps: sizes.trainerSteps,
         every: sizes.trainerEvery,
         checkpointBytes: sizes.trainerCheckpointBytes,
-        stepMs: sizes.trainerStepMs,
+        passes: sizes.trainerPasses,
         dir: `${tmpDir}/s7`,
       },
       contenders: [

@@ -27,9 +27,13 @@ export function ensureVenv(log: (line: string) => void): string {
   const digest = createHash('sha256').update(requirements).digest('hex');
   if (existsSync(venvPython()) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === digest) return venvPython();
   const basePython = process.env.BENCH_PYTHON ?? 'python3';
-  log(`creating the Python venv ${path.relative(repoRoot, venvDir)} from bench/py/requirements.txt (one time; takes a minute or more)`);
-  rmSync(venvDir, { recursive: true, force: true });
-  run(basePython, ['-m', 'venv', venvDir], `${basePython} -m venv`);
+  if (!existsSync(venvPython())) {
+    log(`creating the Python venv ${path.relative(repoRoot, venvDir)} from bench/py/requirements.txt (one time; takes a minute or more)`);
+    rmSync(venvDir, { recursive: true, force: true });
+    run(basePython, ['-m', 'venv', venvDir], `${basePython} -m venv`);
+  } else {
+    log(`updating the Python venv ${path.relative(repoRoot, venvDir)}: bench/py/requirements.txt changed`);
+  }
   run(venvPython(), ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', '-r', requirementsFile], 'pip install');
   writeFileSync(stampFile, digest);
   return venvPython();
@@ -39,7 +43,7 @@ export function ensureVenv(log: (line: string) => void): string {
 export function pythonVersions(python: string): Record<string, string> {
   const script =
     'import importlib.metadata as m, json, sys\n' +
-    'names = ["fsspec", "s3fs", "gcsfs", "adlfs", "safetensors", "numpy"]\n' +
+    'names = ["fsspec", "s3fs", "gcsfs", "adlfs", "safetensors", "numpy", "ml_dtypes"]\n' +
     'out = {"python": sys.version.split()[0]}\n' +
     'out.update({n: m.version(n) for n in names})\n' +
     'print(json.dumps(out))';

@@ -16,45 +16,7 @@ import {
   tensor,
   type Tensor,
 } from '../src/index.js';
-import { instrumentedFs, privateMemoryFs, pseudoRandomBytes, tempDir } from './helpers.js';
-
-function richCheckpoint() {
-  const weight = tensor('F32', [2, 3], new Float32Array([1, 2, 3, 4, 5, 6]));
-  return {
-    epoch: 3,
-    global_step: 12_345,
-    state_dict: {
-      'encoder.weight': weight,
-      'encoder.bias': tensor('F64', [3], [0.5, -0.25, 1e-300]),
-      'embed.half': tensor('F16', [4], [1, -2, 0.5, 65504]),
-      'embed.brain': tensor('BF16', [2], [3.140625, -1]),
-      counts: tensor('I64', [2], [1n, -(2n ** 62n)]),
-      mask: tensor('BOOL', [3], [true, false, true]),
-      bytes: tensor('U8', [2], [0, 255]),
-      small: tensor('I8', [2], [-128, 127]),
-      mid: tensor('I16', [1], [-32768]),
-      ints: tensor('I32', [2, 2], [1, 2, 3, -4]),
-      scalar: tensor('F32', [], [42]),
-      empty: tensor('F32', [0, 5]),
-    },
-    optimizer_states: [{ step: 7, lr: 1e-3, exp_avg: [tensor('F32', [2], [0.1, 0.2]), tensor('F32', [2], [0.3, 0.4])] }],
-    specials: { nan: NaN, inf: Infinity, ninf: -Infinity, negzero: -0, big: 2n ** 70n, nbig: -5n, undef: undefined, nul: null },
-    when: new Date('2024-05-06T07:08:09.010Z'),
-    invalidDate: new Date(NaN),
-    map: new Map<unknown, unknown>([
-      ['a', 1],
-      [2, 'two'],
-      ['t', tensor('I32', [1], [9])],
-    ]),
-    set: new Set<unknown>([1, 'x', 3n]),
-    typed: { f32: new Float32Array([1.5, 2.5]), u16: new Uint16Array([1, 65535]), i64: new BigInt64Array([-1n]), nested: [[new Uint8Array([1, 2, 3])]] },
-    views: { dv: new DataView(new Uint8Array([9, 8, 7]).buffer), ab: new Uint8Array([4, 5]).buffer, clamped: new Uint8ClampedArray([250]), buf: Buffer.from('hi') },
-    dollar: { $ref: 'not a tag', plain: { $tensor: 'also not a tag' } },
-    'dotted.key': { 'a~b.c': tensor('U8', [1], [7]) },
-    hyperparameters: { name: 'run-1', layers: [64, 64], flags: { amp: true } },
-    unicode: { 'ключ': 'значение', emoji: '😀', lone: '\ud800' },
-  };
-}
+import { instrumentedFs, privateMemoryFs, pseudoRandomBytes, richCheckpoint, tempDir } from './helpers.js';
 
 describe('round trip in memory', () => {
   it('restores every supported value exactly', () => {

@@ -118,7 +118,7 @@ export class AzureBlobAdapter implements StorageAdapter {
   async *list(path: string, options: AdapterListOptions): AsyncIterable<FileInfo> {
     const { container, blob } = this.locate(path);
     const prefix = blob ? `${blob}/` : '';
-    const containerClient = await this.call(path, container, {}, async (service) => service.getContainerClient(container));
+    const containerClient = await this.containerClient(path, container);
     const pages = options.recursive
       ? containerClient.listBlobsFlat({ prefix, abortSignal: options.signal }).byPage({ maxPageSize: this.listPageSize })
       : containerClient.listBlobsByHierarchy('/', { prefix, abortSignal: options.signal }).byPage({ maxPageSize: this.listPageSize });
@@ -163,7 +163,7 @@ export class AzureBlobAdapter implements StorageAdapter {
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol });
     const ctx = { pinned: options.etag !== undefined };
     const conditions = options.etag === undefined ? undefined : { ifMatch: options.etag };
-    const client = await this.call(path, container, ctx, async (service) => service.getContainerClient(container).getBlobClient(blob));
+    const client = (await this.containerClient(path, container)).getBlobClient(blob);
     const count = end === undefined ? undefined : end - start;
     if (count !== undefined && count <= 0) {
       await this.call(path, container, ctx, () => client.getProperties({ abortSignal: options.signal, conditions }));
@@ -192,7 +192,7 @@ export class AzureBlobAdapter implements StorageAdapter {
     const { container, blob } = this.locate(path);
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol }, `Cannot write a file at a container root: ${this.protocol}://${path}`);
     const create = mode === 'create';
-    const client = await this.call(path, container, {}, async (service) => service.getContainerClient(container).getBlockBlobClient(blob));
+    const client = (await this.containerClient(path, container)).getBlockBlobClient(blob);
     if (create) {
       // Fail fast before uploading gigabytes; the atomic decision is still If-None-Match at commit.
       const exists = await this.call(path, container, {}, () => client.exists({ abortSignal: options.signal }));
@@ -205,9 +205,8 @@ export class AzureBlobAdapter implements StorageAdapter {
   async remove(path: string, options: CallOptions): Promise<void> {
     const { container, blob } = this.locate(path);
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol }, `Refusing to delete a container as a file: ${this.protocol}://${path}`);
-    await this.call(path, container, {}, (service) =>
-      service.getContainerClient(container).getBlobClient(blob).delete({ abortSignal: options.signal, deleteSnapshots: 'include' }),
-    );
+    const client = (await this.containerClient(path, container)).getBlobClient(blob);
+    await this.call(path, container, {}, () => client.delete({ abortSignal: options.signal, deleteSnapshots: 'include' }));
   }
 
   /** Deletes with Blob Batch (256 per request, per container); blobs already gone count as deleted. */
@@ -216,11 +215,12 @@ export class AzureBlobAdapter implements StorageAdapter {
     for (const path of paths) {
       const { container, blob } = this.locate(path);
       if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol });
-      byContainer.set(container, [...(byContainer.get(container) ?? []), { path, blob }]);
+      const entries = byContainer.get(container) ?? [];
+      entries.push({ path, blob });
+      byContainer.set(container, entries);
     }
-    const service = await this.call(paths[0] ?? '', undefined, {}, async (s) => s);
     for (const [container, entries] of byContainer) {
-      const containerClient = service.getContainerClient(container);
+      const containerClient = await this.containerClient(entries[0]!.path, container);
       for (let i = 0; i < entries.length; i += BATCH_LIMIT) {
         const chunk = entries.slice(i, i + BATCH_LIMIT);
         if (!this.batchDelete || chunk.length === 1 || !(await this.batchDeleteChunk(containerClient, chunk, options))) {
@@ -298,9 +298,8 @@ export class AzureBlobAdapter implements StorageAdapter {
     const to = this.locate(dst);
     if (!from.blob) throw new IsADirectoryError({ path: src, protocol: this.protocol });
     if (!to.blob) throw new IsADirectoryError({ path: dst, protocol: this.protocol });
-    const service = await this.call(src, from.container, {}, async (s) => s);
-    const source = service.getContainerClient(from.container).getBlobClient(from.blob);
-    const target = service.getContainerClient(to.container).getBlobClient(to.blob);
+    const source = (await this.containerClient(src, from.container)).getBlobClient(from.blob);
+    const target = (await this.containerClient(dst, to.container)).getBlobClient(to.blob);
     const { contentLength = 0 } = await this.call(src, from.container, {}, () => source.getProperties({ abortSignal: options.signal }));
     const sourceUrl = await this.call(src, from.container, {}, () => this.readableUrl(source));
     const sourceAuthorization = await this.call(src, from.container, {}, () => this.bearerForSource());
@@ -376,6 +375,10 @@ export class AzureBlobAdapter implements StorageAdapter {
       );
     }
     return { container: parts.container, blob: parts.remainder };
+  }
+
+  private containerClient(path: string, container: string): Promise<ContainerClient> {
+    return this.call(path, container, {}, async (service) => service.getContainerClient(container));
   }
 
   private context(path: string, container: string | undefined, extra: Partial<ErrorContext>): ErrorContext {

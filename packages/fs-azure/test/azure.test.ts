@@ -25,6 +25,7 @@ import {
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AzureBlobAdapter, createFileSystem } from '../src/index.js';
 import { loadDefaultCredential, resolveConnection } from '../src/connection.js';
+import { AzureBlockUploader } from '../src/uploader.js';
 import { azureFs, azurite, createContainer, deleteContainer, sdkClient, uniqueContainer } from './helpers.js';
 
 const KiB = 1024;
@@ -137,6 +138,25 @@ describe('block uploads', () => {
     await fast.commit();
     await expect(slow.commit()).rejects.toBeInstanceOf(ConflictError);
     expect(sha256(await small.cat(path))).toBe(sha256(fastData));
+  });
+
+  test('a retried create-only commit whose first answer was lost recognises its own blob', async () => {
+    const blobs = sdkClient().getContainerClient(container);
+    const context = { protocol: 'az', path: `${container}/retry/x`, container, create: true };
+
+    const small = new AzureBlockUploader(blobs.getBlockBlobClient('retry/small.txt'), 'create', context);
+    await small.putWhole(Buffer.from('first try landed'), undefined, 1);
+    await small.putWhole(Buffer.from('first try landed'), undefined, 2); // the retry: our own blob, not a conflict
+    const stranger = new AzureBlockUploader(blobs.getBlockBlobClient('retry/small.txt'), 'create', context);
+    await expect(stranger.putWhole(Buffer.from('someone else'), undefined, 2)).rejects.toBeInstanceOf(AlreadyExistsError);
+
+    const blocks = new AzureBlockUploader(blobs.getBlockBlobClient('retry/blocks.bin'), 'create', context);
+    await blocks.uploadPart(1, randomBytes(1000), false);
+    await blocks.uploadPart(2, randomBytes(10), true);
+    await blocks.complete(2, 1010, undefined, 1);
+    await blocks.complete(2, 1010, undefined, 2);
+    await expect(blocks.complete(2, 1010, undefined, 1)).rejects.toBeInstanceOf(AlreadyExistsError); // a first try is never excused
+    expect((await fs.info(`${container}/retry/blocks.bin`)).size).toBe(1010);
   });
 
   test('writing at a container root is refused', async () => {

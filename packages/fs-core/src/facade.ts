@@ -24,6 +24,7 @@ import {
   splitProtocol,
   type PathStyle,
 } from './paths.js';
+import { LocalAdapter } from './backends/local.js';
 import { RetryPolicy } from './retry.js';
 import type {
   BulkOptions,
@@ -474,9 +475,8 @@ export class AdaptedFileSystem implements FileSystem {
   }
 
   private async local(): Promise<AdaptedFileSystem> {
-    if (this.adapter.protocol === 'file' && !(this.adapter as { root?: string }).root) return this;
+    if (this.adapter instanceof LocalAdapter && this.adapter.root === undefined) return this;
     if (!this.localPeer) {
-      const { LocalAdapter } = await import('./backends/local.js');
       this.localPeer = new AdaptedFileSystem(new LocalAdapter(), { concurrency: this.concurrency, blockSize: this.blockSize });
     }
     return this.localPeer;

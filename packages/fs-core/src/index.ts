@@ -16,3 +16,7 @@ export { RetryPolicy, noRetry } from './retry.js';
 export type { RetryOptions, RetryEvent, RetryAfterHint } from './retry.js';
 export { splitBucketPath, splitProtocol, normalizePath } from './paths.js';
 export { toBytes } from './handles.js';
+export { LocalAdapter } from './backends/local.js';
+export type { LocalAdapterOptions } from './backends/local.js';
+export { MemoryAdapter, sharedMemoryVolume } from './backends/memory.js';
+export type { MemoryAdapterOptions } from './backends/memory.js';

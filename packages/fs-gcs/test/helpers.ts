@@ -85,11 +85,10 @@ export function recordSdkRequests(storage: Storage): string[] {
   const seen: string[] = [];
   storage.interceptors.push({
     request: (reqOpts) => {
-      const qs = new URLSearchParams(
-        Object.entries((reqOpts.qs ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
-      ).toString();
-      seen.push(`${reqOpts.method ?? 'GET'} ${reqOpts.uri}${qs ? `?${qs}` : ''}`);
-      return reqOpts;
+      const opts = reqOpts as typeof reqOpts & { uri: string; method?: string; qs?: Record<string, unknown> };
+      const qs = new URLSearchParams(Object.entries(opts.qs ?? {}).map(([k, v]): [string, string] => [k, String(v)])).toString();
+      seen.push(`${opts.method ?? 'GET'} ${opts.uri}${qs ? `?${qs}` : ''}`);
+      return opts;
     },
   });
   return seen;

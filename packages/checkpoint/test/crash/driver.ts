@@ -43,8 +43,10 @@ export async function crashLoop(options: {
   let onDisk: number | undefined; // generation verified after the previous kill
   for (let i = 0; i < options.iterations; i++) {
     const first = (onDisk ?? -1) + 1;
-    const child = spawn(process.execPath, [saver, options.url, String(first), String(options.tensorBytes), JSON.stringify(options.storageOptions ?? {})], {
+    const child = spawn(process.execPath, [saver, options.url, String(first), String(options.tensorBytes)], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Options (with the test server's keys) go through the environment, not the command line.
+      env: { ...process.env, STRATA_CRASH_STORAGE_OPTIONS: JSON.stringify(options.storageOptions ?? {}) },
     });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

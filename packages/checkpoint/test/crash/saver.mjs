@@ -1,10 +1,10 @@
 // Child process of the crash-safety test: saves checkpoints of generation N, N+1, ... to one URL
 // until it is killed. Runs the built package (dist/), like a user's program would.
-// argv: url, first generation, tensor bytes, storage options as JSON.
+// argv: url, first generation, tensor bytes; env STRATA_CRASH_STORAGE_OPTIONS: storage options as JSON.
 import { saveCheckpoint, tensor } from '@strata/checkpoint';
 
-const [url, firstArg, bytesArg, optionsJson] = process.argv.slice(2);
-const storageOptions = JSON.parse(optionsJson || '{}');
+const [url, firstArg, bytesArg] = process.argv.slice(2);
+const storageOptions = JSON.parse(process.env.STRATA_CRASH_STORAGE_OPTIONS || '{}');
 const size = Number(bytesArg);
 const say = (line) => process.stdout.write(`${line}\n`);
 

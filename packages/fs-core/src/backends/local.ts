@@ -87,7 +87,7 @@ export class LocalAdapter implements StorageAdapter {
     atomicMove: true,
   };
 
-  private readonly root: string | undefined;
+  readonly root: string | undefined;
   private realRoot: Promise<string> | undefined;
 
   constructor(options: LocalAdapterOptions = {}) {

@@ -59,3 +59,5 @@ export function describeFileSystem(
     describe('robustness', () => registerRobustnessCases(harness, register));
   });
 }
+export { describeReadmeExamples, extractTypeScriptBlocks } from './readme.js';
+export type { ReadmeExampleOptions } from './readme.js';
