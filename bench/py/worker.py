@@ -266,7 +266,12 @@ def task_store_save_pipe(params):
 
 def task_store_load_cat(params):
     """Scenarios 3/8: fs.cat of the whole checkpoint, then safetensors.numpy.load."""
+    import safetensors.numpy
     from safetensors.numpy import load
+
+    # safetensors 0.8's numpy.load (from bytes) has no BF16 entry although load_file reads BF16
+    # through ml_dtypes; give it the same dtype.
+    safetensors.numpy._TYPES.setdefault("BF16", ml_dtypes.bfloat16)
 
     specs = params["specs"]
     fs = make_fs(params["store"])
@@ -285,7 +290,7 @@ def task_small_objects(params):
     """Scenarios 5/8: batched async pipe of a dict, a listing, then a batched cat of a list."""
     fs = make_fs(params["store"])
     count, size, concurrency = params["count"], params["size"], params["concurrency"]
-    prefix = f"{params['prefix']}/py-{uuid.uuid4().hex[:8]}"
+    prefix = f"{params['bucket']}/{params['prefix']}/py-{uuid.uuid4().hex[:8]}"
     payloads = {f"{prefix}/obj-{i:05d}.bin": small_payload(i, size) for i in range(count)}
     names = list(payloads)
     phases = []

@@ -45,7 +45,7 @@ export const QUICK: Sizes = {
   trainerSteps: 30,
   trainerPasses: 20,
   warmups: 0,
-  runs: 2,
+  runs: 1,
 };
 
 /** Same transfer settings for every contender that has them. */

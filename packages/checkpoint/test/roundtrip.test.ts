@@ -156,6 +156,19 @@ async function checkBackend(fs: FileSystem, base: string) {
   const refused = await saveCheckpoint(original, url, { fs, mode: 'create' }).catch((e: unknown) => e);
   expect(refused).toBeInstanceOf(AlreadyExistsError);
   expect((await loadCheckpoint(url, { fs })).epoch).toBe(4);
+  // A save that fails after half its bytes leaves the committed checkpoint as it was.
+  const failing = saveCheckpoint({ epoch: 5, big: tensor('U8', [8 << 20]) }, url, {
+    fs,
+    onProgress: (done, totalBytes) => {
+      if (done > totalBytes / 2) throw new Error('power cut');
+    },
+  });
+  await expect(failing).rejects.toThrow('power cut');
+  expect((await loadCheckpoint(url, { fs })).epoch).toBe(4);
+  const aborted = new AbortController();
+  aborted.abort();
+  await expect(saveCheckpoint(original, url, { fs, signal: aborted.signal })).rejects.toMatchObject({ code: 'EABORT' });
+  expect((await loadCheckpoint(url, { fs })).epoch).toBe(4);
   await saveCheckpoint(original, `${base}/run/other.safetensors`, { fs, mode: 'create' });
   expect(await loadCheckpoint(`${base}/run/other.safetensors`, { fs })).toStrictEqual(original);
 }

@@ -290,7 +290,7 @@ export class AzureBlobAdapter implements StorageAdapter {
 
   /**
    * Server-side copy: Copy Blob From URL (synchronous) up to `syncCopyLimit`, else an
-   * asynchronous Copy Blob polled to completion. The source is authorised with a short SAS
+   * asynchronous Copy Blob polled to completion. The source is authorised with a read-only SAS
    * (shared key), the client's own SAS, or a bearer token (TokenCredential).
    */
   async copyFile(src: string, dst: string, options: CallOptions): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import {
@@ -252,6 +252,45 @@ describe('copies and deletes', () => {
     expect(seen.filter((r) => r.startsWith('DELETE'))).toHaveLength(0);
     expect(await fs.find(`${container}/bulk`)).toEqual([]);
     expect(await fs.exists(`${container}/bulk-sibling/keep`)).toBe(true);
+  });
+
+  test('an account that refuses Blob Batch falls back to parallel single deletes', async () => {
+    const target = new URL(azurite().blobEndpoint);
+    let batchAttempts = 0;
+    let singleDeletes = 0;
+    // A loopback proxy to Azurite that answers every batch request like an account without batch support.
+    const proxy = createServer((req, res) => {
+      if (req.method === 'POST' && req.url?.includes('comp=batch')) {
+        batchAttempts++;
+        req.resume();
+        res.writeHead(400, { 'x-ms-error-code': 'FeatureNotSupported' }).end();
+        return;
+      }
+      if (req.method === 'DELETE') singleDeletes++;
+      const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as AddressInfo;
+    try {
+      const blobs = sdkClient().getContainerClient(container);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => blobs.getBlockBlobClient(`nobatch/f${i}`).upload('x', 1)));
+      const { accountName, accountKey } = azurite();
+      const viaProxy = createFileSystem({ accountName, accountKey, blobEndpoint: `http://127.0.0.1:${port}/${accountName}` });
+      await viaProxy.rm(`${container}/nobatch`, { recursive: true });
+      await fs.pipe(`${container}/nobatch2/a`, 'a');
+      await fs.pipe(`${container}/nobatch2/b`, 'b');
+      await viaProxy.rm(`${container}/nobatch2`, { recursive: true });
+      expect(batchAttempts, 'batch tried once, then remembered as unsupported').toBe(1);
+      expect(singleDeletes).toBe(22);
+      expect(await fs.find(`${container}/nobatch`)).toEqual([]);
+      expect(await fs.find(`${container}/nobatch2`)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   test('removeMany treats blobs that are already gone as deleted', async () => {

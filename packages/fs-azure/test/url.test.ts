@@ -1,6 +1,6 @@
-import { InvalidPathError } from '@strata/fs-core';
+import { InvalidPathError, urlToFs } from '@strata/fs-core';
 import { describe, expect, test } from 'vitest';
-import { parseAzureUrl } from '../src/index.js';
+import { parseAzureUrl, parseUrl } from '../src/index.js';
 
 describe('parseAzureUrl', () => {
   test('plain az, azure and abfs URLs carry only the path', () => {
@@ -31,5 +31,24 @@ describe('parseAzureUrl', () => {
     expect(() => parseAzureUrl('abfs://')).toThrow(InvalidPathError);
     expect(() => parseAzureUrl('abfs://data@not-a-host/x')).toThrow(InvalidPathError);
     expect(() => parseAzureUrl('abfs://@myacct.dfs.core.windows.net/x')).toThrow(InvalidPathError);
+  });
+});
+
+describe('registry hook', () => {
+  test('parseUrl hands the account to the options and keeps container/path', () => {
+    expect(parseUrl('abfs://data@myacct.dfs.core.windows.net/dir/x')).toEqual({
+      path: 'data/dir/x',
+      options: { accountName: 'myacct', endpointSuffix: 'core.windows.net' },
+    });
+    expect(parseUrl('az://data/x')).toEqual({ path: 'data/x', options: {} });
+  });
+
+  test('urlToFs resolves the abfs account form without further configuration (no request is sent)', async () => {
+    const { fs, path } = await urlToFs('abfs://data@myacct.dfs.core.windows.net/dir/x', {
+      abfs: { accountKey: Buffer.from('not-a-real-key').toString('base64') },
+    });
+    expect(fs.protocol).toBe('abfs');
+    expect(path).toBe('data/dir/x');
+    expect(fs.capabilities.sign).toBe(true);
   });
 });

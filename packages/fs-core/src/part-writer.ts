@@ -12,7 +12,8 @@ export interface PartUploader {
   start(signal?: AbortSignal): Promise<void>;
   /**
    * Sends part `partNumber` (1-based). Parts of one upload may run concurrently up to
-   * `concurrency`; every part but the last is exactly `partSize` bytes.
+   * `concurrency`; every part but the last is exactly `partSize` bytes. `data` is reused for a
+   * later part once the returned promise settles: copy it if you must keep it.
    */
   uploadPart(partNumber: number, data: Uint8Array, isLast: boolean, signal?: AbortSignal): Promise<void>;
   /**
@@ -43,6 +44,8 @@ export class PartWriter implements AdapterWriter {
   private readonly inflight = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
   private readonly retry: RetryPolicy;
+  /** Part buffers whose upload finished, reused so memory stays at partSize × (concurrency + 1). */
+  private readonly spare: Uint8Array[] = [];
 
   constructor(
     private readonly uploader: PartUploader,
@@ -58,9 +61,9 @@ export class PartWriter implements AdapterWriter {
     let offset = 0;
     while (offset < chunk.length) {
       // Copy: the caller may reuse its buffer once write() resolves.
-      this.part ??= new Uint8Array(partSize);
       const take = Math.min(partSize - this.filled, chunk.length - offset);
-      this.part.set(chunk.subarray(offset, offset + take), this.filled);
+      this.ensureCapacity(this.filled + take);
+      this.part!.set(chunk.subarray(offset, offset + take), this.filled);
       this.filled += take;
       offset += take;
       this.total += take;
@@ -84,6 +87,7 @@ export class PartWriter implements AdapterWriter {
 
   async abort(): Promise<void> {
     this.part = undefined;
+    this.spare.length = 0;
     await this.drain();
     if (this.started) await this.uploader.abort();
   }
@@ -93,19 +97,37 @@ export class PartWriter implements AdapterWriter {
       await this.retry.run((s) => this.uploader.start(s), signal);
       this.started = true;
     }
-    const data = this.part!.subarray(0, this.filled);
+    const buffer = this.part!;
+    const data = buffer.subarray(0, this.filled);
     this.part = undefined;
     this.filled = 0;
     const partNumber = ++this.partCount;
     const task: Promise<void> = this.retry
       .run((s) => this.uploader.uploadPart(partNumber, data, isLast, s), signal)
-      .catch((error: unknown) => {
-        this.failure ??= { error };
-      })
+      .then(
+        () => {
+          if (buffer.length === this.options.partSize && this.spare.length < this.options.concurrency) this.spare.push(buffer);
+        },
+        (error: unknown) => {
+          this.failure ??= { error };
+        },
+      )
       .finally(() => this.inflight.delete(task));
     this.inflight.add(task);
     while (this.inflight.size >= this.options.concurrency) await Promise.race(this.inflight);
     this.rethrow();
+  }
+
+  /** Small objects never pay for a whole part: the first buffer grows geometrically up to partSize. */
+  private ensureCapacity(needed: number): void {
+    const { partSize } = this.options;
+    if (!this.part) {
+      this.part = this.spare.pop() ?? new Uint8Array(Math.min(partSize, Math.max(needed, 64 * 1024)));
+    }
+    if (this.part.length >= needed) return;
+    const grown = new Uint8Array(Math.min(partSize, Math.max(needed, this.part.length * 2)));
+    grown.set(this.part.subarray(0, this.filled));
+    this.part = grown;
   }
 
   private async drain(): Promise<void> {

@@ -24,6 +24,7 @@ export const knownImplementations: Readonly<Record<string, Readonly<KnownImpleme
   gcs: pkg('@strata/fs-gcs'),
   az: pkg('@strata/fs-azure'),
   abfs: pkg('@strata/fs-azure'),
+  abfss: pkg('@strata/fs-azure'),
   azure: pkg('@strata/fs-azure'),
 });
 
@@ -32,7 +33,7 @@ const ALIAS_GROUPS: readonly (readonly string[])[] = [
   ['file', 'local'],
   ['s3', 's3a'],
   ['gs', 'gcs'],
-  ['az', 'abfs', 'azure'],
+  ['az', 'abfs', 'abfss', 'azure'],
 ];
 
 const builtins: Record<string, FileSystemFactory> = {

@@ -136,7 +136,8 @@ export class GcsAdapter implements StorageAdapter {
       }
       for (const item of items) {
         const name = item.name ?? '';
-        if (name === prefix || name.includes('//')) continue; // the directory's own marker; unaddressable keys
+        if (name === prefix) continue; // the directory's own "dir/" marker
+        if (!addressable(name.endsWith('/') ? name.slice(0, -1) : name)) continue;
         if (name.endsWith('/')) {
           // Only reachable in recursive listings: a marker for a directory below.
           yield { name: `${bucket}/${name.slice(0, -1)}`, type: 'directory', size: 0 };
@@ -146,7 +147,7 @@ export class GcsAdapter implements StorageAdapter {
       }
       for (const p of prefixes) {
         // fake-gcs-server repeats every prefix on every page; real GCS pages them.
-        if (seenPrefixes.has(p) || p.includes('//')) continue;
+        if (seenPrefixes.has(p) || !addressable(p.slice(0, -1))) continue;
         seenPrefixes.add(p);
         yield { name: `${bucket}/${p.slice(0, -1)}`, type: 'directory', size: 0 };
       }
@@ -372,6 +373,14 @@ export class GcsAdapter implements StorageAdapter {
     const authenticatedEndpoint = !this.storage.customEndpoint || this.storage.useAuthWithCustomEndpoint === true;
     return hasKey || authenticatedEndpoint;
   }
+}
+
+/**
+ * Keys a normalised path can name: no empty, `.` or `..` segments. Others ("a//b", "/x", "a/./b")
+ * exist in GCS but no Strata path reaches them, so listings leave them out rather than mangle them.
+ */
+function addressable(key: string): boolean {
+  return key.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 }
 
 /** Rejects as soon as `signal` aborts; the SDK call itself cannot be cancelled and is left to finish. */

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
+import { createHash, generateKeyPairSync, verify } from 'node:crypto';
 
 import type { Storage } from '@google-cloud/storage';
 import { AlreadyExistsError, ConflictError, NotFoundError, NotSupportedError, type FileSystem } from '@strata/fs-core';
@@ -16,6 +16,7 @@ import {
   recordSdkRequests,
   recordingFetch,
   server,
+  startRecordingProxy,
   type RecordedRequest,
 } from './helpers.js';
 
@@ -268,9 +269,8 @@ describe('listings', () => {
 
 describe('reads', () => {
   it('a generation-pinned read fails with ConflictError once the object is overwritten (fake-gcs-server ignores ifGenerationMatch on reads; there the vanished generation 404s, real GCS answers 412)', async () => {
-    const sdk = rawStorage();
-    const requests = recordSdkRequests(sdk);
-    const fs = gcsFs({ storage: sdk, blockSize: 4 * KiB });
+    const proxy = await startRecordingProxy(server().endpoint);
+    const fs = gcsFs({ apiEndpoint: proxy.endpoint, blockSize: 4 * KiB });
     const path = `${bucket}/pinned/v1.bin`;
     const data = countingBytes(64 * KiB);
     await fs.pipe(path, data);
@@ -279,7 +279,7 @@ describe('reads', () => {
     const generation = handle.info.etag!;
     expect(generation).toMatch(/^\d+$/);
     expectSameBytes(await handle.read(4 * KiB), data.subarray(0, 4 * KiB), 'first block');
-    const read = requests.find((r) => r.includes('alt=media'))!;
+    const read = proxy.requests.find((r) => r.includes('alt=media'))!;
     expect(read).toContain(`generation=${generation}`);
     expect(read).toContain(`ifGenerationMatch=${generation}`);
 
@@ -292,6 +292,7 @@ describe('reads', () => {
     await expect(new Response(again.stream()).arrayBuffer()).rejects.toBeInstanceOf(ConflictError);
     // Unpinned reads see the newest bytes.
     expect(new TextDecoder().decode(await fs.cat(path))).toBe('replaced again');
+    await proxy.close();
   });
 
   it('range reads: start past the end is empty, end clamps, catRanges runs them concurrently', async () => {
@@ -419,7 +420,7 @@ describe('signing', () => {
     const canonicalRequest = ['GET', url.pathname, canonicalQuery, `host:${url.hostname}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
     const scope = credential.slice(clientEmail.length + 1);
     const stringToSign = ['GOOG4-RSA-SHA256', q.get('X-Goog-Date'), scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
-    const ok = verify('RSA-SHA256', Buffer.from(stringToSign), createPublicKey(publicKey), Buffer.from(signature, 'hex'));
+    const ok = verify('RSA-SHA256', Buffer.from(stringToSign), publicKey, Buffer.from(signature, 'hex'));
     expect(ok).toBe(true);
 
     const response = await fetch(url);

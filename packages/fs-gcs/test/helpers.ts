@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 import { Storage } from '@google-cloud/storage';
 import type { FileSystem } from '@strata/fs-core';
@@ -92,4 +95,49 @@ export function recordSdkRequests(storage: Storage): string[] {
     },
   });
   return seen;
+}
+
+/**
+ * A loopback HTTP proxy in front of the emulator that writes down every request line
+ * ("METHOD /path?query"), so tests can check what actually went over the wire.
+ */
+export async function startRecordingProxy(target: string): Promise<{ endpoint: string; requests: string[]; close(): Promise<void> }> {
+  const { createServer, request } = await import('node:http');
+  const upstream = new URL(target);
+  const requests: string[] = [];
+  const proxy = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    const forward = request(
+      { hostname: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise<void>((resolve) => proxy.close(() => resolve())),
+  };
+}
+
+export const packageDir = fileURLToPath(new URL('..', import.meta.url));
+
+/** Child processes and fs-core's registry load the built package: rebuild when a source file is newer. */
+export function ensureBuilt(): void {
+  const mtime = (file: string) => {
+    try {
+      return statSync(file).mtimeMs;
+    } catch {
+      return 0;
+    }
+  };
+  const built = mtime(`${packageDir}dist/index.js`);
+  const newest = Math.max(...readdirSync(`${packageDir}src`).map((f) => mtime(`${packageDir}src/${f}`)));
+  if (newest > built) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: packageDir, stdio: 'inherit' });
 }

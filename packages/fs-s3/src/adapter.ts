@@ -19,6 +19,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   IsADirectoryError,
+  NotSupportedError,
   PartWriter,
   splitBucketPath,
   type AdapterListOptions,
@@ -265,7 +266,10 @@ export class S3Adapter implements StorageAdapter {
     const { bucket, key } = this.split(path);
     if (key === '') throw new IsADirectoryError({ path, protocol: this.protocol }, `Cannot sign a bucket root: ${this.protocol}://${path}`);
     if (!(options.expiresIn >= 1 && options.expiresIn <= MAX_SIGN_SECONDS)) {
-      throw new RangeError(`expiresIn must be between 1 and ${MAX_SIGN_SECONDS} seconds for S3, got ${options.expiresIn}`);
+      throw new NotSupportedError(
+        { path, protocol: this.protocol },
+        `S3 presigned URLs last 1 to ${MAX_SIGN_SECONDS} seconds (7 days), not ${options.expiresIn}: ${this.protocol}://${path}`,
+      );
     }
     try {
       return await getSignedUrl(this.client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: Math.floor(options.expiresIn) });

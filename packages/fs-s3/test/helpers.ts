@@ -111,3 +111,27 @@ export async function eachLimit<T>(items: T[], limit: number, task: (item: T) =>
 }
 
 export const MiB = 1024 * 1024;
+
+/**
+ * A client whose first `command` fails with a connection reset: `after` the server did it (the
+ * answer is lost) or `before` it was sent, running `meanwhile` in the gap.
+ */
+export function clientFailingFirst(command: string, when: 'before' | 'after', meanwhile?: () => Promise<void>): S3Client {
+  const lossy = rawClient();
+  let failed = false;
+  lossy.middlewareStack.add(
+    (next, context) => async (args) => {
+      const fail = context.commandName === command && !failed;
+      if (fail) failed = true;
+      if (fail && when === 'before') {
+        await meanwhile?.();
+        throw Object.assign(new Error('connect ECONNRESET'), { code: 'ECONNRESET' });
+      }
+      const result = await next(args);
+      if (fail) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      return result;
+    },
+    { step: 'initialize', name: 'failFirst' },
+  );
+  return lossy;
+}

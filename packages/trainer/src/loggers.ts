@@ -57,6 +57,7 @@ export class CSVLogger implements Logger {
   private unsaved = 0;
   private resolvedVersion: string | undefined;
   private hparams: Record<string, unknown> | undefined;
+  private hparamsDirty = false;
 
   constructor(options: CSVLoggerOptions = {}) {
     this.saveDir = options.saveDir === undefined ? undefined : normalizeUrl(options.saveDir);
@@ -104,6 +105,7 @@ export class CSVLogger implements Logger {
 
   logHyperparams(params: Record<string, unknown>): void {
     this.hparams = { ...(this.hparams ?? {}), ...params };
+    this.hparamsDirty = true;
   }
 
   async logMetrics(metrics: Record<string, number>, step: number): Promise<void> {
@@ -115,13 +117,14 @@ export class CSVLogger implements Logger {
   }
 
   async save(): Promise<void> {
-    if (this.unsaved === 0 && this.hparams === undefined) return;
+    if (this.unsaved === 0 && !this.hparamsDirty) return;
     const dir = await this.logDir();
     const { fs } = await this.fileSystems.get(dir);
-    if (this.hparams !== undefined) {
-      await fs.pipe(joinUrl(dir, 'hparams.json'), `${JSON.stringify(this.hparams, null, 2)}\n`);
+    if (this.hparamsDirty) {
+      await fs.pipe(joinUrl(dir, 'hparams.json'), `${JSON.stringify(this.hparams, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+      this.hparamsDirty = false;
     }
-    if (this.rows.length > 0) {
+    if (this.unsaved > 0) {
       const columns = [...this.columns].sort((a, b) => (a === 'step' ? -1 : b === 'step' ? 1 : a < b ? -1 : a > b ? 1 : 0));
       const lines = [columns.map(csvCell).join(',')];
       for (const row of this.rows) lines.push(columns.map((c) => csvCell(row[c])).join(','));

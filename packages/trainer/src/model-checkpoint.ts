@@ -344,6 +344,8 @@ export class ModelCheckpoint extends Callback {
   private async linkCheckpoint(trainer: Trainer, target: string, linkPath: string): Promise<void> {
     if (sameUrl(target, linkPath)) return;
     this.pendingPaths.add(normalizeUrl(linkPath));
+    // Never let 'last' name a file that is not committed yet: a crash would leave it dangling.
+    await waitUntilSaved(trainer);
     if (isLocalUrl(target) && isLocalUrl(linkPath)) {
       const link = normalizeUrl(linkPath);
       const temp = `${link}.tmp-link-${process.pid}-${Date.now()}`;
@@ -356,7 +358,6 @@ export class ModelCheckpoint extends Callback {
       }
       return;
     }
-    await waitUntilSaved(trainer, target);
     const { fs, path } = await trainer.fileSystems.get(target);
     await fs.cp(path, normalizeUrl(linkPath));
   }
@@ -377,8 +378,8 @@ export class ModelCheckpoint extends Callback {
   }
 }
 
-/** Waits until a save to `url` that may be in flight (AsyncCheckpointIO) has committed. */
-async function waitUntilSaved(trainer: Trainer, url: string): Promise<void> {
-  const io = trainer.checkpointIO as { flush?: (url?: string) => Promise<void> };
-  if (typeof io.flush === 'function') await io.flush(normalizeUrl(url));
+/** Waits until saves that may be in flight (AsyncCheckpointIO) have committed. */
+async function waitUntilSaved(trainer: Trainer): Promise<void> {
+  const io = trainer.checkpointIO as { flush?: () => Promise<void> };
+  if (typeof io.flush === 'function') await io.flush();
 }

@@ -43,7 +43,7 @@ export class ProgressBar extends Callback {
   override onTrainEpochStart(trainer: Trainer): void {
     if (!this.enabled) return;
     this.stopBar();
-    const done = trainer.loopsStateDict().fit_loop.epoch_loop.batch_progress.current.completed;
+    const done = trainer.batchesCompletedInEpoch;
     const total = trainer.numTrainingBatches ?? (trainer.maxSteps > 0 ? trainer.maxSteps : 0);
     this.epochStartTime = performance.now();
     this.epochStartStep = trainer.globalStep;
@@ -90,7 +90,7 @@ export class ProgressBar extends Callback {
     const metrics = Object.entries(trainer.progressBarMetrics)
       .map(([k, v]) => `${k}=${formatMetric(v)}`)
       .join(' ');
-    const done = trainer.loopsStateDict().fit_loop.epoch_loop.batch_progress.current.completed;
+    const done = trainer.batchesCompletedInEpoch;
     this.bar.update(done, { rate, metrics });
   }
 

@@ -214,6 +214,11 @@ export class Trainer {
     return this.callbacks.find((c): c is ProgressBar => c instanceof ProgressBar);
   }
 
+  /** Training batches completed in the current epoch. */
+  get batchesCompletedInEpoch(): number {
+    return this.batchProgress.current.completed;
+  }
+
   /** Whether validation can run at all in this fit. */
   get hasValidation(): boolean {
     return this.valLoader !== undefined && typeof this.module?.validationStep === 'function';

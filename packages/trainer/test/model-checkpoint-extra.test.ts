@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AsyncCheckpointIO, FsCheckpointIO, loadCheckpoint } from '@strata/checkpoint';
@@ -55,6 +56,31 @@ describe('ModelCheckpoint on local disk', () => {
       const resumed = new Trainer(quietOptions(root, { maxEpochs: 4, callbacks: [new ModelCheckpoint({ saveTopK: 2, monitor: 'score', saveLast: 'link' })] }));
       await resumed.fit(new ScriptedModule([3, 2, 5, 1]), { datamodule: tinyData(), ckptPath: 'last' });
       expect(resumed.ckptPath).toBe(last);
+      expect(await readlink(last)).toBe('epoch=3-step=8.ckpt');
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('saveLast link with AsyncCheckpointIO on local disk', () => {
+  it('points last.ckpt only at committed files', async () => {
+    const { root, cleanup } = await freshRoot('file');
+    try {
+      const { fs, stats } = slowFileSystem(await filesystem('file'), 60);
+      const last = `${root}/checkpoints/last.ckpt`;
+      const dangling: number[] = [];
+      class CheckLink extends Callback {
+        override onTrainEpochStart(trainer: Trainer): void {
+          // existsSync follows the link: false means last.ckpt names a file not written yet.
+          if (trainer.currentEpoch > 0 && !existsSync(last)) dangling.push(trainer.currentEpoch);
+        }
+      }
+      const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs }));
+      const trainer = new Trainer(quietOptions(root, { maxEpochs: 4, checkpointIO: io, callbacks: [new CheckLink(), new ModelCheckpoint({ saveTopK: -1, saveLast: 'link' })] }));
+      await trainer.fit(new ScriptedModule([1, 1, 1, 1]), { datamodule: tinyData() });
+      expect(stats.commits).toBe(4);
+      expect(dangling).toEqual([]);
       expect(await readlink(last)).toBe('epoch=3-step=8.ckpt');
     } finally {
       await cleanup();

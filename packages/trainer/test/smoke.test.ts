@@ -21,3 +21,29 @@ describe('training end to end', () => {
     expect(Object.keys(ckpt.state_dict as object).sort()).toEqual(['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight']);
   });
 });
+
+describe('linear regression example', () => {
+  it('recovers the true weights, with a per-step StepLR, and resumes mid-epoch exactly', async () => {
+    const { LinearRegression, makeRegressionData, regressionLoader } = await import('../src/index.js');
+    const { root } = await freshRoot('memory');
+    const data = makeRegressionData({ samples: 256, features: 4, seed: 9, noise: 0.01 });
+    const loaders = () => ({ trainDataloaders: regressionLoader(data, { batchSize: 32, shuffle: true }), valDataloaders: regressionLoader(data, { batchSize: 128 }) });
+    const options = { inputSize: 4, seed: 0, lr: 0.1, momentum: 0.5, lrStepSize: 40, gamma: 0.5 };
+
+    const straight = new LinearRegression(options);
+    const straightTrainer = new Trainer(quietOptions(root, { maxSteps: 160, enableCheckpointing: false }));
+    await straightTrainer.fit(straight, loaders());
+    for (let i = 0; i < 4; i++) expect(straight.weight.data[i]).toBeCloseTo(data.trueWeight[i]!, 2);
+    expect(straight.bias.data[0]).toBeCloseTo(data.trueBias[0]!, 2);
+    expect(straightTrainer.callbackMetrics.val_loss).toBeLessThan(1e-3);
+    expect(straightTrainer.optimizers[0]!.paramGroups[0]!.hyper.lr).toBe(0.1 * 0.5 ** 4);
+
+    const first = new Trainer(quietOptions(root, { maxSteps: 45, enableCheckpointing: false }));
+    await first.fit(new LinearRegression(options), loaders());
+    await first.saveCheckpoint(`${root}/lr.ckpt`);
+    const resumed = new LinearRegression({ ...options, seed: 1 });
+    await new Trainer(quietOptions(root, { maxSteps: 160, enableCheckpointing: false })).fit(resumed, { ...loaders(), ckptPath: `${root}/lr.ckpt` });
+    expect(Buffer.from(resumed.weight.data.buffer).equals(Buffer.from(straight.weight.data.buffer))).toBe(true);
+    expect(Buffer.from(resumed.bias.data.buffer).equals(Buffer.from(straight.bias.data.buffer))).toBe(true);
+  });
+});

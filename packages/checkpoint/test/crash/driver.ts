@@ -41,6 +41,7 @@ export async function crashLoop(options: {
   };
   const kills: CrashRun['kills'] = [];
   let onDisk: number | undefined; // generation verified after the previous kill
+  let saveMillis = 2000; // running estimate of one save's duration
   for (let i = 0; i < options.iterations; i++) {
     const first = (onDisk ?? -1) + 1;
     const child = spawn(process.execPath, [saver, options.url, String(first), String(options.tensorBytes)], {
@@ -51,12 +52,17 @@ export async function crashLoop(options: {
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const mode = random() < 0.5 ? 'time' : 'progress';
-    // Progress mode: kill in save 0 or 1 once this fraction of its bytes went out (>= 1: after the commit).
-    const targetSave = first + (random() < 0.5 ? 0 : 1);
+    // Progress mode: kill once this fraction of the first save's bytes went out (>= 1: right after its commit).
+    const targetSave = first;
     const targetFraction = random() * 1.1;
+    // Time mode: kill at a random moment of the first save (writes, commit, or the next save's start),
+    // measured from its start so that child start-up time is not wasted.
+    const delay = random() * 1.2 * saveMillis;
+    let startedAt = 0;
     let committed: number | undefined;
     let inProgress: number | undefined;
     let phase = 'starting';
+    let timer: NodeJS.Timeout | undefined;
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     const kill = (why: string): void => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -68,20 +74,22 @@ export async function crashLoop(options: {
     lines.on('line', (line) => {
       const [what, genText, doneText, totalText] = line.split(' ');
       const generation = Number(genText);
-      if (what === 'start') inProgress = generation;
+      if (what === 'start') {
+        inProgress = generation;
+        if (generation === first) {
+          startedAt = Date.now();
+          if (mode === 'time') timer = setTimeout(() => kill(`${Math.round(delay)} ms into save ${first} (saving ${inProgress})`), delay);
+        }
+      }
       if (what === 'saved') {
         committed = generation;
+        if (generation === first) saveMillis = 0.5 * saveMillis + 0.5 * (Date.now() - startedAt);
         if (mode === 'progress' && generation === targetSave && targetFraction >= 1) kill(`after commit of ${generation}`);
       }
       if (what === 'progress' && mode === 'progress' && generation === targetSave && targetFraction < 1) {
         if (Number(doneText) >= targetFraction * Number(totalText)) kill(`writing ${generation} at ${doneText}/${totalText}`);
       }
     });
-    let timer: NodeJS.Timeout | undefined;
-    if (mode === 'time') {
-      const delay = 100 + random() * 2500;
-      timer = setTimeout(() => kill(`after ${Math.round(delay)} ms (saving ${inProgress ?? 'nothing yet'})`), delay);
-    }
     // A child that never reaches its kill point must not hang the test.
     const watchdog = setTimeout(() => kill('watchdog'), 60_000);
     const exit = await exited;

@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { PartWriter, RetryPolicy, StorageError, type PartUploader } from '../src/index.js';
+
+/** Records what a chunked upload receives; parts are copied because PartWriter reuses buffers. */
+class RecordingUploader implements PartUploader {
+  whole: Uint8Array | undefined;
+  parts = new Map<number, Uint8Array>();
+  started = 0;
+  completed: { partCount: number; total: number } | undefined;
+  aborted = 0;
+  inflight = 0;
+  maxInflight = 0;
+  failPart: number | undefined;
+  failuresLeft = 0;
+
+  async putWhole(data: Uint8Array) {
+    this.whole = data.slice();
+  }
+  async start() {
+    this.started++;
+  }
+  async uploadPart(n: number, data: Uint8Array) {
+    this.inflight++;
+    this.maxInflight = Math.max(this.maxInflight, this.inflight);
+    const copy = data.slice();
+    await new Promise((r) => setTimeout(r, 2));
+    this.inflight--;
+    if (n === this.failPart && this.failuresLeft-- > 0) throw new StorageError({ retryable: true }, `part ${n} failed`);
+    this.parts.set(n, copy);
+  }
+  async complete(partCount: number, total: number) {
+    this.completed = { partCount, total };
+  }
+  async abort() {
+    this.aborted++;
+  }
+  assembled(): Uint8Array {
+    const ordered = [...this.parts.keys()].sort((a, b) => a - b).map((k) => this.parts.get(k)!);
+    return Buffer.concat(ordered);
+  }
+}
+
+function bytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+}
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('PartWriter', () => {
+  it('sends small data as one whole-body PUT without starting an upload', async () => {
+    const up = new RecordingUploader();
+    const w = new PartWriter(up, { partSize: 1024, concurrency: 2 });
+    await w.write(bytes(100, 1));
+    await w.write(bytes(50, 2));
+    await w.commit();
+    expect(up.started).toBe(0);
+    expect(sha(up.whole!)).toBe(sha(Buffer.concat([bytes(100, 1), bytes(50, 2)])));
+  });
+
+  it('an empty write still creates an empty object', async () => {
+    const up = new RecordingUploader();
+    await new PartWriter(up, { partSize: 1024, concurrency: 2 }).commit();
+    expect(up.whole).toEqual(new Uint8Array(0));
+  });
+
+  it('splits large data into exact parts, bounded in flight, bytes intact despite buffer reuse', async () => {
+    const up = new RecordingUploader();
+    const w = new PartWriter(up, { partSize: 1000, concurrency: 3 });
+    const chunks = [bytes(333, 1), bytes(4096, 2), bytes(1, 3), bytes(2500, 4), bytes(70, 5)];
+    for (const c of chunks) await w.write(c);
+    await w.commit();
+    const expected = Buffer.concat(chunks);
+    expect(up.started).toBe(1);
+    expect(up.completed).toEqual({ partCount: Math.ceil(expected.length / 1000), total: expected.length });
+    for (const [n, part] of up.parts) if (n < up.parts.size) expect(part.length).toBe(1000);
+    expect(sha(up.assembled())).toBe(sha(expected));
+    expect(up.maxInflight).toBeLessThanOrEqual(3);
+    expect(up.maxInflight).toBeGreaterThan(1);
+  });
+
+  it('copies caller buffers, so reusing them after write() is safe', async () => {
+    const up = new RecordingUploader();
+    const w = new PartWriter(up, { partSize: 64, concurrency: 2 });
+    const reused = new Uint8Array(48);
+    const expected: Uint8Array[] = [];
+    for (let i = 0; i < 10; i++) {
+      reused.fill(i);
+      expected.push(reused.slice());
+      await w.write(reused);
+    }
+    await w.commit();
+    expect(sha(up.assembled())).toBe(sha(Buffer.concat(expected)));
+  });
+
+  it('retries a failed part with the retry policy', async () => {
+    const up = new RecordingUploader();
+    up.failPart = 2;
+    up.failuresLeft = 2;
+    const w = new PartWriter(up, { partSize: 10, concurrency: 2, retry: new RetryPolicy({ attempts: 3, baseDelayMs: 1 }) });
+    const data = bytes(55, 9);
+    await w.write(data);
+    await w.commit();
+    expect(sha(up.assembled())).toBe(sha(data));
+  });
+
+  it('surfaces a part failure on a later call and aborts cleanly', async () => {
+    const up = new RecordingUploader();
+    up.failPart = 1;
+    up.failuresLeft = 99;
+    const w = new PartWriter(up, { partSize: 10, concurrency: 4 });
+    await w.write(bytes(25, 1)); // part 1 goes out in the background and fails
+    await expect(w.commit()).rejects.toThrow(/part 1 failed/);
+    await w.abort();
+    expect(up.aborted).toBe(1);
+    expect(up.completed).toBeUndefined();
+  });
+});

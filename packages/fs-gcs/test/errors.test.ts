@@ -1,0 +1,198 @@
+// Answers fake-gcs-server never gives (it has no auth, never throttles, never fails a chunk) come
+// from small loopback servers here that answer like real GCS's documented JSON API.
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+
+import {
+  AlreadyExistsError,
+  NotFoundError,
+  PermissionDeniedError,
+  StorageError,
+  type FileSystem,
+} from '@strata/fs-core';
+import { expectFsError, expectSameBytes } from '@strata/fs-core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { createFileSystem, type GcsOptions } from '../src/index.js';
+import { KiB, countingBytes } from './helpers.js';
+
+type Handler = (req: IncomingMessage, body: Buffer, res: ServerResponse) => void;
+
+const servers: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function startServer(handler: Handler): Promise<{ endpoint: string; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      requests.push(`${req.method} ${req.url}`);
+      handler(req, Buffer.concat(chunks), res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+  return { endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`, requests };
+}
+
+function jsonError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
+  res.end(JSON.stringify({ error: { code: status, message, errors: [{ message, reason: 'x' }] } }));
+}
+
+function fsAt(endpoint: string, options: GcsOptions = {}): FileSystem {
+  return createFileSystem({ apiEndpoint: endpoint, retry: { attempts: 1 }, ...options });
+}
+
+describe('error mapping (loopback fault server)', () => {
+  it('401 is PermissionDeniedError, and exists() throws it instead of answering false', async () => {
+    const { endpoint } = await startServer((_req, _body, res) => jsonError(res, 401, 'Invalid Credentials'));
+    const fs = fsAt(endpoint);
+    const error = await expectFsError(fs.info('bkt/a/b.txt'), PermissionDeniedError);
+    expect(error.message).toContain('gs://bkt/a/b.txt');
+    expect(error.retryable).toBe(false);
+    await expectFsError(fs.exists('bkt/a/b.txt'), PermissionDeniedError);
+    await expectFsError(fs.exists('bkt'), PermissionDeniedError);
+  });
+
+  it('403 is PermissionDeniedError for metadata, listings, reads and uploads alike', async () => {
+    const { endpoint } = await startServer((_req, _body, res) => jsonError(res, 403, 'caller does not have storage.objects.get access'));
+    const fs = fsAt(endpoint);
+    await expectFsError(fs.info('bkt'), PermissionDeniedError);
+    await expectFsError(fs.ls('bkt/dir'), PermissionDeniedError);
+    await expectFsError(fs.cat('bkt/file'), PermissionDeniedError);
+    await expectFsError(fs.pipe('bkt/file', 'x'), PermissionDeniedError);
+    await expectFsError(fs.pipe('bkt/big', countingBytes(600 * KiB)), PermissionDeniedError);
+  });
+
+  it('404 "bucket does not exist" on an object is NotFoundError naming the bucket', async () => {
+    const { endpoint } = await startServer((_req, _body, res) => jsonError(res, 404, 'The specified bucket does not exist.'));
+    const fs = fsAt(endpoint);
+    const error = await expectFsError(fs.cat('missing-bkt/some/key'), NotFoundError);
+    expect(error.message).toContain('Bucket not found: gs://missing-bkt');
+  });
+
+  it('429 and 503 are retryable StorageErrors; fs-core retries them, honouring Retry-After', async () => {
+    let calls = 0;
+    const { endpoint, requests } = await startServer((_req, _body, res) => {
+      calls += 1;
+      if (calls === 1) return jsonError(res, 429, 'rate limited', { 'Retry-After': '0' });
+      if (calls === 2) return jsonError(res, 503, 'backend unavailable');
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ name: 'k', bucket: 'bkt', size: '3', generation: '7', updated: new Date().toISOString() }));
+    });
+    const fs = fsAt(endpoint, { retry: { attempts: 3, baseDelayMs: 1 } });
+    const info = await fs.info('bkt/k');
+    expect(info).toMatchObject({ type: 'file', size: 3, etag: '7' });
+    expect(requests).toHaveLength(3); // the SDK's own retries are off: no multiplication
+
+    calls = 0;
+    const once = fsAt(endpoint);
+    const error = await expectFsError(once.info('bkt/k'), StorageError);
+    expect(error.retryable).toBe(true);
+    expect((error as StorageError & { retryAfterMs?: number }).retryAfterMs).toBe(0);
+  });
+
+  it('a refused connection is a retryable StorageError', async () => {
+    const { endpoint } = await startServer((_req, _body, res) => res.end());
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+    const fs = fsAt(endpoint);
+    const error = await expectFsError(fs.info('bkt/k'), StorageError);
+    expect(error.retryable).toBe(true);
+    const upload = await expectFsError(fs.pipe('bkt/k', 'x'), StorageError);
+    expect(upload.retryable).toBe(true);
+  });
+
+  it('messages carry no session URIs, tokens or keys from the server answer', async () => {
+    const { endpoint } = await startServer((_req, _body, res) =>
+      jsonError(res, 403, 'denied for https://x/upload?upload_id=SECRET-SESSION&X-Goog-Signature=SECRET-SIG with Bearer ya29.SECRET-TOKEN'),
+    );
+    const fs = fsAt(endpoint);
+    const error = await expectFsError(fs.pipe('bkt/k', countingBytes(600 * KiB)), PermissionDeniedError);
+    expect(error.message).not.toMatch(/SECRET/);
+    expect(JSON.stringify(error.toJSON())).not.toMatch(/SECRET/);
+  });
+});
+
+/**
+ * A resumable-upload endpoint that follows the documented protocol (offsets honoured, 308 + Range,
+ * status queries) and can drop a chunk half-way, which fake-gcs-server cannot do.
+ */
+async function startResumableServer(faults: { failChunk?: number; keepBytes?: number; precondition?: 'exists' }) {
+  let content = Buffer.alloc(0);
+  let chunkPuts = 0;
+  let finalized: Record<string, string> | undefined;
+  const server = await startServer((req, body, res) => {
+    const url = new URL(req.url!, 'http://x');
+    if (req.method === 'POST' && url.searchParams.get('uploadType') === 'resumable') {
+      res.writeHead(200, { Location: `http://${req.headers.host}/upload/storage/v1/b/bkt/o?uploadType=resumable&upload_id=abc` });
+      return res.end();
+    }
+    if (req.method === 'PUT' && url.searchParams.get('upload_id') === 'abc') {
+      if (finalized) return res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(finalized));
+      const range = String(req.headers['content-range']);
+      const full = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range);
+      const sizeOnly = /^bytes \*\/(\d+|\*)$/.exec(range);
+      let total: number | undefined;
+      if (full) {
+        chunkPuts += 1;
+        const start = Number(full[1]);
+        let incoming = body;
+        if (chunkPuts === faults.failChunk) {
+          // Keep part of the chunk, then fail as if the connection broke.
+          content = Buffer.concat([content.subarray(0, start), incoming.subarray(0, faults.keepBytes ?? 0)]);
+          return jsonError(res, 503, 'backend error');
+        }
+        if (start < content.length) incoming = incoming.subarray(content.length - start); // already have some
+        else if (start > content.length) return jsonError(res, 400, 'gap in upload');
+        content = Buffer.concat([content, incoming]);
+        total = full[3] === '*' ? undefined : Number(full[3]);
+      } else if (sizeOnly) {
+        total = sizeOnly[1] === '*' ? undefined : Number(sizeOnly[1]);
+      } else {
+        return jsonError(res, 400, 'bad range');
+      }
+      if (total !== undefined && content.length === total) {
+        if (faults.precondition === 'exists') return jsonError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
+        finalized = {
+          name: 'k',
+          bucket: 'bkt',
+          size: String(content.length),
+          generation: '1',
+          md5Hash: createHash('md5').update(content).digest('base64'),
+        };
+        return res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(finalized));
+      }
+      res.writeHead(308, content.length > 0 ? { Range: `bytes=0-${content.length - 1}` } : {});
+      return res.end();
+    }
+    if (req.method === 'DELETE') return res.writeHead(499).end();
+    return jsonError(res, 404, 'Not Found');
+  });
+  return { ...server, content: () => content };
+}
+
+describe('resumable recovery (documented-protocol test server)', () => {
+  it('a chunk that fails half-way is resumed from the offset the server reports, and the object is whole', async () => {
+    const server = await startResumableServer({ failChunk: 2, keepBytes: 100_000 });
+    const fs = fsAt(server.endpoint, { chunkSize: 256 * KiB, retry: { attempts: 3, baseDelayMs: 1 } });
+    const data = countingBytes(700 * KiB);
+    await fs.pipe('bkt/k', data);
+    expectSameBytes(new Uint8Array(server.content()), data);
+    const puts = server.requests.filter((r) => r.startsWith('PUT'));
+    // chunk 1, chunk 2 (fails), status query, rest of chunk 2, final chunk
+    expect(puts).toHaveLength(5);
+  });
+
+  it('412 at the final chunk of a create-only upload is AlreadyExistsError', async () => {
+    const server = await startResumableServer({ precondition: 'exists' });
+    const fs = fsAt(server.endpoint, { chunkSize: 256 * KiB });
+    const handle = await fs.open('bkt/k', 'xb');
+    await handle.write(countingBytes(300 * KiB));
+    await expectFsError(handle.commit(), AlreadyExistsError);
+    expect(server.requests[0]).toContain('ifGenerationMatch=0');
+  });
+});

@@ -1,0 +1,3 @@
+import { describeConformanceUnderFaults } from './support/conformance.js';
+
+describeConformanceUnderFaults('gcs');

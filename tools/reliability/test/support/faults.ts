@@ -1,0 +1,18 @@
+import type { RetryOptions } from '@strata/fs-core';
+
+import { ALL_FAULTS, type FaultName } from '../../src/fault-proxy.js';
+import { seededRandom } from './backends.js';
+
+/** Every fault the proxy knows, drawn uniformly for "random" rules. */
+export const RANDOM_FAULTS: readonly FaultName[] = ALL_FAULTS;
+
+/** How long a stalled request is held before the proxy resets it (clients time out long before). */
+export const STALL_MS = 15_000;
+
+/**
+ * Enough tries that ten independent 10% faults in a row are needed to fail an operation (1e-10),
+ * small delays so the suite stays quick, and a per-try timeout that ends stalls.
+ */
+export function faultRetry(seed: number, timeoutMs = 5_000): RetryOptions {
+  return { attempts: 10, baseDelayMs: 5, maxDelayMs: 100, timeoutMs, random: seededRandom(seed) };
+}
