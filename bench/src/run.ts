@@ -63,7 +63,10 @@ function childEnv(): NodeJS.ProcessEnv {
     ...env,
     AWS_EC2_METADATA_DISABLED: 'true',
     METADATA_SERVER_DETECTION: 'none',
-    NO_GCE_CHECK: 'True',
+    NO_GCE_CHECK: 'true',
+    // gcsfs would otherwise probe every bucket over gRPC (hierarchical-namespace check), which the
+    // emulator does not serve: a 60 s timeout per bucket.
+    GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT: 'false',
     PYTHONUNBUFFERED: '1',
   };
 }
@@ -330,6 +333,26 @@ async function main(): Promise<number> {
   }
   const results: ScenarioResult[] = [];
   const fatal: string[] = [];
+  const versions = ctx.python ? pythonVersions(ctx.python) : {};
+  // A partial run (--only, --runs) must not replace the committed full results.
+  const partial = args.only.length > 0 || args.runs !== undefined || args.warmups !== undefined;
+  const base = args.quick ? 'quick' : partial ? 'partial' : 'latest';
+  mkdirSync(resultsDir, { recursive: true });
+  /** Written after every scenario, so a run that is cut short still leaves what it measured. */
+  const write = (finished: boolean) => {
+    machine.loadAverageEnd = os.loadavg()[0]!;
+    const output: BenchResults = {
+      mode: args.quick ? 'quick' : 'full',
+      complete: finished,
+      machine,
+      pythonVersions: versions,
+      tuning: { ...TUNING },
+      durationSeconds: (performance.now() - started) / 1000,
+      scenarios: results,
+    };
+    writeFileSync(path.join(resultsDir, `${base}.json`), `${JSON.stringify(output, null, 2)}\n`);
+    writeFileSync(path.join(resultsDir, `${base}.md`), renderMarkdown(output, scenarios));
+  };
   try {
     for (const scenario of scenarios) {
       log(`scenario ${scenario.id}: ${scenario.title}`);
@@ -338,25 +361,12 @@ async function main(): Promise<number> {
       for (const t of result.targets) log(`  ${t.met === undefined ? '?' : t.met ? 'MET' : 'MISSED'} ${t.text}: ${t.value === undefined ? t.why : t.value.toFixed(3)}`);
       results.push(result);
       fatal.push(...problems);
+      write(false);
     }
   } finally {
     await cleanup();
   }
-  machine.loadAverageEnd = os.loadavg()[0]!;
-  const output: BenchResults = {
-    mode: args.quick ? 'quick' : 'full',
-    machine,
-    pythonVersions: ctx.python ? pythonVersions(ctx.python) : {},
-    tuning: { ...TUNING },
-    durationSeconds: (performance.now() - started) / 1000,
-    scenarios: results,
-  };
-  mkdirSync(resultsDir, { recursive: true });
-  // A partial run (--only, --runs) must not replace the committed full results.
-  const partial = args.only.length > 0 || args.runs !== undefined || args.warmups !== undefined;
-  const base = args.quick ? 'quick' : partial ? 'partial' : 'latest';
-  writeFileSync(path.join(resultsDir, `${base}.json`), `${JSON.stringify(output, null, 2)}\n`);
-  writeFileSync(path.join(resultsDir, `${base}.md`), renderMarkdown(output, scenarios));
+  write(true);
   log(`wrote bench/results/${base}.json and ${base}.md`);
   const met = results.flatMap((r) => r.targets).filter((t) => t.met).length;
   const missed = results.flatMap((r) => r.targets).filter((t) => t.met === false).length;

@@ -81,7 +81,7 @@ function buildCheckpoint(
   return decodeTree(strata.tree, { header: (name) => header.byName.get(name), loaded: (name) => loaded.get(name) });
 }
 
-function describe(header: SafetensorsHeader, strata: StrataContent | undefined): CheckpointInfo {
+function describeHeader(header: SafetensorsHeader, strata: StrataContent | undefined): CheckpointInfo {
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(header.metadata ?? {})) Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
   return {
@@ -121,7 +121,7 @@ export function deserializeCheckpoint(bytes: Uint8Array, options: Pick<LoadOptio
 /** The header of an in-memory file, validated and (for Strata checkpoints) digest-checked. */
 export function readCheckpointInfoFromBytes(bytes: Uint8Array): CheckpointInfo {
   const header = headerOfBytes(bytes);
-  return describe(header, readStrata(header));
+  return describeHeader(header, readStrata(header));
 }
 
 /* ------------------------------------------------------------------ */
@@ -256,7 +256,7 @@ export async function readCheckpointInfo(url: string, options: StorageCallOption
     retryOnConflict(async () => {
       try {
         const { header } = await readHeaderFrom(fs, path, options.signal);
-        return describe(header, readStrata(header));
+        return describeHeader(header, readStrata(header));
       } catch (error) {
         throw located(error, fs, path);
       }

@@ -119,7 +119,7 @@ function elementsFrom(dtype: DType, values: ArrayLike<number | bigint | boolean>
         break;
       }
       default:
-        out[i] = typeof v === 'bigint' ? Number(v) : Number(v);
+        out[i] = Number(v);
     }
   }
   return out;

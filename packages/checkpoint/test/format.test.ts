@@ -114,6 +114,19 @@ describe('Strata metadata', () => {
     });
   });
 
+  it('writes exactly the bytes of the README example (format version 1 is frozen)', () => {
+    const bytes = serializeCheckpoint({ step: 1, w: tensor('F32', [2], [1, 2]) });
+    expect(bytes.length).toBe(424);
+    expect([...bytes.subarray(0, 8)]).toEqual([0x98, 0x01, 0, 0, 0, 0, 0, 0]);
+    const strata =
+      '{"tree":{"step":1,"w":{"$tensor":"w"}},"tensors":[{"name":"w","dtype":"F32","shape":[2],"sha256":"b9c80b5adeca450753a16950c3cc655d271f7bef7a485bc83f112b72fef21d37"}]}';
+    const header =
+      `{"__metadata__":{"format":"strata-checkpoint","version":"1","digest":"sha256:d65f30bb08de15b39a5c5528b8c535a160839a887ed5d1c4a206eb4060e482f9","strata":${JSON.stringify(strata)}},` +
+      '"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}       ';
+    expect(headerText(bytes)).toBe(header);
+    expect([...bytes.subarray(416)]).toEqual([0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]);
+  });
+
   it('is deterministic: the same object gives the same bytes', () => {
     const make = () => ({ w: tensor('F32', [3], [1, 2, 3]), meta: { lr: 0.1, tags: new Set(['a']) } });
     expect(Buffer.compare(serializeCheckpoint(make()), serializeCheckpoint(make()))).toBe(0);

@@ -135,7 +135,8 @@ export function toFsError(error: unknown, ctx: ErrorContext): FsError {
     }
     const bucketMissing = ctx.bucketLevel || /bucket does not exist|no such bucket|bucket not found/i.test(detail);
     if (bucketMissing && ctx.bucket) {
-      return new NotFoundError(base, `Bucket not found: ${ctx.protocol}://${ctx.bucket} (while accessing ${where})`);
+      const bucketUrl = `${ctx.protocol}://${ctx.bucket}`;
+      return new NotFoundError(base, bucketUrl === where ? `Bucket not found: ${bucketUrl}` : `Bucket not found: ${bucketUrl} (while accessing ${where})`);
     }
     return new NotFoundError(base, `No such object: ${where}`);
   }
