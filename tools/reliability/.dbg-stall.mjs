@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+const require_inspect = (e) => inspect(e, { depth: 4 }).slice(0, 4000);
 import { startS3Server } from '@strata/test-servers';
 import { FaultProxy } from '@strata/reliability';
 import { createFileSystem } from '@strata/fs-s3';
@@ -17,7 +19,7 @@ try {
     while (next < N) {
       const i = next++;
       const p = `bkt-stall/x/f${i}.txt`;
-      try { await fs.pipe(p, `content ${i}`, { mode: i % 2 ? 'create' : 'overwrite' }); } catch (e) { failures++; console.log('FAIL', p, e.name, e.message, '| cause', e.cause?.name, e.cause?.message, e.cause?.code, JSON.stringify(e.cause?.$metadata), e.cause?.$response?.statusCode, '| retries', JSON.stringify(log.get(p))); }
+      try { await fs.pipe(p, `content ${i}`, { mode: i % 2 ? 'create' : 'overwrite' }); } catch (e) { failures++; if (e.cause?.message === 'aborted') console.log('ABORTED-DETAIL', require_inspect(e)); console.log('FAIL', p, e.name, e.message, '| cause', e.cause?.name, e.cause?.message, e.cause?.code, JSON.stringify(e.cause?.$metadata), e.cause?.$response?.statusCode, '| retries', JSON.stringify(log.get(p))); }
     }
   }));
   console.log('failures', failures, proxy.stats.faults);

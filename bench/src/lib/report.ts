@@ -105,6 +105,9 @@ function ms(s: Spread): string {
 }
 
 function rate(p: PhaseSummary): string {
+  // Small objects and calls: operations per second say more than bytes per second.
+  const smallItems = p.itemsPerSecond && p.mibPerSecond && p.mibPerSecond.median / p.itemsPerSecond.median < 1 / 16;
+  if (p.itemsPerSecond && (smallItems || !p.mibPerSecond)) return `${fmt(p.itemsPerSecond.median)} ops/s (${fmt(p.itemsPerSecond.min)}–${fmt(p.itemsPerSecond.max)})`;
   if (p.mibPerSecond) return `${fmt(p.mibPerSecond.median, 1)} MiB/s (${fmt(p.mibPerSecond.min, 1)}–${fmt(p.mibPerSecond.max, 1)})`;
   if (p.itemsPerSecond) return `${fmt(p.itemsPerSecond.median)} ops/s (${fmt(p.itemsPerSecond.min)}–${fmt(p.itemsPerSecond.max)})`;
   return '';

@@ -77,7 +77,8 @@ export interface AsyncCheckpointIOOptions {
 
 /**
  * Saves in the background. `saveCheckpoint` snapshots the checkpoint (copying tensor bytes) on the
- * calling thread and returns; the write happens afterwards through the wrapped CheckpointIO. Saves
+ * calling thread, synchronously at the call, and returns once the save is queued (after waiting
+ * while `maxPendingSaves` are pending); the write happens afterwards through the wrapped CheckpointIO. Saves
  * to the same URL run one after another, never at once. A failed background save is thrown by the
  * next call (or by `flush`/`teardown`); loads and removes of a URL wait for its pending saves.
  */
@@ -85,6 +86,7 @@ export class AsyncCheckpointIO implements CheckpointIO {
   private readonly tails = new Map<string, Promise<void>>();
   private readonly running = new Set<Promise<void>>();
   private errors: unknown[] = [];
+  private admission: Promise<void> = Promise.resolve();
   private readonly maxPendingSaves: number;
 
   constructor(
@@ -101,10 +103,19 @@ export class AsyncCheckpointIO implements CheckpointIO {
 
   async saveCheckpoint(checkpoint: object, url: string, options?: SaveOptions): Promise<void> {
     this.surfaceErrors();
-    while (this.running.size >= this.maxPendingSaves) await Promise.race(this.running);
-    this.surfaceErrors();
+    // Before any await: the snapshot is the state at the moment of the call.
     const snapshot = snapshotCheckpoint(checkpoint);
     privateSnapshots.add(snapshot);
+    // Admission is first come, first served, so the pending limit holds and saves keep call order.
+    const admitted = this.admission.then(async () => {
+      while (this.running.size >= this.maxPendingSaves) await Promise.race(this.running);
+      this.start(snapshot, url, options);
+    });
+    this.admission = admitted.catch(() => undefined);
+    await admitted;
+  }
+
+  private start(snapshot: object, url: string, options: SaveOptions | undefined): void {
     const previous = this.tails.get(url) ?? Promise.resolve();
     const task: Promise<void> = previous
       .then(() => this.inner.saveCheckpoint(snapshot, url, options))
@@ -131,7 +142,11 @@ export class AsyncCheckpointIO implements CheckpointIO {
 
   /** Waits for every pending save; throws if any background save failed. */
   async flush(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    for (;;) {
+      await this.admission;
+      if (this.running.size === 0) break;
+      await Promise.allSettled([...this.running]);
+    }
     this.surfaceErrors();
   }
 
@@ -145,6 +160,7 @@ export class AsyncCheckpointIO implements CheckpointIO {
 
   private async settle(url: string): Promise<void> {
     this.surfaceErrors();
+    await this.admission;
     const tail = this.tails.get(url);
     if (tail) await tail;
     this.surfaceErrors();

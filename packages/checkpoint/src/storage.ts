@@ -11,14 +11,16 @@ export interface StorageCallOptions {
 export interface ResolvedStorage {
   fs: FileSystem;
   path: string;
-  /** Closes the filesystem when this call created it. */
+  /** Hook for releasing per-call resources; filesystems from `urlToFs` are shared and stay open. */
   release(): Promise<void>;
 }
 
 export async function resolveStorage(url: string, options: StorageCallOptions): Promise<ResolvedStorage> {
   if (options.fs) return { fs: options.fs, path: url, release: async () => undefined };
+  // fs-core caches cloud filesystems per protocol and options: keep them open so the next
+  // save or load reuses the client and its connections.
   const { fs, path } = await urlToFs(url, options.storageOptions);
-  return { fs, path, release: () => fs.close() };
+  return { fs, path, release: async () => undefined };
 }
 
 /** Runs `fn` with the resolved filesystem and releases it afterwards, whatever happens. */

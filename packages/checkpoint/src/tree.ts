@@ -40,7 +40,6 @@ export function joinKeyPath(keys: readonly (string | number)[]): string {
   return keys.map((k) => escapeSegment(String(k))).join('.');
 }
 
-
 type ArrayTypeName =
   | 'Float64Array'
   | 'Float32Array'

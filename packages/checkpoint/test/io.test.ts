@@ -111,6 +111,25 @@ describe('AsyncCheckpointIO', () => {
     expect(((await io.loadCheckpoint('/same.safetensors')) as { step: number }).step).toBe(3);
   });
 
+  it('snapshots at the call even when the caller does not wait, and keeps call order', async () => {
+    const fs = await privateMemoryFs();
+    const { fs: watched, stats } = instrumentedFs(slowWrites(fs, 5));
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: watched }), { maxPendingSaves: 1 });
+    const w = tensor('I32', [1], [0]);
+    const calls: Promise<void>[] = [];
+    for (let step = 0; step < 5; step++) {
+      (w.data as Int32Array)[0] = step;
+      calls.push(io.saveCheckpoint({ step, w }, '/fire-and-forget.safetensors'));
+    }
+    (w.data as Int32Array)[0] = -1;
+    await Promise.all(calls);
+    await io.flush();
+    const loaded = (await io.loadCheckpoint('/fire-and-forget.safetensors')) as { step: number; w: Tensor };
+    expect(loaded.step).toBe(4);
+    expect([...(loaded.w.data as Int32Array)]).toEqual([4]);
+    expect(stats.maxConcurrentWritesOverall).toBe(1);
+  });
+
   it('bounds the number of pending snapshots', async () => {
     const fs = await privateMemoryFs();
     const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: slowWrites(fs, 10) }), { maxPendingSaves: 2 });

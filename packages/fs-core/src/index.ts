@@ -8,6 +8,7 @@ export {
   knownImplementations,
   availableProtocols,
   optionsFor,
+  clearInstanceCache,
 } from './registry.js';
 export type { FileSystemFactory, StorageOptions } from './registry.js';
 export { PartWriter } from './part-writer.js';

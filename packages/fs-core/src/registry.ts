@@ -101,8 +101,62 @@ export async function filesystem(protocol: string, options: object = {}): Promis
   assertSafeOptions(options, p);
   const factory = registered.get(p) ?? builtins[p];
   if (factory) return factory(options);
-  const mod = await backendModule(p);
-  return mod.createFileSystem!(options, p);
+  const { skipInstanceCache, ...backendOptions } = options as { skipInstanceCache?: boolean };
+  const key = skipInstanceCache ? undefined : cacheKey(p, backendOptions);
+  if (key === undefined) return (await backendModule(p)).createFileSystem!(backendOptions, p);
+  let pending = instanceCache.get(key);
+  if (!pending) {
+    pending = createShared(p, backendOptions, key);
+    instanceCache.set(key, pending);
+    pending.catch(() => instanceCache.delete(key));
+  }
+  return pending;
+}
+
+/**
+ * Cloud filesystems are cached per protocol and options, as fsspec does, so repeated `urlToFs`
+ * calls share one SDK client and its connection pool. `close()` on a shared instance evicts it;
+ * pass `skipInstanceCache: true` for an instance of your own.
+ */
+const instanceCache = new Map<string, Promise<FileSystem>>();
+
+async function createShared(p: string, options: object, key: string): Promise<FileSystem> {
+  const fs = await (await backendModule(p)).createFileSystem!(options, p);
+  const close = fs.close.bind(fs);
+  fs.close = async () => {
+    instanceCache.delete(key);
+    await close();
+  };
+  return fs;
+}
+
+/** Drops every cached instance without closing it (tests that change the environment use this). */
+export function clearInstanceCache(): void {
+  instanceCache.clear();
+}
+
+/** A stable key for plain-data options; undefined (no caching) when they hold functions or class instances. */
+function cacheKey(protocol: string, options: object): string | undefined {
+  const plain = (value: unknown, depth: number): unknown => {
+    if (value === null || ['string', 'number', 'boolean', 'undefined'].includes(typeof value)) return value;
+    if (depth > 8) throw new Error('too deep');
+    if (Array.isArray(value)) return value.map((v) => plain(v, depth + 1));
+    if (isPlainObject(value)) {
+      return Object.keys(value)
+        .sort()
+        .map((k) => [k, plain(value[k], depth + 1)]);
+    }
+    throw new Error('not plain');
+  };
+  // The SDKs also read credentials and endpoints from the environment: a change there is a new instance.
+  const env = Object.entries(process.env)
+    .filter(([k]) => /^(AWS_|AZURE_|GOOGLE_|GCLOUD_|GCE_|STORAGE_EMULATOR_HOST)/.test(k))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  try {
+    return `${protocol}\0${JSON.stringify(plain(options, 0))}\0${JSON.stringify(env)}`;
+  } catch {
+    return undefined;
+  }
 }
 
 async function backendModule(p: string): Promise<BackendModule> {

@@ -150,3 +150,11 @@ describe('lazy loading', () => {
     }
   });
 });
+
+describe('instance cache', () => {
+  it('never caches memory stores, so private stores stay private', async () => {
+    const a = await filesystem('memory', { store: 'private' });
+    const b = await filesystem('memory', { store: 'private' });
+    expect(a).not.toBe(b);
+  });
+});

@@ -136,6 +136,8 @@ export interface FaultProxyStats {
   byRule: Record<string, number>;
   /** Injected faults by operation. */
   byOperation: Record<string, number>;
+  /** Every request by operation, faulted or not. */
+  operations: Record<string, number>;
   /** Failures talking to the server that were not injected (should stay 0). */
   upstreamErrors: number;
 }
@@ -240,7 +242,7 @@ export class FaultProxy {
   }
 
   static emptyStats(): FaultProxyStats {
-    return { requests: 0, forwarded: 0, injected: 0, faults: {}, byRule: {}, byOperation: {}, upstreamErrors: 0 };
+    return { requests: 0, forwarded: 0, injected: 0, faults: {}, byRule: {}, byOperation: {}, operations: {}, upstreamErrors: 0 };
   }
 
   static async start(options: FaultProxyOptions): Promise<FaultProxy> {
@@ -369,6 +371,7 @@ export class FaultProxy {
     };
     const request: RequestInfo = { ...facts, operation: operationOf(this.dialect, facts), seq: ++this.seq };
     this.stats.requests += 1;
+    this.stats.operations[request.operation] = (this.stats.operations[request.operation] ?? 0) + 1;
     const chosen = this.choose(request);
     if (chosen) this.record(request, chosen.fault, chosen.rule);
     const fault = chosen?.fault;

@@ -63,7 +63,8 @@ export async function crashLoop(options: {
     let inProgress: number | undefined;
     let phase = 'starting';
     let timer: NodeJS.Timeout | undefined;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    // "close" (not "exit"): every line the child printed before it died has been read by then.
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
     const kill = (why: string): void => {
       if (child.exitCode === null && child.signalCode === null) {
         phase = why;

@@ -93,8 +93,15 @@ export interface ServerProbe {
   destroyBucket(name: string): Promise<void>;
   /** Keys (no bucket) of committed objects under `prefix`. */
   listKeys(bucket: string, prefix: string): Promise<string[]>;
-  /** Server-side leftovers of unfinished writes under `prefix` (S3 multipart uploads; Azure uncommitted blobs). */
+  /**
+   * Server-side leftovers of unfinished writes under `prefix` that the write contract says must be
+   * cleaned: in-progress S3 multipart uploads. (A GCS resumable session cannot be listed and never
+   * becomes visible; Azure's uncommitted blocks cannot be deleted without the blob and are
+   * discarded by the service, so neither counts.)
+   */
   leftovers(bucket: string, prefix: string): Promise<string[]>;
+  /** Azure only: blobs under `prefix` that exist only as uncommitted blocks (informational). */
+  uncommitted(bucket: string, prefix: string): Promise<string[]>;
   close(): void;
 }
 
@@ -153,6 +160,7 @@ function s3Probe(): ServerProbe {
     async leftovers(bucket, prefix) {
       return (await uploads(bucket, prefix)).map((u) => `multipart upload ${u.Key} (${u.UploadId})`);
     },
+    uncommitted: async () => [],
     close: () => client.destroy(),
   };
 }
@@ -173,9 +181,8 @@ function gcsProbe(): ServerProbe {
       return files.map((f) => f.name);
     },
     // An unfinalised resumable session is invisible by design (and expires on its own): nothing to list.
-    async leftovers() {
-      return [];
-    },
+    leftovers: async () => [],
+    uncommitted: async () => [],
     close: () => undefined,
   };
 }
@@ -195,8 +202,9 @@ function azureProbe(): ServerProbe {
       await service.getContainerClient(bucket).deleteIfExists();
     },
     listKeys,
+    leftovers: async () => [],
     // Staged but never committed blocks live on a blob that lists only with include=uncommittedblobs.
-    async leftovers(bucket, prefix) {
+    async uncommitted(bucket, prefix) {
       const committed = new Set(await listKeys(bucket, prefix));
       const names: string[] = [];
       for await (const blob of service.getContainerClient(bucket).listBlobsFlat({ prefix, includeUncommitedBlobs: true })) {

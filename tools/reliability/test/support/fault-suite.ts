@@ -1,0 +1,454 @@
+/**
+ * Targeted faults on S3, GCS and Azure: lost answers to conditional creates, a 256 MiB streamed
+ * write under faults, no visible partial object, no leftovers after a write that finally fails,
+ * cut-short read bodies, stalls and Retry-After. Every backend runs the same cases.
+ */
+import { createHash } from 'node:crypto';
+
+import { AlreadyExistsError, FsError, NotFoundError, type AdaptedFileSystem, type FileSystem, type RetryEvent, type RetryOptions } from '@strata/fs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { FaultProxy, FaultRule, FaultSpec, RequestInfo } from '../../src/fault-proxy.js';
+import { makeFs, probe, startProxy, uniqueName, type BackendName, type ServerProbe } from './backends.js';
+import { faultRetry, STALL_MS } from './faults.js';
+import { report } from './report.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** What each backend's requests are called at the proxy, and part sizes that keep the tests quick. */
+interface Profile {
+  wholePut: string;
+  part: string;
+  /** The request that makes a chunked upload visible. */
+  commit: string | ((r: RequestInfo) => boolean);
+  /** Cleanup of an unfinished chunked upload, if the protocol has one. */
+  abortUpload?: string;
+  read: string;
+  head: string;
+  remove: string;
+  /** Options for small parts: a multi-part write of `multipartBytes` takes three or more requests. */
+  smallParts: Record<string, unknown>;
+  multipartBytes: number;
+}
+
+const isFinalChunk = (r: RequestInfo) => {
+  const range = r.headers['content-range'];
+  return r.operation === 'ResumableChunk' && typeof range === 'string' && !range.endsWith('/*');
+};
+
+const PROFILES: Record<BackendName, Profile> = {
+  s3: {
+    wholePut: 'PutObject',
+    part: 'UploadPart',
+    commit: 'CompleteMultipartUpload',
+    abortUpload: 'AbortMultipartUpload',
+    read: 'GetObject',
+    head: 'HeadObject',
+    remove: 'DeleteObject',
+    smallParts: { partSize: 5 * MiB },
+    multipartBytes: 11 * MiB,
+  },
+  gcs: {
+    wholePut: 'InsertObject',
+    part: 'ResumableChunk',
+    commit: isFinalChunk,
+    abortUpload: 'CancelResumable',
+    read: 'Download',
+    head: 'GetObject',
+    remove: 'DeleteObject',
+    smallParts: { chunkSize: 1 * MiB, resumableThreshold: 1 * MiB },
+    multipartBytes: 3 * MiB + 12_345,
+  },
+  azure: {
+    wholePut: 'PutBlob',
+    part: 'StageBlock',
+    commit: 'CommitBlockList',
+    read: 'Download',
+    head: 'GetBlobProperties',
+    remove: 'DeleteBlob',
+    smallParts: { blockSize: 1 * MiB },
+    multipartBytes: 3 * MiB + 12_345,
+  },
+};
+
+function on(operation: string | ((r: RequestInfo) => boolean)): Pick<FaultRule, 'operation' | 'where'> {
+  return typeof operation === 'string' ? { operation } : { where: operation };
+}
+
+/** Deterministic bytes per (seed, index): xorshift32, so any block can be regenerated to check. */
+export function block(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  const words = new Uint32Array(out.buffer, 0, length >>> 2);
+  let state = (Math.imul(seed + 1, 2654435761) >>> 0) || 1;
+  for (let i = 0; i < words.length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    words[i] = state >>> 0;
+  }
+  for (let i = words.length * 4; i < length; i++) out[i] = (state = (state * 33 + i) >>> 0) & 0xff;
+  return out;
+}
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+async function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/** Records every retry of a filesystem's policy (delay and error), for assertions on backoff. */
+function recordRetries(fs: FileSystem): RetryEvent[] {
+  const events: RetryEvent[] = [];
+  (fs as AdaptedFileSystem).retry.onRetry = (event) => events.push(event);
+  return events;
+}
+
+export function describeFaultSuite(name: BackendName): void {
+  const profile = PROFILES[name];
+
+  describe(`${name}: writes and reads under injected faults`, () => {
+    let server: ServerProbe;
+    let bucket: string;
+    let proxy: FaultProxy;
+    let direct: FileSystem;
+    const opened: FileSystem[] = [];
+    let counter = 0;
+    const totals = { injected: 0, bytesVerified: 0 };
+
+    /** A filesystem through the proxy; closed after the suite. */
+    const viaProxy = (retry: RetryOptions = faultRetry(11, 30_000), extra: Record<string, unknown> = {}) => {
+      const fs = makeFs(name, { origin: proxy.url, retry, extra });
+      opened.push(fs);
+      return fs;
+    };
+    const freshPath = (label: string) => `${bucket}/${label}-${++counter}`;
+    const withRules = (rules: FaultRule[]) => {
+      totals.injected += proxy.stats.injected;
+      proxy.resetStats();
+      proxy.setRules(rules);
+    };
+
+    beforeAll(async () => {
+      server = probe(name);
+      bucket = uniqueName(`rel-faults-${name}`);
+      await server.createBucket(bucket);
+      proxy = await startProxy(name, [], 21, STALL_MS);
+      direct = makeFs(name);
+    });
+
+    afterAll(async () => {
+      totals.injected += proxy?.stats.injected ?? 0;
+      report(`write-read-faults/${name}`, totals);
+      await Promise.all(opened.map((fs) => fs.close()));
+      await direct?.close();
+      await proxy?.close();
+      await server?.destroyBucket(bucket).catch(() => undefined);
+      server?.close();
+    });
+
+    describe('a retried conditional create never reports AlreadyExistsError for its own earlier attempt', () => {
+      it('single-request create: the server stores the object, the answer is lost, the retry succeeds', async () => {
+        const path = freshPath('create-small');
+        const rule: FaultRule = { name: 'lost answer', ...on(profile.wholePut), fault: 'drop-response', times: 1 };
+        withRules([rule]);
+        await viaProxy().pipe(path, 'created once', { mode: 'create' });
+        expect(proxy.injectedBy(rule), 'the answer was dropped').toBe(1);
+        expect(new TextDecoder().decode(await direct.cat(path))).toBe('created once');
+        // The object is really there: a second create is refused.
+        withRules([]);
+        await expect(viaProxy().pipe(path, 'again', { mode: 'create' })).rejects.toBeInstanceOf(AlreadyExistsError);
+      });
+
+      it('single-request create whose first answer is lost and whose ownership check fails once', async () => {
+        const path = freshPath('create-check');
+        const lost: FaultRule = { name: 'lost answer', ...on(profile.wholePut), fault: 'drop-response', times: 1 };
+        // The retry finds the key taken and asks the server whose object it is; that question fails once.
+        const check: FaultRule = { name: 'check fails', operation: profile.head, fault: '503', times: 1 };
+        withRules([lost, check]);
+        await viaProxy().pipe(path, 'created once', { mode: 'create' });
+        expect(proxy.injectedBy(lost)).toBe(1);
+        expect(new TextDecoder().decode(await direct.cat(path))).toBe('created once');
+      });
+
+      it('multi-part create: the commit is carried out, its answer is lost, the retry succeeds', async () => {
+        const path = freshPath('create-large');
+        const data = block(profile.multipartBytes, 1);
+        const rule: FaultRule = { name: 'lost commit answer', ...on(profile.commit), fault: 'drop-response', times: 1 };
+        withRules([rule]);
+        const fs = viaProxy(faultRetry(12, 30_000), profile.smallParts);
+        const handle = await fs.open(path, 'xb');
+        for (let offset = 0; offset < data.length; offset += 700 * KiB) await handle.write(data.subarray(offset, offset + 700 * KiB));
+        await handle.commit();
+        expect(proxy.injectedBy(rule)).toBe(1);
+        expect(sha256(await direct.cat(path))).toBe(sha256(data));
+        totals.bytesVerified += data.length;
+      });
+
+      it('a create that loses the race to another writer still reports AlreadyExistsError', async () => {
+        const path = freshPath('create-race');
+        await direct.pipe(path, 'the other writer');
+        const rule: FaultRule = { name: 'first try fails', ...on(profile.wholePut), fault: '503', times: 1 };
+        withRules([rule]);
+        await expect(viaProxy().pipe(path, 'mine', { mode: 'create' })).rejects.toBeInstanceOf(AlreadyExistsError);
+        expect(new TextDecoder().decode(await direct.cat(path))).toBe('the other writer');
+      });
+    });
+
+    it('a lost answer to a delete is not reported as NotFoundError on the retry', async () => {
+      const path = freshPath('delete');
+      await direct.pipe(path, 'doomed');
+      const rule: FaultRule = { name: 'lost delete answer', operation: profile.remove, fault: 'drop-response', times: 1 };
+      withRules([rule]);
+      await viaProxy().rm(path);
+      expect(proxy.injectedBy(rule)).toBe(1);
+      expect(await direct.exists(path)).toBe(false);
+    });
+
+    it('a 256 MiB streamed write commits byte-exact while parts, commit and reads are faulted', async () => {
+      const path = freshPath('big');
+      const chunk = 4 * MiB;
+      const chunks = 64;
+      const faults: FaultSpec[] = ['500', '503', '503-retry-after', 'slow-down', 'reset-request', 'reset-response', 'drop-response', 'truncate-body', 'stall'];
+      const partRule: FaultRule = { name: 'every 3rd part', operation: profile.part, every: 3, fault: faults };
+      const startRule: FaultRule = { name: 'start', operation: ['CreateMultipartUpload', 'StartResumable'], fault: 'reset-response', times: 1 };
+      const commitRule: FaultRule = { name: 'commit', ...on(profile.commit), fault: 'drop-response', times: 1 };
+      const readRule: FaultRule = { name: 'reads', operation: profile.read, every: 4, fault: ['truncate-body', 'reset-response', '503'] };
+      withRules([partRule, startRule, commitRule, readRule]);
+      // A stall costs one per-try timeout; 30 s is far above a healthy part upload even on a busy machine.
+      const fs = viaProxy(faultRetry(13, 30_000));
+      const started = Date.now();
+      const expected = createHash('sha256');
+      const handle = await fs.open(path, 'wb');
+      for (let i = 0; i < chunks; i++) {
+        const bytes = block(chunk, 1000 + i);
+        expected.update(bytes);
+        await handle.write(bytes);
+      }
+      await handle.commit();
+      const writeMs = Date.now() - started;
+      const want = expected.digest('hex');
+      // Read back through the proxy, block by block (every 4th block request faulted), hashing as we go.
+      const readStarted = Date.now();
+      const reader = await fs.open(path, 'rb');
+      expect(reader.size).toBe(chunk * chunks);
+      const got = createHash('sha256');
+      let length = 0;
+      for (let piece = await reader.read(8 * MiB); piece.length > 0; piece = await reader.read(8 * MiB)) {
+        got.update(piece);
+        length += piece.length;
+      }
+      await reader.close();
+      expect(length).toBe(chunk * chunks);
+      expect(got.digest('hex')).toBe(want);
+      totals.bytesVerified += length;
+      const stats = proxy.stats;
+      report(`256MiB-write/${name}`, {
+        bytes: length,
+        writeMs,
+        readMs: Date.now() - readStarted,
+        faults: stats.faults,
+        byOperation: stats.byOperation,
+        injected: stats.injected,
+      });
+      expect(proxy.injectedBy(partRule), 'part faults').toBeGreaterThanOrEqual(5);
+      expect(proxy.injectedBy(readRule), 'read faults').toBeGreaterThanOrEqual(5);
+      expect(stats.injected).toBeGreaterThanOrEqual(8);
+    });
+
+    describe('faults during writes never leave a visible partial object', () => {
+      it('while parts are failing and being retried, readers see only the previous object', async () => {
+        const path = freshPath('visible');
+        const previous = block(100_000, 7);
+        await direct.pipe(path, previous);
+        const before = await direct.info(path);
+        withRules([{ name: 'parts', operation: profile.part, every: 2, fault: ['500', 'reset-request', 'drop-response', 'truncate-body'] }]);
+        const fs = viaProxy(faultRetry(14, 30_000), profile.smallParts);
+        const next = block(profile.multipartBytes, 8);
+        const handle = await fs.open(path, 'wb');
+        const third = Math.floor(next.length / 3);
+        for (const [from, to] of [[0, third], [third, 2 * third], [2 * third, next.length]] as const) {
+          await handle.write(next.subarray(from, to));
+          // Between writes, parts are on the server but nothing is visible.
+          expect((await direct.info(path)).etag).toBe(before.etag);
+          expect(sha256(await direct.cat(path))).toBe(sha256(previous));
+          expect(await direct.find(`${bucket}`)).toContain(path);
+        }
+        await handle.commit();
+        expect(sha256(await direct.cat(path))).toBe(sha256(next));
+        expect(proxy.stats.injected).toBeGreaterThan(0);
+      });
+
+      it('a new path stays absent until commit, even with parts faulted', async () => {
+        const path = freshPath('absent');
+        withRules([{ name: 'parts', operation: profile.part, every: 2, fault: ['503', 'reset-response'] }]);
+        const fs = viaProxy(faultRetry(15, 30_000), profile.smallParts);
+        const handle = await fs.open(path, 'wb');
+        await handle.write(block(profile.multipartBytes, 9));
+        expect(await direct.exists(path)).toBe(false);
+        expect(await server.listKeys(bucket, path)).toEqual([]);
+        await handle.abort();
+        expect(await direct.exists(path)).toBe(false);
+        expect(await server.leftovers(bucket, path), 'server-side leftovers after abort').toEqual([]);
+      });
+    });
+
+    describe('after a write that finally fails, nothing is left behind', () => {
+      const finalFailure = async (label: string, rules: FaultRule[], existing?: Uint8Array) => {
+        const path = freshPath(label);
+        if (existing) await direct.pipe(path, existing);
+        withRules(rules);
+        const fs = viaProxy({ attempts: 3, baseDelayMs: 1, maxDelayMs: 5, timeoutMs: 30_000 }, profile.smallParts);
+        const result = await outcome(
+          (async () => {
+            const handle = await fs.open(path, 'wb');
+            await handle.write(block(profile.multipartBytes, 10));
+            await handle.commit();
+          })(),
+        );
+        expect(result.ok, 'the write failed').toBe(false);
+        expect((result as { error: unknown }).error).toBeInstanceOf(FsError);
+        if (existing) expect(sha256(await direct.cat(path)), 'previous object intact').toBe(sha256(existing));
+        else {
+          expect(await direct.exists(path), 'no visible object').toBe(false);
+          expect(await server.listKeys(bucket, path), 'no committed object').toEqual([]);
+        }
+        return path;
+      };
+
+      it('every part upload fails: no object, no in-progress upload', async () => {
+        const path = await finalFailure('parts-fail', [{ name: 'all parts', operation: profile.part, fault: '500' }]);
+        expect(await server.leftovers(bucket, path)).toEqual([]);
+      });
+
+      it('every part upload fails over an existing object: it stays as it was, no in-progress upload', async () => {
+        const path = await finalFailure('parts-fail-existing', [{ name: 'all parts', operation: profile.part, fault: 'reset-request' }], block(50_000, 11));
+        expect(await server.leftovers(bucket, path)).toEqual([]);
+      });
+
+      it('every commit fails: no object, no in-progress upload', async () => {
+        const path = await finalFailure('commit-fail', [{ name: 'commit', ...on(profile.commit), fault: '500' }]);
+        expect(await server.leftovers(bucket, path)).toEqual([]);
+      });
+
+      // Azure has no cleanup request: uncommitted blocks are discarded by the service.
+      it.runIf(profile.abortUpload !== undefined)('every part fails and the first cleanup request fails too: the cleanup is retried', async () => {
+        const path = await finalFailure('abort-fails-once', [
+          { name: 'all parts', operation: profile.part, fault: '500' },
+          { name: 'cleanup once', operation: profile.abortUpload!, fault: '503', times: 1 },
+        ]);
+        expect(proxy.injectedBy('cleanup once'), 'the cleanup request was faulted').toBe(1);
+        expect(proxy.stats.operations[profile.abortUpload!] ?? 0, 'cleanup requests sent (the faulted one and a retry)').toBeGreaterThanOrEqual(2);
+        expect(await server.leftovers(bucket, path), 'in-progress uploads left behind').toEqual([]);
+      });
+    });
+
+    describe('a body cut short on a read is detected, never returned as data', () => {
+      let path: string;
+      let data: Uint8Array;
+      beforeAll(async () => {
+        path = `${bucket}/read-source.bin`;
+        data = block(3 * MiB + 333, 12);
+        await direct.pipe(path, data);
+      });
+
+      const reads = (fs: FileSystem) => ({
+        'cat whole': async () => fs.cat(path),
+        'cat range': async () => fs.cat(path, { start: 1000, end: 2 * MiB }),
+        'read handle': async () => {
+          const handle = await fs.open(path, 'rb');
+          try {
+            return await handle.read();
+          } finally {
+            await handle.close();
+          }
+        },
+        'streamed handle': async () => {
+          const handle = await fs.open(path, 'rb');
+          const parts: Uint8Array[] = [];
+          for await (const piece of handle.stream() as unknown as AsyncIterable<Uint8Array>) parts.push(piece);
+          await handle.close();
+          return Buffer.concat(parts);
+        },
+      });
+      const expectedFor = (label: string) => (label === 'cat range' ? data.subarray(1000, 2 * MiB) : data);
+
+      for (const keep of [0.5, 0.999]) {
+        it(`with retries, every read returns the full bytes (bodies cut to ${keep * 100}%)`, async () => {
+          // Read-handle blocks smaller than the object, so streamed reads take the adapter's stream path.
+          const fs = viaProxy(faultRetry(16, 30_000), { blockSize: 1 * MiB });
+          for (const [label, read] of Object.entries(reads(fs))) {
+            const rule: FaultRule = { name: label, operation: profile.read, fault: { kind: 'truncateBody', keep }, times: 2 };
+            withRules([rule]);
+            const bytes = await read();
+            expect(proxy.injectedBy(rule), `${label}: faults injected`).toBeGreaterThanOrEqual(1);
+            expect(bytes.length, `${label}: length`).toBe(expectedFor(label).length);
+            expect(sha256(bytes), `${label}: content`).toBe(sha256(expectedFor(label)));
+            totals.bytesVerified += bytes.length;
+          }
+        });
+      }
+
+      it('without retries, a cut-short body is an error, not short data', async () => {
+        const fs = viaProxy({ attempts: 1 }, { blockSize: 1 * MiB });
+        for (const [label, read] of Object.entries(reads(fs))) {
+          withRules([{ name: label, operation: profile.read, fault: { kind: 'truncateBody', keep: 0.9 } }]);
+          const result = await outcome(read());
+          if (result.ok) {
+            // Only acceptable if the bytes are nevertheless complete and right (they cannot be).
+            expect(result.value.length, `${label}: returned ${result.value.length} bytes instead of failing`).toBe(-1);
+          }
+          expect((result as { error: unknown }).error, `${label}: typed error`).toBeInstanceOf(FsError);
+          expect(((result as { error: FsError }).error).retryable, `${label}: marked retryable`).toBe(true);
+        }
+      });
+
+      it('a connection reset mid-response is retried to the full bytes', async () => {
+        const fs = viaProxy(faultRetry(17, 30_000), { blockSize: 1 * MiB });
+        for (const [label, read] of Object.entries(reads(fs))) {
+          withRules([{ name: label, operation: profile.read, fault: 'reset-response', times: 2 }]);
+          const bytes = await read();
+          expect(sha256(bytes), label).toBe(sha256(expectedFor(label)));
+        }
+      });
+
+      it('a stalled read is cut off by the per-try timeout and retried', async () => {
+        const fs = viaProxy(faultRetry(18, 1_500));
+        const rule: FaultRule = { name: 'stall', operation: profile.read, fault: 'stall', times: 1 };
+        withRules([rule]);
+        const started = Date.now();
+        const bytes = await fs.cat(path);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+        expect(proxy.injectedBy(rule)).toBe(1);
+        expect(sha256(bytes)).toBe(sha256(data));
+      });
+    });
+
+    it('503 with Retry-After and throttling answers are honoured', async () => {
+      const fs = viaProxy({ attempts: 4, baseDelayMs: 5, maxDelayMs: 1_000 });
+      const retries = recordRetries(fs);
+      const path = `${bucket}/read-source.bin`;
+      withRules([{ name: 'retry-after', operation: profile.head, fault: { kind: 'status', status: 503, retryAfterSeconds: 1 }, times: 1 }]);
+      await fs.info(path);
+      expect(retries.map((r) => Math.round(r.delayMs))).toEqual([1000]);
+      retries.length = 0;
+      withRules([{ name: 'plain 503', operation: profile.head, fault: '503', times: 1 }]);
+      await fs.info(path);
+      expect(retries).toHaveLength(1);
+      expect(retries[0]!.delayMs, 'no hint: ordinary backoff').toBeLessThanOrEqual(5);
+      retries.length = 0;
+      withRules([{ name: 'throttled', operation: profile.head, fault: { kind: 'slowDown', retryAfterSeconds: 1 }, times: 1 }]);
+      await fs.info(path);
+      expect(retries.map((r) => Math.round(r.delayMs))).toEqual([1000]);
+    });
+
+    it('a missing object stays NotFoundError under faults (not masked, not retried forever)', async () => {
+      withRules([{ name: 'first try', operation: profile.head, fault: '500', times: 1 }]);
+      await expect(viaProxy().info(`${bucket}/no-such-object`)).rejects.toBeInstanceOf(NotFoundError);
+    });
+  });
+}
