@@ -30,14 +30,14 @@ export interface CorruptCheckpointErrorOptions {
 
 /**
  * A file that is not a valid safetensors file or Strata checkpoint: truncated, tampered with,
- * or never one. `code` is `EIO` (the fs-core code for data that cannot be used); `reason` says why.
+ * or never one. `code` is `ECORRUPT`; `reason` says why.
  */
 export class CorruptCheckpointError extends FsError {
   readonly reason: CorruptReason;
 
   constructor(reason: CorruptReason, detail: string, options: CorruptCheckpointErrorOptions = {}) {
     const where = options.path === undefined ? '' : `: ${options.protocol ? `${options.protocol}://` : ''}${options.path}`;
-    super('EIO', `Corrupt checkpoint (${reason}): ${detail}${where}`, { ...options, retryable: false });
+    super('ECORRUPT', `Corrupt checkpoint (${reason}): ${detail}${where}`, { ...options, retryable: false });
     this.reason = reason;
   }
 

@@ -11,7 +11,8 @@ export type FsErrorCode =
   | 'ECONFLICT'
   | 'ETIMEDOUT'
   | 'EABORT'
-  | 'EIO';
+  | 'EIO'
+  | 'ECORRUPT';
 
 export interface FsErrorOptions {
   path?: string | undefined;

@@ -92,6 +92,7 @@ export interface WriteHandle {
   readonly mode: WriteMode;
   /** Bytes accepted so far. */
   readonly bytesWritten: number;
+  /** Appends bytes. The caller may reuse `chunk` once the promise resolves: it has been copied or sent. */
   write(chunk: Uint8Array | string): Promise<void>;
   /** The only way data becomes visible. */
   commit(): Promise<void>;
@@ -139,6 +140,7 @@ export interface FileSystem {
 
 /** Receives bytes in order; nothing is visible until `commit`. */
 export interface AdapterWriter {
+  /** Must not keep a reference to `chunk` after resolving: callers reuse their buffers. */
   write(chunk: Uint8Array, signal?: AbortSignal): Promise<void>;
   commit(signal?: AbortSignal): Promise<void>;
   abort(): Promise<void>;

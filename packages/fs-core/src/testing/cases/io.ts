@@ -31,6 +31,20 @@ async function drain(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
 }
 
 export function registerIoCases(h: Harness, test: CaseRegistrar): void {
+  test('write() is done with the caller\'s buffer when it resolves, so the buffer can be reused', async () => {
+    const path = h.path('reused-buffer.bin');
+    const reused = new Uint8Array(64 * 1024);
+    const expected: Uint8Array[] = [];
+    const handle = await h.fs.open(path, 'wb');
+    for (let i = 0; i < 40; i++) {
+      reused.fill(i + 1);
+      expected.push(reused.slice());
+      await handle.write(reused);
+    }
+    await handle.commit();
+    expectSameBytes(await h.fs.cat(path), concatBytes(expected));
+  });
+
   test('pipe then cat round-trips every byte value and UTF-8 text', async () => {
     const everyByte = Uint8Array.from({ length: 512 }, (_, i) => i % 256);
     const binary = await h.write('bytes.bin', everyByte);
