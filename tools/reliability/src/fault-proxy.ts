@@ -153,6 +153,21 @@ export interface FaultProxyOptions {
   stallMs?: number | undefined;
   /** Keeps the last this many injections in `log` (default 10 000). */
   logLimit?: number | undefined;
+  /**
+   * GCS dialect only: answer resumable-upload status queries (`PUT` with `Content-Range: bytes *\/*`)
+   * the way Google Cloud Storage documents them, from what the server said about the session,
+   * instead of passing them on. fake-gcs-server (v1.56) finalises the object on such a query,
+   * making a half-uploaded object visible, which real GCS never does. Default true for `gcs`.
+   */
+  emulateGcsStatusQueries?: boolean | undefined;
+}
+
+/** What the server last said about one resumable session, as real GCS would report it. */
+interface GcsSession {
+  /** `Range` of the last 308 answer (bytes persisted), if any. */
+  range?: string | undefined;
+  /** The answer that finalised the upload: a status query returns it again. */
+  final?: { status: number; contentType: string; body: Buffer } | undefined;
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect']);
@@ -188,6 +203,11 @@ function reset(socket: Socket | null | undefined): void {
   // A TCP RST, like a crashed peer or a middlebox dropping the flow.
   if (typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
   else socket.destroy();
+}
+
+function isGcsStatusQuery(request: RequestInfo): boolean {
+  const range = request.headers['content-range'];
+  return request.method === 'PUT' && request.query.has('upload_id') && typeof range === 'string' && /^bytes \*\/\*$/.test(range.trim());
 }
 
 function readAll(stream: IncomingMessage): Promise<Buffer> {
@@ -228,6 +248,8 @@ export class FaultProxy {
   private readonly logLimit: number;
   private seq = 0;
   private origin = '';
+  private readonly emulateGcsStatus: boolean;
+  private readonly gcsSessions = new Map<string, GcsSession>();
 
   private constructor(
     private readonly server: Server,
@@ -239,6 +261,7 @@ export class FaultProxy {
     this.rng = xoroshiro128plus(options.seed ?? 1);
     this.stallMs = options.stallMs ?? 120_000;
     this.logLimit = options.logLimit ?? 10_000;
+    this.emulateGcsStatus = this.dialect === 'gcs' && (options.emulateGcsStatusQueries ?? true);
   }
 
   static emptyStats(): FaultProxyStats {
@@ -374,7 +397,14 @@ export class FaultProxy {
     this.stats.operations[request.operation] = (this.stats.operations[request.operation] ?? 0) + 1;
     const chosen = this.choose(request);
     if (chosen) this.record(request, chosen.fault, chosen.rule);
-    const fault = chosen?.fault;
+    let fault = chosen?.fault;
+    const statusQuery = this.emulateGcsStatus && isGcsStatusQuery(request);
+    // A status query is answered here, never forwarded: damage to its answer becomes a reset.
+    if (statusQuery && (fault?.kind === 'dropResponse' || fault?.kind === 'resetResponse' || fault?.kind === 'truncateBody')) fault = { kind: 'resetRequest' };
+    if (statusQuery && fault === undefined) {
+      this.answerGcsStatus(req, res, request);
+      return;
+    }
     switch (fault?.kind) {
       case 'status':
         void this.answerError(req, res, request, fault.status, fault.code ?? serverErrorCode(this.dialect, fault.status), fault.retryAfterSeconds);
@@ -389,7 +419,7 @@ export class FaultProxy {
         this.stall(req, fault.ms ?? this.stallMs);
         return;
       default:
-        this.forward(req, res, fault);
+        this.forward(req, res, request, fault);
     }
   }
 
@@ -406,6 +436,40 @@ export class FaultProxy {
       ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}),
     });
     res.end(bytes);
+  }
+
+  private answerGcsStatus(req: IncomingMessage, res: ServerResponse, request: RequestInfo): void {
+    const session = this.gcsSessions.get(request.query.get('upload_id') ?? '');
+    void drain(req).then(() => {
+      if (res.destroyed) return;
+      if (session?.final) {
+        const { status, contentType, body } = session.final;
+        res.writeHead(status, { 'content-type': contentType, 'content-length': String(body.length) });
+        res.end(body);
+        return;
+      }
+      res.writeHead(308, { 'content-length': '0', ...(session?.range ? { range: session.range } : {}) });
+      res.end();
+    });
+  }
+
+  /** Notes what the server answered to a resumable-upload request, for later status queries. */
+  private recordGcsSession(request: RequestInfo, answer: IncomingMessage): void {
+    const id = request.query.get('upload_id');
+    if (!this.emulateGcsStatus || !id || request.method !== 'PUT') return;
+    const session = this.gcsSessions.get(id) ?? {};
+    this.gcsSessions.set(id, session);
+    const status = answer.statusCode ?? 0;
+    if (status === 308) {
+      session.range = typeof answer.headers.range === 'string' ? answer.headers.range : undefined;
+      return;
+    }
+    if (status !== 200 && status !== 201) return;
+    const chunks: Buffer[] = [];
+    answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+    answer.on('end', () => {
+      session.final = { status, contentType: String(answer.headers['content-type'] ?? 'application/json'), body: Buffer.concat(chunks) };
+    });
   }
 
   private resetRequest(req: IncomingMessage): void {
@@ -438,7 +502,7 @@ export class FaultProxy {
     });
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, fault: Fault | undefined): void {
+  private forward(req: IncomingMessage, res: ServerResponse, request: RequestInfo, fault: Fault | undefined): void {
     this.stats.forwarded += 1;
     const upstream = httpRequest({
       host: this.target.hostname,
@@ -461,6 +525,7 @@ export class FaultProxy {
     });
     upstream.on('response', (answer) => {
       answered = true;
+      this.recordGcsSession(request, answer);
       void this.relay(req, res, answer, fault).catch(() => {
         this.stats.upstreamErrors += 1;
         reset(req.socket);

@@ -26,6 +26,16 @@ async function startOrigin(): Promise<Origin> {
         res.writeHead(308, { location: `http://127.0.0.1:${(server.address() as AddressInfo).port}/session/1`, 'content-length': '0' });
         return res.end();
       }
+      if (req.url?.startsWith('/upload/storage/v1/b/b/o?upload_id=')) {
+        // A resumable session: 308 + Range until the final chunk, then the object.
+        const final = !String(req.headers['content-range']).endsWith('/*');
+        if (final) {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          return res.end(JSON.stringify({ name: 'o', size: String(body) }));
+        }
+        res.writeHead(308, { range: `bytes=0-${body - 1}`, 'content-length': '0' });
+        return res.end();
+      }
       if (req.url?.startsWith('/chunked')) {
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
         res.write(BODY.subarray(0, 5000));
@@ -47,10 +57,10 @@ interface RawAnswer {
 }
 
 /** One request on a fresh connection; reports what arrived even when the connection breaks. */
-function send(url: string, init: { method?: string; body?: Buffer; timeoutMs?: number } = {}): Promise<RawAnswer> {
+function send(url: string, init: { method?: string; body?: Buffer; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<RawAnswer> {
   return new Promise((resolve) => {
     const out: RawAnswer = { received: 0 };
-    const req = httpRequest(url, { method: init.method ?? 'GET', agent: false, headers: init.body ? { 'content-length': String(init.body.length) } : {} });
+    const req = httpRequest(url, { method: init.method ?? 'GET', agent: false, headers: { ...init.headers, ...(init.body ? { 'content-length': String(init.body.length) } : {}) } });
     const finish = (error?: NodeJS.ErrnoException) => {
       if (error && !out.error) out.error = error;
       resolve(out);
@@ -185,6 +195,24 @@ describe('FaultProxy', () => {
     proxy.setRules([{ fault: { kind: 'stall', ms: 100 } }]);
     const bounded = await send(`${proxy.url}/x`);
     expect(bounded.error?.code).toBe('ECONNRESET');
+  });
+
+  it('answers GCS resumable status queries as GCS documents them, from what the server said', async () => {
+    await start([], { dialect: 'gcs' });
+    const session = `${proxy.url}/upload/storage/v1/b/b/o?upload_id=s1`;
+    const query = { method: 'PUT', headers: { 'content-range': 'bytes */*', 'content-length': '0' } };
+    const before = await send(session, query);
+    expect(before.status).toBe(308);
+    expect(before.headers?.range).toBeUndefined();
+    await send(session, { method: 'PUT', body: BODY, headers: { 'content-range': `bytes 0-${BODY.length - 1}/*` } });
+    const middle = await send(session, query);
+    expect([middle.status, middle.headers?.range]).toEqual([308, `bytes=0-${BODY.length - 1}`]);
+    await send(session, { method: 'PUT', body: BODY, headers: { 'content-range': `bytes ${BODY.length}-${2 * BODY.length - 1}/${2 * BODY.length}` } });
+    const after = await send(session, query);
+    expect(after.status).toBe(200);
+    // Status queries never reach the server (fake-gcs-server would finalise the object on one).
+    expect(origin.seen.filter((r) => r.body === 0)).toEqual([]);
+    expect(origin.seen).toHaveLength(2);
   });
 
   it('fires every Nth matching request, after a few, at most `times` times', async () => {
