@@ -64,10 +64,46 @@ export class FsCheckpointIO implements CheckpointIO {
  * A deep copy of a checkpoint exactly as saving and loading it would give back, with every tensor's
  * bytes copied. Throws UnstorableValueError like saveCheckpoint.
  */
-export function snapshotCheckpoint(checkpoint: object): Record<string, unknown> {
-  const { tree, tensors } = encodeCheckpoint(checkpoint, { copy: true });
+export function snapshotCheckpoint(checkpoint: object, allocate?: (byteLength: number) => Uint8Array): Record<string, unknown> {
+  const { tree, tensors } = encodeCheckpoint(checkpoint, { copy: true, allocate });
   const byName = new Map<string, Tensor>(tensors.map((t) => [t.name, { dtype: t.dtype, shape: t.shape, data: elementsFromLittleEndian(t.dtype, t.data as Uint8Array) }]));
   return decodeTree(tree, { header: (name) => byName.get(name), loaded: (name) => byName.get(name) });
+}
+
+/**
+ * Snapshot buffers kept between saves. Fresh 100-MiB allocations cost page faults on every save;
+ * reusing the previous snapshot's memory makes the copy on the training thread a plain memcpy.
+ */
+class SnapshotPool {
+  private readonly free = new Map<number, Uint8Array[]>();
+  private pooledBytes = 0;
+
+  constructor(private readonly maxBytes: () => number) {}
+
+  take(byteLength: number): Uint8Array {
+    const list = this.free.get(byteLength);
+    const reused = list?.pop();
+    if (reused) {
+      this.pooledBytes -= byteLength;
+      return reused;
+    }
+    return new Uint8Array(new SharedArrayBuffer(byteLength));
+  }
+
+  give(buffers: Uint8Array[]): void {
+    for (const b of buffers) {
+      if (this.pooledBytes + b.byteLength > this.maxBytes()) return;
+      let list = this.free.get(b.byteLength);
+      if (!list) this.free.set(b.byteLength, (list = []));
+      list.push(b);
+      this.pooledBytes += b.byteLength;
+    }
+  }
+
+  clear(): void {
+    this.free.clear();
+    this.pooledBytes = 0;
+  }
 }
 
 export interface AsyncCheckpointIOOptions {
@@ -88,6 +124,8 @@ export class AsyncCheckpointIO implements CheckpointIO {
   private errors: unknown[] = [];
   private admission: Promise<void> = Promise.resolve();
   private readonly maxPendingSaves: number;
+  private largestSnapshot = 0;
+  private readonly pool = new SnapshotPool(() => this.largestSnapshot * this.maxPendingSaves);
 
   constructor(
     private readonly inner: CheckpointIO = new FsCheckpointIO(),
@@ -104,18 +142,24 @@ export class AsyncCheckpointIO implements CheckpointIO {
   async saveCheckpoint(checkpoint: object, url: string, options?: SaveOptions): Promise<void> {
     this.surfaceErrors();
     // Before any await: the snapshot is the state at the moment of the call.
-    const snapshot = snapshotCheckpoint(checkpoint);
+    const buffers: Uint8Array[] = [];
+    const snapshot = snapshotCheckpoint(checkpoint, (n) => {
+      const buffer = this.pool.take(n);
+      buffers.push(buffer);
+      return buffer;
+    });
+    this.largestSnapshot = Math.max(this.largestSnapshot, buffers.reduce((sum, b) => sum + b.byteLength, 0));
     privateSnapshots.add(snapshot);
     // Admission is first come, first served, so the pending limit holds and saves keep call order.
     const admitted = this.admission.then(async () => {
       while (this.running.size >= this.maxPendingSaves) await Promise.race(this.running);
-      this.start(snapshot, url, options);
+      this.start(snapshot, url, options, buffers);
     });
     this.admission = admitted.catch(() => undefined);
     await admitted;
   }
 
-  private start(snapshot: object, url: string, options: SaveOptions | undefined): void {
+  private start(snapshot: object, url: string, options: SaveOptions | undefined, buffers: Uint8Array[]): void {
     const previous = this.tails.get(url) ?? Promise.resolve();
     const task: Promise<void> = previous
       .then(() => this.inner.saveCheckpoint(snapshot, url, options))
@@ -123,6 +167,7 @@ export class AsyncCheckpointIO implements CheckpointIO {
         this.errors.push(error);
       })
       .finally(() => {
+        this.pool.give(buffers);
         this.running.delete(task);
         if (this.tails.get(url) === task) this.tails.delete(url);
       });
@@ -154,6 +199,7 @@ export class AsyncCheckpointIO implements CheckpointIO {
     try {
       await this.flush();
     } finally {
+      this.pool.clear();
       await this.inner.teardown();
     }
   }

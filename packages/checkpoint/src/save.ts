@@ -3,6 +3,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { throwIfAborted, type FileSystem, type WriteHandle, type WriteMode } from '@strata/fs-core';
 
 import { dtypeByteSize } from './dtypes.js';
+import { isShared, sha256OnWorker } from './hashing.js';
 import { UnstorableValueError } from './errors.js';
 import type { JsonValue } from './json.js';
 import { buildHeader, inReferenceOrder, type HeaderEntry } from './safetensors.js';
@@ -51,12 +52,17 @@ interface EncodedCheckpoint {
  * tensor bytes are snapshotted as little-endian file bytes so later changes to the caller's arrays
  * cannot reach the file.
  */
-export function encodeCheckpoint(checkpoint: object, options: { copy?: boolean } = {}): EncodedCheckpoint {
+export function encodeCheckpoint(
+  checkpoint: object,
+  options: { copy?: boolean; allocate?: ((byteLength: number) => Uint8Array) | undefined } = {},
+): EncodedCheckpoint {
   const { tree, tensors } = encodeTree(checkpoint);
   if (!options.copy) return { tree, tensors, owned: false };
+  // Shared memory lets the hashing worker read the snapshot in place.
+  const allocate = options.allocate ?? ((n: number) => new Uint8Array(new SharedArrayBuffer(n)));
   const copied = tensors.map((t) => {
     const itemSize = dtypeByteSize(t.dtype);
-    const snapshot = new Uint8Array(t.data.byteLength);
+    const snapshot = allocate(t.data.byteLength);
     snapshot.set(littleEndianSlice(t.data, itemSize, 0, t.data.byteLength));
     return { ...t, data: snapshot };
   });
@@ -117,7 +123,10 @@ function assemble(encoded: EncodedCheckpoint, ordered: FoundTensor[], digests: s
 /** Hashes tensors (yielding to the event loop now and then) and builds the header. */
 export async function prepareCheckpoint(encoded: EncodedCheckpoint): Promise<PreparedCheckpoint> {
   const ordered = inReferenceOrder(encoded.tensors);
-  return assemble(encoded, ordered, await hashAll(ordered, true));
+  // Private snapshots (AsyncCheckpointIO) are hashed off the main thread so training keeps going.
+  const offThread = encoded.owned && ordered.length > 0 && ordered.every((t) => isShared(t.data));
+  const digests = offThread ? await sha256OnWorker(ordered.map((t) => t.data as Uint8Array)) : await hashAll(ordered, true);
+  return assemble(encoded, ordered, digests);
 }
 
 function prepareCheckpointSync(encoded: EncodedCheckpoint): PreparedCheckpoint {
