@@ -135,7 +135,7 @@ export class AdaptedFileSystem implements FileSystem {
     return new StorageError({ path, protocol: this.protocol, cause: error }, `${this.protocol}://${path ?? ''}: ${detail}`);
   }
 
-  private run<T>(path: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+  private run<T>(path: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined, attempt: number) => Promise<T>): Promise<T> {
     return this.guard(() => this.retry.run(fn, signal), path, signal);
   }
 
@@ -402,7 +402,7 @@ export class AdaptedFileSystem implements FileSystem {
     const p = this.normalize(path);
     const info = await this.infoOf(p, options.signal);
     if (info.type === 'file') {
-      await this.run(p, options.signal, (s) => this.adapter.remove(p, { signal: s }));
+      await this.removeOne(p, options.signal);
       return;
     }
     if (!options.recursive) {
@@ -419,24 +419,48 @@ export class AdaptedFileSystem implements FileSystem {
     }
   }
 
+  /** Removes one file; "not found" on a retry means an earlier try succeeded unseen. */
+  private removeOne(p: string, signal?: AbortSignal): Promise<void> {
+    return this.run(p, signal, async (s, attempt) => {
+      try {
+        await this.adapter.remove(p, { signal: s });
+      } catch (error) {
+        if (!(attempt > 1 && error instanceof NotFoundError)) throw error;
+      }
+    });
+  }
+
   private async removeFiles(files: string[], options: BulkOptions): Promise<void> {
     if (files.length === 0) return;
-    if (this.adapter.removeMany) {
-      const batch = 1000;
-      const limit = pLimit(Math.max(1, Math.min(4, options.concurrency ?? this.concurrency)));
-      const batches: string[][] = [];
-      for (let i = 0; i < files.length; i += batch) batches.push(files.slice(i, i + batch));
-      await Promise.all(batches.map((b) => limit(() => this.run(b[0]!, options.signal, (s) => this.adapter.removeMany!(b, { signal: s })))));
-      return;
-    }
-    const limit = pLimit(options.concurrency ?? this.concurrency);
+    const removeEach = async (list: string[]) => {
+      const limit = pLimit(options.concurrency ?? this.concurrency);
+      await Promise.all(
+        list.map((f) =>
+          limit(async () => {
+            try {
+              await this.removeOne(f, options.signal);
+            } catch (error) {
+              if (!(error instanceof NotFoundError)) throw error; // removed concurrently: the goal is met
+            }
+          }),
+        ),
+      );
+    };
+    if (!this.adapter.removeMany) return removeEach(files);
+    const batch = 1000;
+    const limit = pLimit(Math.max(1, Math.min(4, options.concurrency ?? this.concurrency)));
+    const batches: string[][] = [];
+    for (let i = 0; i < files.length; i += batch) batches.push(files.slice(i, i + batch));
     await Promise.all(
-      files.map((f) =>
+      batches.map((b) =>
         limit(async () => {
           try {
-            await this.run(f, options.signal, (s) => this.adapter.remove(f, { signal: s }));
+            await this.guard(() => this.adapter.removeMany!(b, { signal: options.signal }), b[0], options.signal);
           } catch (error) {
-            if (!(error instanceof NotFoundError)) throw error; // removed concurrently: the goal is met
+            // Part of a failed batch may be gone already; retrying the whole batch could fail forever
+            // under steady faults, so finish file by file, each with its own retries.
+            if (!(error instanceof FsError) || !error.retryable) throw error;
+            await removeEach(b);
           }
         }),
       ),

@@ -81,9 +81,7 @@ export class BlockReadHandle implements ReadHandle {
     this.assertOpen();
     const start = this.position;
     const source: AsyncIterable<Uint8Array> =
-      this.adapter.readStream && this.size - start > this.blockSize
-        ? this.adapter.readStream(this.path, start, this.size, { signal: this.signal, etag: this.info.etag })
-        : this;
+      this.adapter.readStream && this.size - start > this.blockSize ? this.resumableStream(start) : this;
     const iterator = source[Symbol.asyncIterator]();
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -109,9 +107,42 @@ export class BlockReadHandle implements ReadHandle {
     await this.close();
   }
 
+  /**
+   * The backend's stream from `start` to the end, pinned to the opened version. A broken or short
+   * body resumes where the delivered bytes end, under the retry policy, so callers never see a gap.
+   */
+  private async *resumableStream(start: number): AsyncGenerator<Uint8Array> {
+    let position = start;
+    for (let attempt = 1; position < this.size; attempt++) {
+      try {
+        const chunks = this.adapter.readStream!(this.path, position, this.size, { signal: this.signal, etag: this.info.etag });
+        for await (const chunk of chunks) {
+          position += chunk.length;
+          yield chunk;
+        }
+        if (position < this.size) throw this.shortRead(position, this.size);
+        return;
+      } catch (error) {
+        await this.retry.pause(error, attempt, this.signal);
+      }
+    }
+  }
+
+  private shortRead(got: number, expected: number): StorageError {
+    return new StorageError(
+      { path: this.path, protocol: this.adapter.protocol, retryable: true },
+      `Short read from ${this.adapter.protocol}://${this.path}: the body ended at byte ${got} of ${expected}`,
+    );
+  }
+
   private fetch(start: number, end: number): Promise<Uint8Array> {
     return this.guard(() =>
-      this.retry.run((signal) => this.adapter.read(this.path, start, end, { signal, etag: this.info.etag }), this.signal),
+      this.retry.run(async (signal) => {
+        const data = await this.adapter.read(this.path, start, end, { signal, etag: this.info.etag });
+        // The size is pinned with the version, so anything shorter is a cut-off body, not the end.
+        if (data.length !== end - start) throw this.shortRead(start + data.length, end);
+        return data;
+      }, this.signal),
     );
   }
 

@@ -89,7 +89,8 @@ export class PartWriter implements AdapterWriter {
     this.part = undefined;
     this.spare.length = 0;
     await this.drain();
-    if (this.started) await this.uploader.abort();
+    // A failed cleanup would leave an in-progress upload (and its storage) behind: retry it too.
+    if (this.started) await this.retry.run(() => this.uploader.abort());
   }
 
   private async sendPart(isLast: boolean, signal?: AbortSignal): Promise<void> {

@@ -27,6 +27,10 @@ export type PathStyle = 'posix' | 'bucket';
 export function normalizePath(raw: string, style: PathStyle, protocol: string): string {
   if (typeof raw !== 'string') throw new InvalidPathError({ protocol }, `Path must be a string, got ${typeof raw}`);
   if (raw.includes('\0')) throw new InvalidPathError({ protocol }, `Path contains a NUL byte (${protocol})`);
+  // A lone surrogate has no UTF-8 form: the key would change on its way to the store.
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(raw)) {
+    throw new InvalidPathError({ protocol }, `Path is not well-formed Unicode (lone surrogate) (${protocol})`);
+  }
   const out: string[] = [];
   for (const segment of raw.split('/')) {
     if (segment === '' || segment === '.') continue;

@@ -197,7 +197,8 @@ export async function urlToFs(url: string, storageOptions?: StorageOptions): Pro
   }
   const split = splitProtocol(url);
   if (!split) {
-    if (/^[^/]*:\/\//.test(url) || (/^[a-zA-Z][a-zA-Z0-9+.-]*:[^/]/.test(url) && !url.startsWith('/'))) {
+    // `s3:/b/k`, `s3:b/k` or `1x://y` are typos of URLs, not local paths; `./a:b` stays local.
+    if (/^[^/]*:\/\//.test(url) || /^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(url)) {
       throw new InvalidPathError({ path: url }, `Malformed URL (expected "protocol://..."): ${url}`);
     }
     const fs = await filesystem('file', optionsFor('file', storageOptions));
@@ -209,7 +210,8 @@ export async function urlToFs(url: string, storageOptions?: StorageOptions): Pro
     const parsed = (await backendModule(protocol)).parseUrl?.(url);
     if (parsed) {
       const fs = await filesystem(protocol, { ...parsed.options, ...options });
-      return { fs, path: parsed.path };
+      const normalize = (fs as Partial<AdaptedFileSystem>).normalize?.bind(fs);
+      return { fs, path: normalize ? normalize(parsed.path) : parsed.path };
     }
   }
   const fs = await filesystem(protocol, options);

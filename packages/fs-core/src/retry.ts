@@ -79,16 +79,25 @@ export class RetryPolicy {
         const timedOut = trySignal?.aborted === true && !signal?.aborted;
         const error = timedOut ? new TimeoutError({ cause: raw }) : raw;
         if (signal?.aborted) throw error instanceof FsError ? error : new AbortError({ cause: raw });
-        const retryable = error instanceof FsError && error.retryable;
-        if (!retryable || attempt >= this.attempts) throw error;
-        const hinted = (error as RetryAfterHint).retryAfterMs;
-        const backoff = this.random() * Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
-        const delayMs = hinted !== undefined ? Math.min(Math.max(hinted, backoff), this.maxDelayMs * 4) : backoff;
-        if (deadline !== undefined && Date.now() + delayMs >= deadline) throw error;
-        this.onRetry?.({ attempt, delayMs, error });
-        await sleep(delayMs, signal);
+        await this.pause(error, attempt, signal, deadline);
       }
     }
+  }
+
+  /**
+   * After failed try number `attempt`: rethrows `error` when it is not retryable or the tries are
+   * used up, otherwise waits out the backoff. Streams that resume mid-way use this directly.
+   */
+  async pause(error: unknown, attempt: number, signal?: AbortSignal, deadline?: number): Promise<void> {
+    if (signal?.aborted) throw error instanceof FsError ? error : new AbortError({ cause: error });
+    const retryable = error instanceof FsError && error.retryable;
+    if (!retryable || attempt >= this.attempts) throw error;
+    const hinted = (error as RetryAfterHint).retryAfterMs;
+    const backoff = this.random() * Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+    const delayMs = hinted !== undefined ? Math.min(Math.max(hinted, backoff), this.maxDelayMs * 4) : backoff;
+    if (deadline !== undefined && Date.now() + delayMs >= deadline) throw error;
+    this.onRetry?.({ attempt, delayMs, error });
+    await sleep(delayMs, signal);
   }
 }
 

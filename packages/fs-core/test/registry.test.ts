@@ -115,6 +115,8 @@ describe('registry', () => {
     ['memory://a/\0b', 'NUL byte'],
     ['cache::s3://b/k', 'chained'],
     ['1abc://x', 'bad scheme'],
+    ['s3:/bucket/key', 'one slash'],
+    ['memory://a/\uD800b', 'lone surrogate'],
   ])('gives a typed error for a malformed URL: %j (%s)', async (url) => {
     const error = await urlToFs(url).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
