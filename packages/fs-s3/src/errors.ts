@@ -31,7 +31,10 @@ interface RawError {
   message?: unknown;
   $fault?: unknown;
   $retryable?: unknown;
-  $metadata?: { httpStatusCode?: number | undefined } | undefined;
+  Code?: unknown;
+  stack?: unknown;
+  cause?: unknown;
+  $metadata?: { httpStatusCode?: number | undefined; requestId?: string | undefined; extendedRequestId?: string | undefined } | undefined;
   $response?: { headers?: Record<string, string | undefined> | undefined } | undefined;
 }
 
@@ -82,8 +85,46 @@ const invalidPathCodes = new Set(['InvalidBucketName', 'KeyTooLongError', 'Inval
 export function scrubSecrets(text: string): string {
   return text
     .replace(/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"]+/gi, '$1<redacted>')
+    .replace(/(x-amz-security-token["']?\s*[:=]\s*["']?)[^\s"',;&]+/gi, '$1<redacted>')
     .replace(/(Signature=)[^,&\s"]+/g, '$1<redacted>')
     .replace(/(Credential=)[^,&\s"]+/g, '$1<redacted>');
+}
+
+/** Socket failures the SDK renames `TimeoutError` although nothing timed out. */
+const connectionDropCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+
+/**
+ * S3 bucket naming rules (3–63 characters of lower-case letters, digits, dots and hyphens, starting
+ * and ending with a letter or digit). Used only to explain a bodiless 400, never to refuse a request,
+ * so legacy buckets with other names still work.
+ */
+export function isValidBucketName(bucket: string): boolean {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) && !bucket.includes('..');
+}
+
+/**
+ * The part of an SDK error that is safe to keep as `cause`: the SDK error itself holds the raw
+ * request (`$response.body.req._header`: session token, SigV4 signature), so it must not be reachable.
+ */
+export class S3ErrorCause extends Error {
+  readonly code: string | undefined;
+  readonly status: number | undefined;
+  readonly requestId: string | undefined;
+
+  constructor(error: unknown, depth = 0) {
+    const raw: RawError = typeof error === 'object' && error !== null ? (error as RawError) : { message: String(error) };
+    const message = typeof raw.message === 'string' ? scrubSecrets(raw.message).slice(0, 500) : '';
+    const inner = depth < 3 && typeof raw.cause === 'object' && raw.cause !== null ? new S3ErrorCause(raw.cause, depth + 1) : undefined;
+    super(message, inner === undefined ? undefined : { cause: inner });
+    this.name = typeof raw.name === 'string' && raw.name ? raw.name : 'Error';
+    const code = typeof raw.code === 'string' ? raw.code : typeof raw.Code === 'string' ? raw.Code : undefined;
+    this.code = code;
+    this.status = raw.$metadata?.httpStatusCode;
+    this.requestId = raw.$metadata?.requestId ?? raw.$metadata?.extendedRequestId;
+    // Keep the original call frames for debugging, but not its first line (the unscrubbed message).
+    const frames = typeof raw.stack === 'string' ? raw.stack.split('\n').filter((line) => /^\s+at /.test(line)) : [];
+    this.stack = [`${this.name}: ${message}`, ...frames.map(scrubSecrets)].join('\n');
+  }
 }
 
 function where(ctx: S3ErrorContext): string {
@@ -100,12 +141,16 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): FsError {
   const name = typeof raw.name === 'string' ? raw.name : '';
   const nodeCode = typeof raw.code === 'string' ? raw.code : '';
   const status = raw.$metadata?.httpStatusCode;
-  const base = { path: ctx.path, protocol: ctx.protocol, cause: error };
-  const label = [name && name !== 'Error' ? name : nodeCode, status ? `HTTP ${status}` : ''].filter(Boolean).join(', ');
+  const base = { path: ctx.path, protocol: ctx.protocol, cause: new S3ErrorCause(error) };
+  const message = typeof raw.message === 'string' ? raw.message : '';
+  // The SDK names ECONNRESET/EPIPE errors `TimeoutError`; a dropped connection is not a timeout.
+  const connectionDropped = connectionDropCodes.has(nodeCode) || (status === undefined && /socket hang up/i.test(message));
+  const shownName = connectionDropped ? nodeCode || 'connection reset' : name && name !== 'Error' ? name : nodeCode;
+  const label = [shownName, status ? `HTTP ${status}` : ''].filter(Boolean).join(', ');
   const detail = label ? ` (${label})` : '';
 
   if (name === 'AbortError' || nodeCode === 'ABORT_ERR') return new AbortError(base);
-  if (name === 'TimeoutError' && status === undefined) return new TimeoutError(base);
+  if (name === 'TimeoutError' && status === undefined && !connectionDropped) return new TimeoutError(base);
 
   if (name === 'NoSuchBucket') {
     const bucket = ctx.bucket ?? ctx.path.split('/')[0];
@@ -130,6 +175,12 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): FsError {
   if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') {
     return new AlreadyExistsError(base, `Bucket already exists${detail}: ${where(ctx)}`);
   }
+  const bucket = ctx.bucket ?? ctx.path.split('/')[0] ?? '';
+  // HEAD answers have no body, so an invalid bucket name arrives as a bare 400 ("Unknown"/"BadRequest").
+  const bareBadRequest = status === 400 && !retryableCodes.has(name) && (name === '' || name === 'Unknown' || name === 'BadRequest');
+  if (bareBadRequest && bucket !== '' && !isValidBucketName(bucket)) {
+    return new InvalidPathError(base, `Invalid bucket name ${JSON.stringify(bucket)} (S3 bucket names are 3-63 characters of a-z, 0-9, '.' and '-')${detail}: ${where(ctx)}`);
+  }
   if (invalidPathCodes.has(name)) return new InvalidPathError(base, `Invalid bucket or key${detail}: ${where(ctx)}`);
   if (name === 'NotImplemented' || status === 501) {
     return new NotSupportedError(base, `Not supported by this S3 server${detail}: ${where(ctx)}`);
@@ -141,11 +192,12 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): FsError {
     (status !== undefined && status >= 500) ||
     networkCodes.has(nodeCode) ||
     networkCodes.has(name) ||
+    connectionDropped ||
     name === 'TimeoutError' ||
     raw.$retryable !== undefined;
   // S3's own message (or the client's, for config errors like a missing region) says what went wrong.
-  const message = typeof raw.message === 'string' && raw.message && raw.message !== 'UnknownError' ? `: ${scrubSecrets(raw.message).slice(0, 300)}` : '';
-  const mapped = new StorageError({ ...base, retryable }, `S3 request failed${detail}: ${where(ctx)}${message}`);
+  const said = message && message !== 'UnknownError' ? `: ${scrubSecrets(message).slice(0, 300)}` : '';
+  const mapped = new StorageError({ ...base, retryable }, `S3 request failed${detail}: ${where(ctx)}${said}`);
   const retryAfter = Number(raw.$response?.headers?.['retry-after']);
   if (throttled && Number.isFinite(retryAfter) && retryAfter >= 0) {
     Object.assign(mapped, { retryAfterMs: retryAfter * 1000 });

@@ -9,7 +9,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { AlreadyExistsError, type PartUploader, type WriteMode } from '@strata/fs-core';
+import { AbortError, AlreadyExistsError, type PartUploader, type WriteMode } from '@strata/fs-core';
 import { mapS3Error, type S3ErrorContext } from './errors.js';
 
 /**
@@ -141,12 +141,19 @@ export class S3PartUploader implements PartUploader {
     return this.uploadId;
   }
 
+  /**
+   * Whether the object now at the key is the one this upload would have made. A transient failure of
+   * the question itself is thrown (so the retry policy asks again) rather than read as "not ours".
+   */
   private async currentETagIs(expected: string | undefined, signal?: AbortSignal): Promise<boolean> {
     if (expected === undefined) return false;
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
       return head.ETag === expected;
-    } catch {
+    } catch (raw) {
+      const error = mapS3Error(raw, { ...this.ctx, precondition: undefined });
+      if (error.retryable || error instanceof AbortError) throw error;
+      // Gone again, or not ours to inspect: we cannot claim the object, so the conflict stands.
       return false;
     }
   }

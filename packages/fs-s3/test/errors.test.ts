@@ -3,11 +3,14 @@ import {
   AbortError,
   AlreadyExistsError,
   ConflictError,
+  InvalidPathError,
   NotFoundError,
   NotSupportedError,
   PermissionDeniedError,
   StorageError,
+  TimeoutError,
 } from '@strata/fs-core';
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { mapS3Error, type S3ErrorContext } from '../src/index.js';
 
@@ -72,6 +75,51 @@ describe('mapS3Error', () => {
     expect(mapped.message).not.toContain('deadbeefcafe');
     expect(mapped.message).not.toContain('abc123');
     expect(mapped.message).not.toContain('AKIDEXAMPLE');
-    expect(mapped.cause).toBe(leaky);
+    expect(mapped.cause).not.toBe(leaky);
+    expect(String((mapped.cause as Error).stack)).not.toContain('deadbeefcafe');
+  });
+
+  it('keeps a sanitised cause: no raw request, session token or signature is reachable', () => {
+    const token = 'FQoGZXIvYXdzEXAMPLESESSIONTOKEN';
+    const header = `PUT /bucket/key HTTP/1.1\r\nx-amz-security-token: ${token}\r\nauthorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/x, Signature=abc123\r\n`;
+    const raw = serviceError('InternalError', 500, 'We encountered an internal error.', {
+      $response: { statusCode: 500, headers: {}, body: { req: { _header: header } } },
+      $metadata: { httpStatusCode: 500, requestId: 'REQ123' },
+    });
+    const mapped = mapS3Error(raw, ctx);
+    expect(mapped).toBeInstanceOf(StorageError);
+    const cause = mapped.cause as Record<string, unknown>;
+    expect(cause).toMatchObject({ name: 'InternalError', status: 500, requestId: 'REQ123', message: 'We encountered an internal error.' });
+    expect(cause.$response).toBeUndefined();
+    const everything = [inspect(mapped, { depth: 20, showHidden: true }), JSON.stringify(mapped), JSON.stringify(cause), String(cause.stack)].join('\n');
+    expect(everything).not.toContain(token);
+    expect(everything).not.toContain('abc123');
+    expect(everything).not.toContain('AKIDEXAMPLE');
+  });
+
+  it('maps a bare 400 for a bucket name S3 cannot have to InvalidPathError', () => {
+    for (const bucket of ['UPPER-Case', 'a', 'b'.repeat(70), 'under_score', '-dash-first']) {
+      const mapped = mapS3Error(serviceError('Unknown', 400, 'UnknownError'), { protocol: 's3', path: `${bucket}/key`, bucket });
+      expect(mapped, bucket).toBeInstanceOf(InvalidPathError);
+      expect(mapped.message).toContain(`s3://${bucket}/key`);
+    }
+    expect(mapS3Error(serviceError('InvalidBucketName', 400), ctx)).toBeInstanceOf(InvalidPathError);
+    // A bodiless 400 on a well-formed bucket is not blamed on the name.
+    expect(mapS3Error(serviceError('Unknown', 400, 'UnknownError'), ctx)).not.toBeInstanceOf(InvalidPathError);
+  });
+
+  it('reports dropped connections as retryable StorageError and only real timeouts as TimeoutError', () => {
+    // The SDK renames ECONNRESET/EPIPE errors TimeoutError.
+    for (const [code, message] of [['ECONNRESET', 'socket hang up'], ['EPIPE', 'write EPIPE'], ['ECONNRESET', 'read ECONNRESET']]) {
+      const mapped = mapS3Error(Object.assign(new Error(message), { name: 'TimeoutError', code }), ctx);
+      expect(mapped, code).toBeInstanceOf(StorageError);
+      expect(mapped.retryable).toBe(true);
+      expect(mapped.message).toContain(code);
+    }
+    expect(mapS3Error(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }), ctx)).toBeInstanceOf(StorageError);
+    const timeout = mapS3Error(Object.assign(new Error('Connection timed out after 1000 ms'), { name: 'TimeoutError' }), ctx);
+    expect(timeout).toBeInstanceOf(TimeoutError);
+    expect(timeout.retryable).toBe(true);
+    expect(mapS3Error(Object.assign(new Error('connect ETIMEDOUT'), { name: 'TimeoutError', code: 'ETIMEDOUT' }), ctx)).toBeInstanceOf(TimeoutError);
   });
 });

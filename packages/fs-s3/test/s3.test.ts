@@ -170,6 +170,41 @@ describe('lost answers', () => {
     }
   });
 
+  it('a retried create-only PUT whose ownership check fails once still recognises its own object', async () => {
+    const key = `lost/put-check-${uniqueName('k')}`;
+    const lossy = clientFailingFirst('PutObjectCommand', 'after');
+    let putLost = false;
+    let checkFailed = false;
+    lossy.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutObjectCommand') {
+          try {
+            return await next(args);
+          } catch (error) {
+            putLost = true;
+            throw error;
+          }
+        }
+        // The HEAD that asks whose object is in the way fails once with a reset.
+        if (context.commandName === 'HeadObjectCommand' && putLost && !checkFailed) {
+          checkFailed = true;
+          throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'failOwnershipCheck', priority: 'high' },
+    );
+    const retrying = makeFs({ client: lossy, retry: { attempts: 4, baseDelayMs: 1 } });
+    try {
+      await retrying.pipe(`${bucket}/${key}`, 'mine', { mode: 'create' });
+      expect(checkFailed).toBe(true);
+      expect(text(await fs.cat(`${bucket}/${key}`))).toBe('mine');
+    } finally {
+      await retrying.close();
+      lossy.destroy();
+    }
+  });
+
   it('a retried create-only PUT still loses to another writer that got in first', async () => {
     const key = `lost/put-other-${uniqueName('k')}`;
     const lossy = clientFailingFirst('PutObjectCommand', 'before', () => fs.pipe(`${bucket}/${key}`, 'theirs'));
