@@ -97,7 +97,7 @@ export class AzureBlobAdapter implements StorageAdapter {
 
   async head(path: string, options: CallOptions): Promise<FileInfo> {
     const { container, blob } = this.locate(path);
-    return this.call(path, container, {}, async (service) => {
+    return this.call(path, container, { signal: options.signal }, async (service) => {
       const containerClient = service.getContainerClient(container);
       if (!blob) {
         const p = await containerClient.getProperties({ abortSignal: options.signal });
@@ -142,7 +142,7 @@ export class AzureBlobAdapter implements StorageAdapter {
         }
       }
     } catch (error) {
-      throw this.error(error, path, container);
+      throw this.error(error, path, container, { signal: options.signal });
     }
   }
 
@@ -161,7 +161,7 @@ export class AzureBlobAdapter implements StorageAdapter {
   async *readStream(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array> {
     const { container, blob } = this.locate(path);
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol });
-    const ctx = { pinned: options.etag !== undefined };
+    const ctx = { pinned: options.etag !== undefined, signal: options.signal };
     const conditions = options.etag === undefined ? undefined : { ifMatch: options.etag };
     const client = (await this.containerClient(path, container)).getBlobClient(blob);
     const count = end === undefined ? undefined : end - start;
@@ -194,9 +194,11 @@ export class AzureBlobAdapter implements StorageAdapter {
     const create = mode === 'create';
     const client = (await this.containerClient(path, container)).getBlockBlobClient(blob);
     if (create) {
-      // Fail fast before uploading gigabytes; the atomic decision is still If-None-Match at commit.
-      const exists = await this.call(path, container, {}, () => client.exists({ abortSignal: options.signal }));
-      if (exists) throw new AlreadyExistsError({ path, protocol: this.protocol });
+      // Fail fast before uploading gigabytes; the atomic decision is still If-None-Match at commit,
+      // so this check runs under the retry policy like any other request.
+      const exists = (signal: AbortSignal | undefined) => this.call(path, container, { signal }, () => client.exists({ abortSignal: signal }));
+      const found = options.retry ? await options.retry.run(exists, options.signal) : await exists(options.signal);
+      if (found) throw new AlreadyExistsError({ path, protocol: this.protocol });
     }
     const uploader = new AzureBlockUploader(client, mode, this.context(path, container, { create }));
     return new PartWriter(uploader, { partSize: this.blockSize, concurrency: this.uploadConcurrency, retry: options.retry });
@@ -206,7 +208,7 @@ export class AzureBlobAdapter implements StorageAdapter {
     const { container, blob } = this.locate(path);
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol }, `Refusing to delete a container as a file: ${this.protocol}://${path}`);
     const client = (await this.containerClient(path, container)).getBlobClient(blob);
-    await this.call(path, container, {}, () => client.delete({ abortSignal: options.signal, deleteSnapshots: 'include' }));
+    await this.call(path, container, { signal: options.signal }, () => client.delete({ abortSignal: options.signal, deleteSnapshots: 'include' }));
   }
 
   /** Deletes with Blob Batch (256 per request, per container); blobs already gone count as deleted. */
@@ -239,7 +241,7 @@ export class AzureBlobAdapter implements StorageAdapter {
         .getBlobBatchClient()
         .deleteBlobs(chunk.map((e) => containerClient.getBlobClient(e.blob)), { abortSignal: options.signal, deleteSnapshots: 'include' });
     } catch (error) {
-      const mapped = this.error(error, chunk[0]!.path, container);
+      const mapped = this.error(error, chunk[0]!.path, container, { signal: options.signal });
       if (mapped.retryable || mapped instanceof NotFoundError) throw mapped;
       // Accounts or credentials that cannot batch (hierarchical namespace, some SAS scopes).
       const status = statusOf(error);
@@ -263,7 +265,7 @@ export class AzureBlobAdapter implements StorageAdapter {
           await containerClient.getBlobClient(entry.blob).delete({ abortSignal: options.signal, deleteSnapshots: 'include' });
         } catch (error) {
           if (statusOf(error) !== 404 || (await this.containerMissing(containerClient))) {
-            throw this.error(error, entry.path, containerClient.containerName);
+            throw this.error(error, entry.path, containerClient.containerName, { signal: options.signal });
           }
         }
       }
@@ -280,7 +282,7 @@ export class AzureBlobAdapter implements StorageAdapter {
     const { container, blob } = this.locate(path);
     if (blob) return;
     try {
-      await this.call(path, container, {}, (service) => service.getContainerClient(container).create({ abortSignal: options.signal }));
+      await this.call(path, container, { signal: options.signal }, (service) => service.getContainerClient(container).create({ abortSignal: options.signal }));
     } catch (error) {
       if (!(error instanceof AlreadyExistsError) || options.parents === false) throw error;
     }
@@ -300,16 +302,17 @@ export class AzureBlobAdapter implements StorageAdapter {
     if (!to.blob) throw new IsADirectoryError({ path: dst, protocol: this.protocol });
     const source = (await this.containerClient(src, from.container)).getBlobClient(from.blob);
     const target = (await this.containerClient(dst, to.container)).getBlobClient(to.blob);
-    const { contentLength = 0 } = await this.call(src, from.container, {}, () => source.getProperties({ abortSignal: options.signal }));
+    const signal = { signal: options.signal };
+    const { contentLength = 0 } = await this.call(src, from.container, signal, () => source.getProperties({ abortSignal: options.signal }));
     const sourceUrl = await this.call(src, from.container, {}, () => this.readableUrl(source));
     const sourceAuthorization = await this.call(src, from.container, {}, () => this.bearerForSource());
 
     if (contentLength <= this.syncCopyLimit) {
-      await this.call(dst, to.container, {}, () => target.syncCopyFromURL(sourceUrl, { abortSignal: options.signal, sourceAuthorization }));
+      await this.call(dst, to.container, signal, () => target.syncCopyFromURL(sourceUrl, { abortSignal: options.signal, sourceAuthorization }));
       return;
     }
     // Asynchronous Copy Blob: the service copies in the background; we poll the destination.
-    const poller = await this.call(dst, to.container, {}, () => target.beginCopyFromURL(sourceUrl, { abortSignal: options.signal }));
+    const poller = await this.call(dst, to.container, signal, () => target.beginCopyFromURL(sourceUrl, { abortSignal: options.signal }));
     const started = poller.getOperationState() as BlobBeginCopyFromUrlPollState;
     let status: string | undefined = started.isCompleted ? 'success' : 'pending';
     try {
@@ -320,7 +323,7 @@ export class AzureBlobAdapter implements StorageAdapter {
     } catch (error) {
       // Stop the server-side copy rather than leave it running after the caller gave up.
       if (started.copyId) await target.abortCopyFromURL(started.copyId).catch(() => undefined);
-      throw this.error(error, dst, to.container);
+      throw this.error(error, dst, to.container, signal);
     }
     if (status !== 'success') {
       throw new StorageError({ path: dst, protocol: this.protocol }, `Copy to ${this.protocol}://${dst} ended with status "${status ?? 'unknown'}"`);
@@ -360,6 +363,11 @@ export class AzureBlobAdapter implements StorageAdapter {
         expiresOn: new Date(Date.now() + options.expiresIn * 1000),
       }),
     );
+  }
+
+  /** Releases the sockets of the client this adapter built; an injected client stays its owner's. */
+  async close(): Promise<void> {
+    this.connection.agent?.destroy();
   }
 
   /* ------------------------------ helpers ------------------------------ */

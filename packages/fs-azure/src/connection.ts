@@ -1,6 +1,8 @@
+import http from 'node:http';
+import https from 'node:https';
 import { isTokenCredential, type TokenCredential } from '@azure/core-auth';
 import { BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from '@azure/storage-blob';
-import { ProtocolNotAvailableError, type FileSystemOptions } from '@strata/fs-core';
+import { InvalidPathError, ProtocolNotAvailableError, type FileSystemOptions } from '@strata/fs-core';
 
 export interface AzureBlobOptions extends FileSystemOptions {
   /** Full connection string (`AccountName=...;AccountKey=...` or with `SharedAccessSignature=...`). */
@@ -38,6 +40,8 @@ export interface AzureConnection {
   tokenCredential: TokenCredential | undefined;
   /** Strings that must never appear in error messages. */
   secrets: string[];
+  /** Keep-alive agent of a client built here (none for an injected client); close() destroys it. */
+  agent: http.Agent | undefined;
 }
 
 /**
@@ -50,6 +54,22 @@ export const PIPELINE_OPTIONS: StoragePipelineOptions = {
 };
 
 const DEFAULT_SUFFIX = 'core.windows.net';
+
+/**
+ * Pipeline options with an agent of our own: without one the SDK shares a process-wide
+ * keep-alive agent whose sockets nobody can release.
+ */
+function ownPipeline(url: string): { options: StoragePipelineOptions; agent: http.Agent } {
+  const agent = /^http:/i.test(url) ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
+  // `agent` is a core-rest-pipeline option the storage pipeline passes through (not in its type).
+  return { options: { ...PIPELINE_OPTIONS, agent } as StoragePipelineOptions, agent };
+}
+
+function clientFromConnectionString(cs: string): AzureConnection {
+  // Parsed once to learn the endpoint's scheme, then built with an agent that fits it.
+  const { options, agent } = ownPipeline(BlobServiceClient.fromConnectionString(cs).url);
+  return { ...fromClient(BlobServiceClient.fromConnectionString(cs, options), secretsOfConnectionString(cs)), agent };
+}
 
 function accountFromConnectionString(cs: string): string | undefined {
   if (/UseDevelopmentStorage=true/i.test(cs)) return 'devstoreaccount1';
@@ -85,6 +105,7 @@ function fromClient(client: BlobServiceClient, secrets: string[]): AzureConnecti
     sharedKey: credential instanceof StorageSharedKeyCredential ? credential : undefined,
     tokenCredential: isTokenCredential(credential) ? credential : undefined,
     secrets,
+    agent: undefined,
   };
 }
 
@@ -100,10 +121,21 @@ export function resolveConnection(
   env: NodeJS.ProcessEnv = process.env,
   identityModule = '@azure/identity',
 ): AzureConnection {
-  if (options.blobServiceClient) return fromClient(options.blobServiceClient, []);
-  if (options.connectionString) {
-    return fromClient(BlobServiceClient.fromConnectionString(options.connectionString, PIPELINE_OPTIONS), secretsOfConnectionString(options.connectionString));
+  const connection = connect(options, protocol, env, identityModule);
+  // An account named by the caller (or by an `abfs://c@account...` URL) must be the one served.
+  if (!sameAccount(options.accountName, connection.accountName)) {
+    connection.agent?.destroy();
+    throw new InvalidPathError(
+      { protocol },
+      `${protocol}: account "${options.accountName}" was asked for, but the credentials given are for account "${connection.accountName}"`,
+    );
   }
+  return connection;
+}
+
+function connect(options: AzureBlobOptions, protocol: string, env: NodeJS.ProcessEnv, identityModule: string): AzureConnection {
+  if (options.blobServiceClient) return fromClient(options.blobServiceClient, []);
+  if (options.connectionString) return clientFromConnectionString(options.connectionString);
   const envAccount = env.AZURE_STORAGE_ACCOUNT_NAME || undefined;
   const accountName = options.accountName ?? envAccount;
   // Environment secrets belong to the environment's account; never send them to another one.
@@ -116,16 +148,17 @@ export function resolveConnection(
     return fromParts(options, protocol, accountName, options.accountKey, options.sasToken, options.credential);
   }
   if (envConnection && sameAccount(accountFromConnectionString(envConnection), options.accountName) && !options.blobEndpoint) {
-    return fromClient(BlobServiceClient.fromConnectionString(envConnection, PIPELINE_OPTIONS), secretsOfConnectionString(envConnection));
+    return clientFromConnectionString(envConnection);
   }
   if (accountKey || sasToken) return fromParts(options, protocol, accountName, accountKey, sasToken, undefined);
   if (accountName || options.blobEndpoint) {
     const url = endpointFor(options, accountName, protocol);
+    const { options: pipeline, agent } = ownPipeline(url);
     const client = loadDefaultCredential(protocol, accountName ?? url, identityModule).then(
-      (credential) => new BlobServiceClient(url, credential, PIPELINE_OPTIONS),
+      (credential) => new BlobServiceClient(url, credential, pipeline),
     );
     client.catch(() => undefined); // surfaced on first use, not as an unhandled rejection
-    return { client, accountName, sharedKey: undefined, tokenCredential: undefined, secrets: [] };
+    return { client, accountName, sharedKey: undefined, tokenCredential: undefined, secrets: [], agent };
   }
   throw new ProtocolNotAvailableError(
     `${protocol}: no Azure Storage account configured. Pass connectionString, accountName (+ accountKey, sasToken or credential) ` +
@@ -147,13 +180,16 @@ function fromParts(
     if (!accountName) {
       throw new ProtocolNotAvailableError(`${protocol}: accountKey needs accountName as well`, { protocol });
     }
-    return withAccount(fromClient(new BlobServiceClient(url, new StorageSharedKeyCredential(accountName, accountKey), PIPELINE_OPTIONS), [accountKey]), accountName);
+    const { options: pipeline, agent } = ownPipeline(url);
+    const client = new BlobServiceClient(url, new StorageSharedKeyCredential(accountName, accountKey), pipeline);
+    return withAccount({ ...fromClient(client, [accountKey]), agent }, accountName);
   }
+  const { options: pipeline, agent } = ownPipeline(url);
   if (sasToken) {
     const token = sasToken.replace(/^\?/, '');
-    return withAccount(fromClient(new BlobServiceClient(`${url}?${token}`, undefined, PIPELINE_OPTIONS), [token]), accountName);
+    return withAccount({ ...fromClient(new BlobServiceClient(`${url}?${token}`, undefined, pipeline), [token]), agent }, accountName);
   }
-  return withAccount(fromClient(new BlobServiceClient(url, credential, PIPELINE_OPTIONS), []), accountName);
+  return withAccount({ ...fromClient(new BlobServiceClient(url, credential, pipeline), []), agent }, accountName);
 }
 
 function withAccount(connection: AzureConnection, accountName: string | undefined): AzureConnection {

@@ -3,6 +3,7 @@ import {
   AlreadyExistsError,
   ConflictError,
   FsError,
+  InvalidPathError,
   NotFoundError,
   PermissionDeniedError,
   StorageError,
@@ -21,6 +22,8 @@ export interface ErrorContext {
   pinned?: boolean | undefined;
   /** Secrets that must never appear in a message (account key, SAS token). */
   secrets?: readonly string[] | undefined;
+  /** The signal the failed call ran under: an SDK AbortError counts as the caller's abort only if it fired. */
+  signal?: AbortSignal | undefined;
 }
 
 interface RestErrorLike {
@@ -44,6 +47,10 @@ const PERMISSION_CODES = new Set([
   'AccountIsDisabled',
 ]);
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+// 400 answers about the name itself (bad container name, name too long).
+const INVALID_NAME_CODES = new Set(['InvalidResourceName', 'OutOfRangeInput', 'InvalidUri']);
+// How the SDK describes a response body cut short while it was reading it.
+const CUT_SHORT_BODY = /aborted|terminated|premature|socket hang up|ECONNRESET|unexpected end/i;
 // Connection-level failures worth another try. ENOTFOUND is left out: it usually means a wrong account name.
 const RETRYABLE_NETWORK = new Set([
   'REQUEST_SEND_ERROR',
@@ -102,14 +109,40 @@ export function azureCodeOf(error: unknown): string | undefined {
   return error && typeof error === 'object' ? errorCodeOf(error as RestErrorLike) : undefined;
 }
 
+/**
+ * A copy of an SDK error that keeps what helps debugging (name, code, status, scrubbed message)
+ * but none of the request: the RestError holds the SAS URL and the SharedKey signature.
+ */
+export class AzureErrorDetails extends Error {
+  readonly code: string | undefined;
+  readonly statusCode: number | undefined;
+  readonly azureCode: string | undefined;
+
+  constructor(error: unknown, secrets: readonly string[] | undefined) {
+    const e = (error ?? {}) as RestErrorLike;
+    super(sanitize(String(e.message ?? error ?? ''), secrets));
+    this.name = typeof e.name === 'string' ? e.name : 'Error';
+    this.code = typeof e.code === 'string' ? e.code : networkCodeOf(error);
+    this.statusCode = statusOf(error);
+    this.azureCode = azureCodeOf(error);
+    // The stack's first line repeats the message; the rest points into this module, not the SDK.
+    this.stack = `${this.name}: ${this.message}`;
+  }
+}
+
 /** Maps an @azure/storage-blob (or @azure/identity) error onto the fs-core hierarchy. */
 export function toFsError(error: unknown, ctx: ErrorContext): FsError {
   if (error instanceof FsError) return error;
   const { protocol, path } = ctx;
   const where = `${protocol}://${path}`;
-  const o = { path, protocol, cause: error };
+  const o = { path, protocol, cause: new AzureErrorDetails(error, ctx.secrets) };
   const e = (error ?? {}) as RestErrorLike;
-  if (e.name === 'AbortError') return new AbortError(o);
+  const callerAborted = ctx.signal?.aborted === true;
+  if (e.name === 'AbortError') {
+    if (callerAborted) return new AbortError(o);
+    // Nobody aborted: the SDK reports a connection closed mid-body this way.
+    return new StorageError({ ...o, retryable: true }, `Connection to Azure Blob Storage closed before the response ended for ${where}`);
+  }
 
   const status = statusOf(error);
   const code = errorCodeOf(e);
@@ -117,6 +150,9 @@ export function toFsError(error: unknown, ctx: ErrorContext): FsError {
   const detail = [code, status === undefined ? undefined : `HTTP ${status}`].filter(Boolean).join(', ');
   const suffix = `${detail ? ` (${detail})` : ''}${firstLine && firstLine !== code ? `: ${firstLine}` : ''}`;
 
+  if (code === 'PARSE_ERROR' && !callerAborted && CUT_SHORT_BODY.test(String(e.message ?? ''))) {
+    return new StorageError({ ...o, retryable: true }, `Azure Blob Storage response was cut short for ${where}${suffix}`);
+  }
   if (e.name && CREDENTIAL_ERRORS.has(e.name)) {
     return new PermissionDeniedError(o, `Could not obtain an Azure access token for ${where}${suffix}`);
   }
@@ -132,6 +168,9 @@ export function toFsError(error: unknown, ctx: ErrorContext): FsError {
   }
   if (code === 'BlobAlreadyExists' || code === 'ContainerAlreadyExists' || (ctx.create && (status === 409 || status === 412))) {
     return new AlreadyExistsError(o, `File already exists: ${where}`);
+  }
+  if (status === 400 && code && INVALID_NAME_CODES.has(code)) {
+    return new InvalidPathError(o, `Invalid container or blob name: ${where}${suffix}`);
   }
   if (ctx.pinned && (status === 412 || code === 'ConditionNotMet')) {
     return new ConflictError(o, `Blob changed while it was being read (its ETag moved on): ${where}`);

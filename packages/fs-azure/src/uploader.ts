@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BlobRequestConditions, BlockBlobClient } from '@azure/storage-blob';
-import { AlreadyExistsError, NotSupportedError, type PartUploader, type WriteMode } from '@strata/fs-core';
+import { AbortError, AlreadyExistsError, NotSupportedError, type PartUploader, type WriteMode } from '@strata/fs-core';
 import { toFsError, type ErrorContext } from './errors.js';
 
 /** Azure's limit of committed blocks per blob. */
@@ -58,7 +58,7 @@ export class AzureBlockUploader implements PartUploader {
     try {
       await this.blob.stageBlock(this.blockId(partNumber), data, data.length, { abortSignal: signal });
     } catch (error) {
-      throw toFsError(error, this.context);
+      throw toFsError(error, { ...this.context, signal });
     }
   }
 
@@ -82,14 +82,19 @@ export class AzureBlockUploader implements PartUploader {
    * whose answer was lost: the upload id in the metadata tells.
    */
   private async settleCreateRetry(error: unknown, attempt: number, signal?: AbortSignal): Promise<void> {
-    const mapped = toFsError(error, this.context);
+    const context = { ...this.context, signal };
+    const mapped = toFsError(error, context);
     if (!(mapped instanceof AlreadyExistsError) || attempt <= 1) throw mapped;
+    let properties;
     try {
-      const properties = await this.blob.getProperties({ abortSignal: signal });
-      if (properties.metadata?.[UPLOAD_ID_METADATA] === this.uploadId) return;
-    } catch {
-      // Could not check: the original answer stands.
+      properties = await this.blob.getProperties({ abortSignal: signal });
+    } catch (checkError) {
+      // A transient failure of the check proves nothing: let the retry policy ask again.
+      const checkFailure = toFsError(checkError, { ...context, create: false });
+      if (checkFailure.retryable || checkFailure instanceof AbortError) throw checkFailure;
+      throw mapped;
     }
+    if (properties.metadata?.[UPLOAD_ID_METADATA] === this.uploadId) return;
     throw mapped;
   }
 }

@@ -3,6 +3,7 @@ import {
   AbortError,
   AlreadyExistsError,
   ConflictError,
+  InvalidPathError,
   NotFoundError,
   PermissionDeniedError,
   StorageError,
@@ -47,7 +48,12 @@ describe('toFsError', () => {
     ['ECONNRESET', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), {}, StorageError, true],
     ['ENOTFOUND (wrong account name)', Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), {}, StorageError, false],
     ['400 InvalidHeaderValue', restError(400, 'InvalidHeaderValue'), {}, StorageError, false],
-    ['AbortError', Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' }), {}, AbortError, false],
+    ['AbortError after the caller aborted', Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' }), { signal: AbortSignal.abort() }, AbortError, false],
+    ['AbortError nobody asked for (connection closed mid-body)', Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' }), { signal: new AbortController().signal }, StorageError, true],
+    ['PARSE_ERROR of a listing cut short', new RestError('Error reading response as text: aborted', { code: 'PARSE_ERROR' }), {}, StorageError, true],
+    ['PARSE_ERROR after the caller aborted', new RestError('Error reading response as text: aborted', { code: 'PARSE_ERROR' }), { signal: AbortSignal.abort() }, StorageError, false],
+    ['400 InvalidResourceName', restError(400, 'InvalidResourceName'), {}, InvalidPathError, false],
+    ['400 OutOfRangeInput', restError(400, 'OutOfRangeInput'), {}, InvalidPathError, false],
     ['identity failure', Object.assign(new Error('No credential'), { name: 'CredentialUnavailableError' }), {}, PermissionDeniedError, false],
   ];
   test.each(cases)('%s', (_name, error, extra, type, retryable) => {
@@ -56,8 +62,24 @@ describe('toFsError', () => {
     expect(mapped.retryable).toBe(retryable);
     expect(mapped.path).toBe('c/b.txt');
     expect(mapped.protocol).toBe('az');
-    expect(mapped.cause).toBe(error);
+    expect((mapped.cause as Error).name).toBe((error as Error).name);
     expect(mapped.message).toContain('c/b.txt');
+  });
+
+  test('the cause keeps status and code but not the request (SAS URL, SharedKey signature)', () => {
+    const error = restError(403, 'AuthorizationFailure', `Denied for https://a.blob.core.windows.net/c/b.txt?${SAS}`);
+    Object.defineProperty(error, 'request', {
+      enumerable: false,
+      value: { url: `https://a.blob.core.windows.net/c/b.txt?${SAS}`, headers: { authorization: 'SharedKey a:c2lnbmF0dXJl' } },
+    });
+    const cause = toFsError(error, ctx).cause as Record<string, unknown>;
+    expect(cause).not.toBe(error);
+    expect(cause.statusCode).toBe(403);
+    expect(cause.azureCode).toBe('AuthorizationFailure');
+    expect(cause.request).toBeUndefined();
+    expect(cause.response).toBeUndefined();
+    expect(String(cause.message)).not.toContain('sig=c2Vj');
+    expect(String(cause.stack)).not.toContain('sig=c2Vj');
   });
 
   test('ContainerNotFound names the container', () => {
