@@ -1,11 +1,10 @@
-import type { Readable } from 'node:stream';
-
-import type { Bucket, Storage } from '@google-cloud/storage';
+import { CRC32C, type Bucket, type Storage } from '@google-cloud/storage';
 import {
   AbortError,
   InvalidPathError,
   NotFoundError,
   NotSupportedError,
+  StorageError,
   splitBucketPath,
   type AdapterListOptions,
   type AdapterReadOptions,
@@ -20,7 +19,7 @@ import {
   type WriteMode,
 } from '@strata/fs-core';
 
-import { statusOf, toFsError, type ErrorContext } from './errors.js';
+import { sanitizeCause, statusOf, toFsError, type ErrorContext } from './errors.js';
 import { GcsHttp } from './http.js';
 import { DEFAULT_CHUNK_SIZE, createStorage, validateChunkSize, type GcsOptions } from './options.js';
 import { GcsUploader, GcsWriter, type ObjectResource } from './uploader.js';
@@ -33,9 +32,10 @@ const MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600;
 const LIST_FIELDS = 'items(name,size,updated,generation,contentType,md5Hash,crc32c),prefixes,nextPageToken';
 
 /**
- * Google Cloud Storage behind fs-core's StorageAdapter. Metadata, listings, reads, copies and
- * deletes go through @google-cloud/storage; uploads speak the JSON upload API directly (see
- * uploader.ts) so they stream with bounded memory and can be cancelled.
+ * Google Cloud Storage behind fs-core's StorageAdapter. Metadata, listings, copies and deletes go
+ * through @google-cloud/storage; uploads (see uploader.ts) and downloads speak the JSON API over
+ * fetch, so they stream with bounded memory, can be cancelled, and a body cut short is an error
+ * (the SDK's download stream never ends when the connection closes early).
  */
 export class GcsAdapter implements StorageAdapter {
   readonly protocol: GcsProtocol;
@@ -179,19 +179,72 @@ export class GcsAdapter implements StorageAdapter {
     const { bucket, key } = this.split(path);
     const ctx = this.ctx(path, bucket, { pinned: options.etag !== undefined, action: 'read' });
     if (options.signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: options.signal.reason });
-    const stream = this.openReadStream(bucket, key, start, end, options.etag);
-    const onAbort = () => stream.destroy(new AbortError({ path, protocol: this.protocol, cause: options.signal?.reason }));
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const whole = start === 0 && end === undefined;
+    let response: Response;
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      }
+      response = await this.http.send(
+        this.http.objectUrl(bucket, key, { alt: 'media', ...this.pin(options.etag) }),
+        { method: 'GET', headers: whole ? {} : { Range: `bytes=${start}-${end !== undefined ? end - 1 : ''}` }, signal: options.signal },
+        [416],
+      );
     } catch (error) {
-      if (statusOf(error) === 416) return; // start at or past the end: nothing to read
       throw toFsError(error, ctx);
+    }
+    if (response.status === 416) {
+      await response.body?.cancel().catch(() => undefined);
+      return; // start at or past the end: nothing to read
+    }
+    const body = response.body;
+    if (!body) throw new StorageError({ path, protocol: this.protocol, retryable: true }, `Download returned no body: ${this.protocol}://${path}`);
+    // A server that ignores Range answers 200 with the whole object: skip to `start` ourselves.
+    const ranged = response.status === 206;
+    let skip = ranged ? 0 : start;
+    let remaining = end === undefined ? Infinity : end - start;
+    const expected = this.expectedBodyLength(response);
+    const crc = whole && response.status === 200 ? crc32cOf(response.headers.get('x-goog-hash')) : undefined;
+    const checksum = crc !== undefined ? new CRC32C() : undefined;
+    const reader = body.getReader();
+    let received = 0;
+    let done = false;
+    try {
+      while (remaining > 0) {
+        let chunk: Uint8Array;
+        try {
+          const next = await reader.read();
+          if (next.done) {
+            done = true;
+            break;
+          }
+          chunk = next.value;
+        } catch (error) {
+          throw toFsError(error, ctx);
+        }
+        received += chunk.length;
+        checksum?.update(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if (skip > 0) {
+          const dropped = Math.min(skip, chunk.length);
+          skip -= dropped;
+          chunk = chunk.subarray(dropped);
+        }
+        if (chunk.length > remaining) chunk = chunk.subarray(0, remaining);
+        remaining -= chunk.length;
+        if (chunk.length > 0) yield chunk;
+      }
     } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      stream.destroy();
+      if (!done) await reader.cancel().catch(() => undefined);
+    }
+    // A body that ends early (connection closed before Content-Length) must never pass as the data.
+    if (done && expected !== undefined && received !== expected) {
+      throw new StorageError(
+        { path, protocol: this.protocol, retryable: true },
+        `Download ended early: received ${received} of ${expected} bytes: ${this.protocol}://${path}`,
+      );
+    }
+    if (done && checksum && crc !== undefined && !checksum.validate(crc)) {
+      throw new StorageError(
+        { path, protocol: this.protocol, retryable: true },
+        `Downloaded bytes do not match the object's CRC32C: ${this.protocol}://${path}`,
+      );
     }
   }
 
@@ -200,23 +253,21 @@ export class GcsAdapter implements StorageAdapter {
    * ifGenerationMatch (so real GCS answers 412 once the live object moved on, even in a
    * versioned bucket where the old generation is still readable).
    */
-  private openReadStream(bucket: string, key: string, start: number, end: number | undefined, generation: string | undefined): Readable {
-    const file = generation === undefined ? this.bucket(bucket).file(key) : this.bucket(bucket).file(key, { generation });
-    if (generation !== undefined) {
-      file.interceptors.push({
-        request: (reqOpts) => {
-          reqOpts.qs = { ...(reqOpts.qs as object), ifGenerationMatch: generation };
-          return reqOpts as typeof reqOpts & { uri: string };
-        },
-      });
-    }
-    const whole = start === 0 && end === undefined;
-    return file.createReadStream({
-      // The SDK checks CRC32C only on whole-object reads; ranges carry no checksum.
-      validation: whole ? 'crc32c' : false,
-      decompress: false, // bytes as stored, so sizes and ranges match the metadata
-      ...(whole ? {} : { start, ...(end !== undefined ? { end: end - 1 } : {}) }),
-    });
+  private pin(generation: string | undefined): Record<string, string> {
+    return generation === undefined ? {} : { generation, ifGenerationMatch: generation };
+  }
+
+  /**
+   * Body bytes the server announced. fetch decodes a Content-Encoding (objects uploaded gzipped by
+   * other tools), and then Content-Length counts the encoded bytes, so there is nothing to compare.
+   */
+  private expectedBodyLength(response: Response): number | undefined {
+    const encoding = response.headers.get('content-encoding');
+    if (encoding && encoding.toLowerCase() !== 'identity') return undefined;
+    const length = response.headers.get('content-length');
+    if (length !== null && /^\d+$/.test(length)) return Number(length);
+    const range = /^bytes (\d+)-(\d+)\//.exec(response.headers.get('content-range') ?? '');
+    return range ? Number(range[2]) - Number(range[1]) + 1 : undefined;
   }
 
   /* ------------------------------ writes ------------------------------ */
@@ -317,7 +368,7 @@ export class GcsAdapter implements StorageAdapter {
       const message = error instanceof Error ? error.message : String(error);
       if (/client_email|could not load the default credentials|cannot sign/i.test(message)) {
         throw new NotSupportedError(
-          { path, protocol: this.protocol, cause: error },
+          { path, protocol: this.protocol, cause: sanitizeCause(error) },
           `Cannot sign ${this.protocol}://${path}: these credentials cannot sign URLs (use a service-account key)`,
         );
       }
@@ -325,8 +376,12 @@ export class GcsAdapter implements StorageAdapter {
     }
   }
 
+  /**
+   * Releases the data path's own connection pool (reads and uploads). The SDK's metadata requests
+   * go through teeny-request's process-wide keep-alive pool, which is not ours to close.
+   */
   async close(): Promise<void> {
-    // The SDK and fetch keep no resources that need releasing.
+    await this.http.close();
   }
 
   /* ------------------------------ helpers ------------------------------ */
@@ -381,6 +436,11 @@ export class GcsAdapter implements StorageAdapter {
  */
 function addressable(key: string): boolean {
   return key.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}
+
+/** The CRC32C from an `x-goog-hash: crc32c=…,md5=…` header (composite objects have no MD5, but all have it). */
+function crc32cOf(header: string | null): string | undefined {
+  return header ? /(?:^|,)\s*crc32c=([^,\s]+)/.exec(header)?.[1] : undefined;
 }
 
 /** Rejects as soon as `signal` aborts; the SDK call itself cannot be cancelled and is left to finish. */

@@ -57,7 +57,8 @@ const NETWORK_CODES = new Set([
 /** HTTP status of an SDK (ApiError, GaxiosError) or data-path error, if it has one. */
 export function statusOf(error: unknown): number | undefined {
   if (error instanceof GcsHttpError) return error.status;
-  if (typeof error !== 'object' || error === null) return undefined;
+  // DOMException's numeric code (23 for TimeoutError) is not an HTTP status.
+  if (typeof error !== 'object' || error === null || error instanceof DOMException) return undefined;
   const e = error as { code?: unknown; status?: unknown; response?: { status?: unknown; statusCode?: unknown } };
   if (typeof e.code === 'number') return e.code;
   if (typeof e.response?.status === 'number') return e.response.status;
@@ -71,12 +72,14 @@ function isNetworkError(error: unknown): boolean {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
     const message = (e as { message?: unknown }).message;
-    if (typeof message === 'string' && /fetch failed|socket hang up|other side closed|premature close/i.test(message)) return true;
+    if (typeof message === 'string' && /fetch failed|socket hang up|other side closed|premature close|^terminated$/i.test(message)) return true;
   }
   return false;
 }
 
+/** A cancelled request: fetch rejects with the signal's reason, a DOMException TimeoutError for AbortSignal.timeout(). */
 function isAbort(error: unknown): boolean {
+  if (error instanceof DOMException) return error.name === 'AbortError' || error.name === 'TimeoutError';
   return error instanceof Error && (error.name === 'AbortError' || (error as { code?: unknown }).code === 'ABORT_ERR');
 }
 
@@ -89,6 +92,8 @@ export function redact(text: string): string {
   return text
     .replace(/(upload_id|upload_protocol|X-Goog-Signature|X-Goog-Credential|Signature|access_token|token|sig|key)=[^&\s"']+/gi, '$1=<redacted>')
     .replace(/Bearer\s+[A-Za-z0-9._~+/=-]+/g, 'Bearer <redacted>')
+    .replace(/ya29\.[A-Za-z0-9._~+/=-]+/g, '<redacted token>')
+    .replace(/"(access_token|refresh_token|id_token|private_key|client_secret)"\s*:\s*"[^"]*"/gi, '"$1":"<redacted>"')
     .replace(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g, '<redacted key>')
     .replace(/\s+/g, ' ')
     .trim()
@@ -118,11 +123,35 @@ export function parseRetryAfter(value: string | null | undefined): number | unde
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/**
+ * A copy of an SDK/HTTP/network error that is safe to attach as `cause`: name, code, HTTP status
+ * and a scrubbed message, plus the same for its own causes. The originals carry the request
+ * (gaxios/teeny-request keep its headers, so the bearer token) and must not be reachable.
+ */
+export function sanitizeCause(error: unknown, depth = 0): unknown {
+  if (error === undefined || error === null) return undefined;
+  // Our own errors already carry sanitised causes.
+  if (error instanceof FsError) return error;
+  const source = error instanceof Error ? error : undefined;
+  const copy = new Error(redact(source ? source.message : String(error))) as Error & { code?: string | number; status?: number };
+  copy.name = source?.name ?? 'Error';
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') copy.code = code;
+  const status = statusOf(error);
+  if (status !== undefined) copy.status = status;
+  // Stack frames hold no data; the first line (the original message) is replaced.
+  const frames = source?.stack?.split('\n').filter((line) => /^\s+at /.test(line)) ?? [];
+  copy.stack = [`${copy.name}: ${copy.message}`, ...frames].join('\n');
+  const inner = (error as { cause?: unknown }).cause;
+  if (inner !== undefined && depth < 4) copy.cause = sanitizeCause(inner, depth + 1);
+  return copy;
+}
+
 /** Maps an SDK or HTTP failure to the shared hierarchy. Messages name protocol and path only. */
 export function toFsError(error: unknown, ctx: ErrorContext): FsError {
   if (error instanceof FsError) return error;
   const where = `${ctx.protocol}://${ctx.path}`;
-  const base = { path: ctx.path, protocol: ctx.protocol, cause: error };
+  const base = { path: ctx.path, protocol: ctx.protocol, cause: sanitizeCause(error) };
   if (isAbort(error)) return new AbortError(base);
   const status = statusOf(error);
   const detail = redact(serverMessageOf(error));

@@ -1,28 +1,53 @@
 import type { Storage } from '@google-cloud/storage';
+import { Agent } from 'undici';
 
 import { GcsHttpError, parseRetryAfter } from './errors.js';
 import { originOf } from './options.js';
 
 /**
- * The upload data path: plain fetch against the JSON upload API, authenticated with the SDK's own
- * auth client. Used where the SDK cannot take an AbortSignal or would buffer a whole stream.
+ * The data path (uploads and downloads): plain fetch against the JSON API, authenticated with the
+ * SDK's own auth client. Used where the SDK cannot take an AbortSignal, would buffer a whole stream,
+ * or (downloads) would not notice a body cut short.
  */
 export class GcsHttp {
   readonly origin: string;
   private readonly authenticated: boolean;
+  private readonly fetchImpl: typeof fetch;
+  /** Our own connection pool (unless a fetch was injected), so close() can release its sockets. */
+  private readonly dispatcher: Agent | undefined;
 
   constructor(
     private readonly storage: Storage,
-    private readonly fetchImpl: typeof fetch = globalThis.fetch,
+    fetchImpl?: typeof fetch,
   ) {
     this.origin = originOf(storage);
     // Same rule as the SDK: a custom endpoint (emulator) gets no token unless asked for.
     this.authenticated = !storage.customEndpoint || storage.useAuthWithCustomEndpoint === true;
+    if (fetchImpl) {
+      this.fetchImpl = fetchImpl;
+    } else {
+      const dispatcher = new Agent();
+      this.dispatcher = dispatcher;
+      // Node's fetch takes an undici dispatcher; the DOM typings do not know the option.
+      this.fetchImpl = (input, init) => globalThis.fetch(input, { ...init, dispatcher } as RequestInit);
+    }
   }
 
   uploadUrl(bucket: string, query: Record<string, string>): string {
     const qs = new URLSearchParams(query).toString();
     return `${this.origin}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?${qs}`;
+  }
+
+  /** The JSON API URL of one object (`alt=media` in `query` downloads its bytes). */
+  objectUrl(bucket: string, key: string, query: Record<string, string>): string {
+    const qs = new URLSearchParams(query).toString();
+    return `${this.origin}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(key)}?${qs}`;
+  }
+
+  /** Closes the sockets of our own pool; an injected fetch is left to its owner. */
+  async close(): Promise<void> {
+    // destroy, not close: a reader that stopped early must not keep close() waiting.
+    await this.dispatcher?.destroy();
   }
 
   /** Sends one request; resolves with the response for 2xx, 308 and `okStatuses`, else throws GcsHttpError. */

@@ -13,7 +13,7 @@ import {
   type WriteMode,
 } from '@strata/fs-core';
 
-import { statusOf, toFsError, type ErrorContext } from './errors.js';
+import { sanitizeCause, statusOf, toFsError, type ErrorContext } from './errors.js';
 import type { GcsHttp } from './http.js';
 
 /** The JSON API object resource fields the writer looks at. */
@@ -45,6 +45,13 @@ export interface UploaderHooks {
 }
 
 const CONTENT_TYPE = 'application/octet-stream';
+
+/** A session PUT's answer, body already read: 308 with the persisted range, or the final object. */
+interface SessionAnswer {
+  status: number;
+  range: string | null;
+  object?: ObjectResource | undefined;
+}
 
 /** The session URI answers 404/410: it expired, was cancelled, or (emulator) was already finalised. */
 class SessionGoneError extends StorageError {}
@@ -179,16 +186,15 @@ export class GcsUploader implements PartUploader {
       const body = data.subarray(persisted - partStart);
       if (body.length === 0 && !isLast) break;
       const range = body.length > 0 ? `bytes ${persisted}-${partEnd - 1}/${isLast ? partEnd : '*'}` : `bytes */${partEnd}`;
-      const response = await this.sessionRequest({ 'Content-Range': range }, body, signal);
-      if (response.status === 308) {
-        await response.arrayBuffer();
-        persisted = persistedFrom(response.headers.get('range'));
+      const answer = await this.sessionRequest({ 'Content-Range': range }, body, signal);
+      if (answer.status === 308) {
+        persisted = persistedFrom(answer.range);
         if (persisted < partStart || persisted > partEnd) {
           throw new StorageError(this.ctx(), `The resumable session lost data (server has ${persisted} bytes): ${this.where()}`);
         }
         continue;
       }
-      this.finalObject = (await response.json()) as ObjectResource;
+      this.finalObject = answer.object;
       if (!isLast) throw new StorageError(this.ctx(), `The server finalised the upload before the last chunk: ${this.where()}`);
       break;
     }
@@ -208,12 +214,11 @@ export class GcsUploader implements PartUploader {
           this.uncertain = false;
         }
         if (!this.finalObject) {
-          const response = await this.sessionRequest({ 'Content-Range': `bytes */${totalBytes}` }, undefined, signal);
-          if (response.status === 308) {
-            await response.arrayBuffer();
+          const answer = await this.sessionRequest({ 'Content-Range': `bytes */${totalBytes}` }, undefined, signal);
+          if (answer.status === 308) {
             throw new StorageError({ ...this.ctx(), retryable: true }, `The server did not finalise the upload: ${this.where()}`);
           }
-          this.finalObject = (await response.json()) as ObjectResource;
+          this.finalObject = answer.object;
         }
       } catch (error) {
         // An earlier try may have finalised unseen; then the object with our bytes is there.
@@ -244,10 +249,19 @@ export class GcsUploader implements PartUploader {
     return this.create ? { ifGenerationMatch: '0' } : {};
   }
 
-  private async sessionRequest(headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal): Promise<Response> {
+  /**
+   * One PUT to the session, its answer read in full inside the error mapping: a body cut short
+   * is a retryable network failure that leaves the session state uncertain, like a lost answer.
+   */
+  private async sessionRequest(headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal): Promise<SessionAnswer> {
     const session = this.requireSession();
     try {
-      return await this.http.send(session, { method: 'PUT', headers, body, signal });
+      const response = await this.http.send(session, { method: 'PUT', headers, body, signal });
+      if (response.status === 308) {
+        await response.arrayBuffer();
+        return { status: 308, range: response.headers.get('range') };
+      }
+      return { status: response.status, range: null, object: (await response.json()) as ObjectResource };
     } catch (error) {
       throw this.sessionError(error);
     }
@@ -255,19 +269,16 @@ export class GcsUploader implements PartUploader {
 
   /** Asks how many bytes the session holds. Real GCS answers 308 + Range, or the object if final. */
   private async queryStatus(signal?: AbortSignal): Promise<{ persisted: number; object?: ObjectResource }> {
-    const response = await this.sessionRequest({ 'Content-Range': 'bytes */*' }, undefined, signal);
-    if (response.status === 308) {
-      await response.arrayBuffer();
-      return { persisted: persistedFrom(response.headers.get('range')) };
-    }
-    const object = (await response.json()) as ObjectResource;
+    const answer = await this.sessionRequest({ 'Content-Range': 'bytes */*' }, undefined, signal);
+    if (answer.status === 308 || !answer.object) return { persisted: persistedFrom(answer.range) };
+    const object = answer.object;
     return { persisted: Number(object.size ?? 0), object };
   }
 
   private sessionError(error: unknown): FsError {
     const status = statusOf(error);
     if (status === 404 || status === 410) {
-      return new SessionGoneError({ ...this.ctx(), cause: error }, `Resumable upload session expired or was cancelled: ${this.where()}`);
+      return new SessionGoneError({ ...this.ctx(), cause: sanitizeCause(error) }, `Resumable upload session expired or was cancelled: ${this.where()}`);
     }
     const mapped = toFsError(error, this.ctx({ action: 'upload' }));
     // Without a definite answer the server may hold some of the bytes: resync before resending.

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 import {
+  AbortError,
   AlreadyExistsError,
   NotFoundError,
   PermissionDeniedError,
@@ -194,5 +195,111 @@ describe('resumable recovery (documented-protocol test server)', () => {
     await handle.write(countingBytes(300 * KiB));
     await expectFsError(handle.commit(), AlreadyExistsError);
     expect(server.requests[0]).toContain('ifGenerationMatch=0');
+  });
+});
+
+describe('data path faults (loopback server)', () => {
+  const objectJson = (size: number) => JSON.stringify({ name: 'k', bucket: 'bkt', size: String(size), generation: '7', updated: new Date().toISOString() });
+
+  /** Serves object `k` of `data`; `cutFirst` downloads send half the body and close the connection. */
+  async function objectServer(data: Uint8Array, cutFirst: number) {
+    let cuts = 0;
+    const mediaSockets = new Set<import('node:net').Socket>();
+    const started = await startServer((req, _body, res) => {
+      if (!req.url?.includes('alt=media')) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(objectJson(data.length));
+        return;
+      }
+      mediaSockets.add(req.socket);
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(data.length) });
+      if (cuts < cutFirst) {
+        cuts += 1;
+        res.write(data.subarray(0, data.length / 2), () => req.socket.destroy());
+        return;
+      }
+      res.end(data);
+    });
+    return { ...started, mediaSockets };
+  }
+
+  it('a download body cut short is a retryable StorageError (never short data, never a hang), and retries get the full bytes', async () => {
+    const data = countingBytes(64 * KiB);
+    const { endpoint } = await objectServer(data, 1);
+    const once = fsAt(endpoint);
+    const error = await expectFsError(once.cat('bkt/k'), StorageError);
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('gs://bkt/k');
+
+    const { endpoint: again } = await objectServer(data, 2);
+    const retrying = fsAt(again, { retry: { attempts: 4, baseDelayMs: 1 } });
+    expectSameBytes(await retrying.cat('bkt/k'), data, 'cat after cut-short bodies');
+  });
+
+  it('a resumable-session answer cut mid-body is a retryable error, not "TypeError: terminated"', async () => {
+    const { endpoint } = await startServer((req, _body, res) => {
+      if (req.method === 'POST') {
+        res.writeHead(200, { Location: `http://${req.headers.host}/session/1`, 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      // The final chunk's answer (the object resource) is cut after a few bytes.
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '500' });
+      res.write('{"name":', () => req.socket.destroy());
+    });
+    const fs = fsAt(endpoint, { chunkSize: 256 * KiB, resumableThreshold: 256 * KiB });
+    const error = await expectFsError(fs.pipe('bkt/k', countingBytes(300 * KiB)), StorageError);
+    expect(error.retryable).toBe(true);
+    expect(error.message).not.toMatch(/TypeError/);
+  });
+
+  it('the OAuth bearer token is not reachable from errors (SDK and fetch paths)', async () => {
+    const { OAuth2Client } = await import('google-auth-library');
+    const { Storage } = await import('@google-cloud/storage');
+    const { inspect } = await import('node:util');
+    const token = 'ya29.strata-test-SECRET-TOKEN-value';
+    const { endpoint } = await startServer((_req, _body, res) => jsonError(res, 503, 'backend unavailable'));
+    const authClient = new OAuth2Client();
+    authClient.setCredentials({ access_token: token, expiry_date: Date.now() + 3600_000, token_type: 'Bearer' });
+    const storage = new Storage({ apiEndpoint: endpoint, authClient, useAuthWithCustomEndpoint: true, retryOptions: { autoRetry: false } });
+    const fs = createFileSystem({ storage, retry: { attempts: 1 } });
+    for (const attempt of [fs.info('bkt/k'), fs.ls('bkt/d'), fs.pipe('bkt/k', 'x'), fs.pipe('bkt/big', countingBytes(600 * KiB))]) {
+      const error = await expectFsError(attempt, StorageError);
+      expect(inspect(error, { depth: 20 })).not.toContain('SECRET');
+      let cause: unknown = error;
+      for (let depth = 0; cause && depth < 10; depth++, cause = (cause as { cause?: unknown }).cause) {
+        expect((cause as { response?: unknown }).response).toBeUndefined();
+        expect((cause as { config?: unknown }).config).toBeUndefined();
+      }
+    }
+    await fs.close();
+  });
+
+  it("the caller's AbortSignal.timeout() cancelling a download or upload is AbortError (DOMException codes are no HTTP status)", async () => {
+    const { endpoint } = await startServer((req, _body, res) => {
+      if (req.method === 'GET' && !req.url?.includes('alt=media')) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(objectJson(10));
+      }
+      // Downloads and uploads are never answered.
+    });
+    const fs = fsAt(endpoint);
+    const read = await expectFsError(fs.cat('bkt/k', { signal: AbortSignal.timeout(200) }), AbortError);
+    expect(read.message).not.toMatch(/HTTP 23/);
+    await expectFsError(fs.pipe('bkt/k', 'x', { signal: AbortSignal.timeout(200) }), AbortError);
+    await fs.close();
+  });
+
+  it('close() releases the sockets of the download/upload connection pool', async () => {
+    const data = countingBytes(16 * KiB);
+    const { endpoint, mediaSockets } = await objectServer(data, 0);
+    const fs = fsAt(endpoint);
+    expectSameBytes(await fs.cat('bkt/k'), data, 'cat');
+    expect(mediaSockets.size).toBeGreaterThan(0);
+    const open = () => [...mediaSockets].filter((s) => !s.destroyed && !s.closed).length;
+    expect(open()).toBeGreaterThan(0); // kept alive for reuse until close()
+    await fs.close();
+    for (let waited = 0; open() > 0 && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(open()).toBe(0);
   });
 });
