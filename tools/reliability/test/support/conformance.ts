@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 
 import type { FaultProxy, FaultProxyStats } from '../../src/fault-proxy.js';
 import { makeFs, probe, startProxy, uniqueName, type BackendName } from './backends.js';
-import { faultRetry, RANDOM_FAULTS, STALL_MS } from './faults.js';
+import { FAST_FAULTS, faultRetry, STALL_MS } from './faults.js';
 import { report } from './report.js';
-import { watchRetries } from './retries.js';
+import { reportStrayAborts, watchRetries } from './retries.js';
 
 /**
  * The whole fs-core conformance suite with the filesystem pointed through a FaultProxy that fails
@@ -20,11 +20,21 @@ export function describeConformanceUnderFaults(name: BackendName, rate = 0.1, se
       const server = probe(name);
       const bucket = uniqueName(`rel-conf-${name}`);
       await server.createBucket(bucket);
-      const proxy: FaultProxy = await startProxy(name, [{ name: 'random', rate, fault: RANDOM_FAULTS }], seed, STALL_MS);
+      // `rate` of all requests fail: 95% of those spread evenly over the eight quick faults, 5% stall
+      // until the 2 s per-try timeout (a stall costs a timeout, so it is kept rarer to bound the runtime).
+      const proxy: FaultProxy = await startProxy(
+        name,
+        [
+          { name: 'stall', rate: rate * 0.05, fault: 'stall' },
+          { name: 'random', rate: (rate * 0.95) / (1 - rate * 0.05), fault: FAST_FAULTS },
+        ],
+        seed,
+        STALL_MS,
+      );
       const fs = makeFs(name, { origin: proxy.url, retry: faultRetry(seed, 2_000) });
       watchRetries(fs);
       return {
-        fs,
+        fs: reportStrayAborts(fs),
         base: `${bucket}/run`,
         teardown: async () => {
           stats = structuredClone(proxy.stats);
@@ -45,6 +55,7 @@ export function describeConformanceUnderFaults(name: BackendName, rate = 0.1, se
       expect(stats!.injected).toBeGreaterThan(50);
       expect(stats!.injected / stats!.requests).toBeGreaterThan(rate / 2);
       expect(Object.keys(stats!.faults).length, 'kinds of fault injected').toBeGreaterThanOrEqual(8);
+      expect(stats!.faults['stall'] ?? 0, 'stalls past the per-try timeout').toBeGreaterThan(0);
       expect(stats!.upstreamErrors).toBe(0);
     });
   });

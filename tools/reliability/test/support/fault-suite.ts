@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { AlreadyExistsError, FsError, NotFoundError, type AdaptedFileSystem, type FileSystem, type RetryEvent, type RetryOptions } from '@strata/fs-core';
+import { AlreadyExistsError, FsError, NotFoundError, TimeoutError, type AdaptedFileSystem, type FileSystem, type RetryEvent, type RetryOptions } from '@strata/fs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { FaultProxy, FaultRule, FaultSpec, RequestInfo } from '../../src/fault-proxy.js';
@@ -466,6 +466,27 @@ export function describeFaultSuite(name: BackendName): void {
       withRules([{ name: 'throttled', operation: profile.head, fault: { kind: 'slowDown', retryAfterSeconds: 1 }, times: 1 }]);
       await fs.info(path);
       expect(retries.map((r) => Math.round(r.delayMs))).toEqual([1000]);
+    });
+
+    it("the SDK's own retries are off: each try of the filesystem is exactly one request", async () => {
+      const rule: FaultRule = { name: 'always 500', operation: profile.head, fault: '500' };
+      withRules([rule]);
+      const fs = viaProxy({ attempts: 3, baseDelayMs: 1, maxDelayMs: 2 });
+      await expect(fs.info(`${bucket}/read-source.bin`)).rejects.toBeInstanceOf(FsError);
+      expect(proxy.stats.operations[profile.head], 'requests that reached the proxy').toBe(3);
+    });
+
+    it('the per-try timeout and the overall deadline bound an operation against a server that never answers', async () => {
+      withRules([{ name: 'always stall', operation: profile.head, fault: 'stall' }]);
+      const fs = viaProxy({ attempts: 100, baseDelayMs: 1, maxDelayMs: 2, timeoutMs: 400, deadlineMs: 1_500 });
+      const started = Date.now();
+      const error = await fs.info(`${bucket}/read-source.bin`).catch((e: unknown) => e);
+      const elapsed = Date.now() - started;
+      expect(error).toBeInstanceOf(TimeoutError);
+      expect(elapsed).toBeGreaterThanOrEqual(1_000);
+      expect(elapsed).toBeLessThan(4_000);
+      expect(proxy.stats.operations[profile.head]).toBeGreaterThanOrEqual(3);
+      expect(proxy.stats.operations[profile.head]).toBeLessThanOrEqual(5);
     });
 
     it('a missing object stays NotFoundError under faults (not masked, not retried forever)', async () => {
