@@ -66,9 +66,12 @@ def measure(name, fn):
     gc.collect()
     _reset_peak()
     rss_start = current_rss()
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     outcome = fn() or {}
     ms = (time.perf_counter() - started) * 1000
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_ms = ((usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)) * 1000
     peak = max(peak_rss(), rss_start)
     return {
         "name": name,
@@ -78,7 +81,7 @@ def measure(name, fn):
         "peakRss": peak,
         "rssStart": rss_start,
         "rssGrowth": max(0, peak - rss_start - outcome.get("outputBytes", 0)),
-        "extra": outcome.get("extra"),
+        "extra": {**(outcome.get("extra") or {}), "cpuMs": cpu_ms},
     }
 
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { ensureBuilt, type StrataPackage } from './lib/build.js';
-import { checkpointLayout, type TensorSpec } from './lib/data.js';
+import { checkpointLayout } from './lib/data.js';
 import { describeMachine } from './lib/machine.js';
 import type { PhaseResult } from './lib/measure.js';
 import { benchDir, resultsDir } from './lib/paths.js';
@@ -26,6 +26,8 @@ interface Args {
   runs?: number | undefined;
   warmups?: number | undefined;
   profile?: string | undefined;
+  /** Base name of the result files (default latest, quick or partial). */
+  out?: string | undefined;
   list: boolean;
 }
 
@@ -38,8 +40,9 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--runs' && value) args.runs = Number(value);
     else if (flag === '--warmups' && value) args.warmups = Number(value);
     else if (flag === '--profile' && value) args.profile = value;
+    else if (flag === '--out' && value && /^[a-z0-9-]+$/.test(value)) args.out = value;
     else if (flag === '--list') args.list = true;
-    else throw new Error(`unknown argument ${arg} (use --quick, --only=ids, --runs=N, --warmups=N, --profile=contender, --list)`);
+    else throw new Error(`unknown argument ${arg} (use --quick, --only=ids, --runs=N, --warmups=N, --profile=contender, --out=name, --list)`);
   }
   return args;
 }
@@ -51,6 +54,9 @@ function log(line: string): void {
 }
 
 const RESULT_PREFIX = 'BENCH_RESULT ';
+/** Contender processes running now, killed if the runner is interrupted. */
+const runningChildren = new Set<import('node:child_process').ChildProcess>();
+let interrupted = false;
 
 /** Child environment: no cloud credentials or metadata lookups from the parent environment. */
 function childEnv(): NodeJS.ProcessEnv {
@@ -93,7 +99,12 @@ function runChild(contender: Contender, params: Record<string, unknown>, options
     args.push(path.join(benchDir, 'dist', 'worker.js'));
   }
   return new Promise((resolve, reject) => {
+    if (interrupted) {
+      reject(new Error('interrupted'));
+      return;
+    }
     const child = spawn(command, args, { env: { ...childEnv(), BENCH_TASK: request }, stdio: ['ignore', 'pipe', 'pipe'] });
+    runningChildren.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
@@ -107,6 +118,7 @@ function runChild(contender: Contender, params: Record<string, unknown>, options
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      runningChildren.delete(child);
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
       if (code === 0 && line) {
         resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as TaskOutput);
@@ -176,13 +188,9 @@ function paramsFor(scenario: Scenario, contender: Contender, servers: ServerInfo
   }
   if (contender.runtime === 'python' && params.scale !== undefined) {
     // The Python worker gets the layout itself rather than a second implementation of it.
-    params.specs = layoutFor(sizes);
+    params.specs = checkpointLayout(params.scale as number);
   }
   return params;
-}
-
-function layoutFor(sizes: Sizes): TensorSpec[] {
-  return checkpointLayout(sizes.scale);
 }
 
 /* ------------------------------ scenarios ------------------------------ */
@@ -221,7 +229,8 @@ async function runScenario(scenario: Scenario, ctx: RunContext): Promise<{ resul
   if (missing.length > 0) return { result: { ...result, status: 'skipped', reason: missing.join('; ') }, fatal };
   if (scenario.store) {
     try {
-      await ctx.servers.ensure(scenario.store);
+      if (scenario.freshServer) await ctx.servers.restart(scenario.store);
+      else await ctx.servers.ensure(scenario.store);
     } catch (error) {
       const reason = (error as Error).message;
       if (ctx.ci) fatal.push(`${scenario.id}: ${reason}`);
@@ -247,6 +256,7 @@ async function runScenario(scenario: Scenario, ctx: RunContext): Promise<{ resul
   for (let round = 0; round < rounds; round++) {
     const counted = round >= result.warmups;
     for (const contender of rotate(scenario.contenders, round)) {
+      if (interrupted) break;
       if (contender.runtime === 'python' && !ctx.python) {
         errors.set(contender.id, [`Python venv unavailable: ${ctx.pythonProblem ?? ''}`]);
         continue;
@@ -317,7 +327,9 @@ async function main(): Promise<number> {
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      log(`${signal}: stopping servers`);
+      log(`${signal}: stopping contenders and servers`);
+      interrupted = true;
+      for (const child of runningChildren) child.kill('SIGKILL');
       void cleanup().finally(() => process.exit(130));
     });
   }
@@ -336,7 +348,7 @@ async function main(): Promise<number> {
   const versions = ctx.python ? pythonVersions(ctx.python) : {};
   // A partial run (--only, --runs) must not replace the committed full results.
   const partial = args.only.length > 0 || args.runs !== undefined || args.warmups !== undefined;
-  const base = args.quick ? 'quick' : partial ? 'partial' : 'latest';
+  const base = args.out ?? (args.quick ? 'quick' : partial ? 'partial' : 'latest');
   mkdirSync(resultsDir, { recursive: true });
   /** Written after every scenario, so a run that is cut short still leaves what it measured. */
   const write = (finished: boolean) => {
@@ -355,6 +367,7 @@ async function main(): Promise<number> {
   };
   try {
     for (const scenario of scenarios) {
+      if (interrupted) break;
       log(`scenario ${scenario.id}: ${scenario.title}`);
       const { result, fatal: problems } = await runScenario(scenario, ctx);
       if (result.status !== 'ran') log(`  ${result.status}: ${result.reason}`);

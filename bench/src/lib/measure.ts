@@ -78,9 +78,11 @@ export async function measurePhase(name: string, fn: () => Promise<PhaseOutcome 
   collectGarbage();
   resetPeakRss();
   const rssStart = currentRss();
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const outcome = (await fn()) ?? {};
   const ms = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
   const peak = Math.max(peakRss(), rssStart);
   return {
     name,
@@ -90,6 +92,7 @@ export async function measurePhase(name: string, fn: () => Promise<PhaseOutcome 
     peakRss: peak,
     rssStart,
     rssGrowth: Math.max(0, peak - rssStart - (outcome.outputBytes ?? 0)),
-    extra: outcome.extra,
+    // CPU time of the whole process (all threads): shows work hidden in worker threads or libuv.
+    extra: { ...outcome.extra, cpuMs: (cpu.user + cpu.system) / 1000 },
   };
 }

@@ -142,6 +142,8 @@ function extraText(p: PhaseSummary): string {
   if (p.extra.meanStepMs !== undefined) parts.push(`mean step ${fmt(p.extra.meanStepMs, 1)} ms`);
   if (p.extra.p95StepMs !== undefined) parts.push(`p95 step ${fmt(p.extra.p95StepMs, 1)} ms`);
   if (p.extra.checkpoints !== undefined) parts.push(`${fmt(p.extra.checkpoints)} checkpoints`);
+  if (p.extra.fitMs !== undefined) parts.push(`fit incl. last save ${fmt(p.extra.fitMs)} ms`);
+  if (p.extra.cpuMs !== undefined) parts.push(`CPU ${fmt(p.extra.cpuMs)} ms`);
   return parts.join(', ');
 }
 
@@ -194,6 +196,8 @@ export function renderMarkdown(results: BenchResults, scenarios: readonly Scenar
         continue;
       }
       for (const p of c.phases) {
+        // Phases that overlap (train within fit, in older results) have no meaningful sum.
+        if (p.phase === 'total' && c.phases.some((q) => q.phase === 'fit')) continue;
         lines.push(
           `| ${c.label} | ${p.phase} | ${ms(p.ms)} | ${rate(p)} | ${mib(p.peakRss.median)} | ${mib(p.rssGrowth.median)} | ${p.timeRatio === undefined ? '–' : fmt(p.timeRatio, 2)} | ${escapeCell(extraText(p))}${c.errors.length ? ` (${c.errors.length} failed run${c.errors.length > 1 ? 's' : ''}: ${escapeCell(c.errors[0]!)})` : ''} |`,
         );

@@ -63,6 +63,14 @@ export class Servers {
     }
   }
 
+  /** Stops `name` (if running) and starts it afresh with an empty bucket. */
+  async restart(name: ServerName): Promise<void> {
+    await this.running.get(name)?.stop();
+    this.running.delete(name);
+    delete this.info[name];
+    await this.ensure(name);
+  }
+
   async stopAll(): Promise<void> {
     const stops = [...this.running.values()].map((s) => s.stop().catch(() => undefined));
     this.running.clear();
