@@ -13,8 +13,12 @@ export class GcsHttp {
   readonly origin: string;
   private readonly authenticated: boolean;
   private readonly fetchImpl: typeof fetch;
-  /** Our own connection pool (unless a fetch was injected), so close() can release its sockets. */
-  private readonly dispatcher: Agent | undefined;
+  /**
+   * Our own connection pool (unless a fetch was injected), so close() can release its sockets.
+   * Made on demand: a filesystem shared through fs-core's instance cache may be used again after
+   * one holder closed it, and then simply opens new sockets.
+   */
+  private dispatcher: Agent | undefined;
 
   constructor(
     private readonly storage: Storage,
@@ -26,10 +30,11 @@ export class GcsHttp {
     if (fetchImpl) {
       this.fetchImpl = fetchImpl;
     } else {
-      const dispatcher = new Agent();
-      this.dispatcher = dispatcher;
       // Node's fetch takes an undici dispatcher; the DOM typings do not know the option.
-      this.fetchImpl = (input, init) => globalThis.fetch(input, { ...init, dispatcher } as RequestInit);
+      this.fetchImpl = (input, init) => {
+        this.dispatcher ??= new Agent();
+        return globalThis.fetch(input, { ...init, dispatcher: this.dispatcher } as RequestInit);
+      };
     }
   }
 
@@ -47,7 +52,9 @@ export class GcsHttp {
   /** Closes the sockets of our own pool; an injected fetch is left to its owner. */
   async close(): Promise<void> {
     // destroy, not close: a reader that stopped early must not keep close() waiting.
-    await this.dispatcher?.destroy();
+    const dispatcher = this.dispatcher;
+    this.dispatcher = undefined;
+    await dispatcher?.destroy();
   }
 
   /** Sends one request; resolves with the response for 2xx, 308 and `okStatuses`, else throws GcsHttpError. */
