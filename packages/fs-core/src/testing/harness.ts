@@ -21,6 +21,8 @@ export interface DescribeFileSystemOptions {
   capabilities?: Partial<Capabilities> | undefined;
   /** The backend talks to a server (per-request latency): every test gets a longer timeout. */
   slow?: boolean | undefined;
+  /** Per-test timeout in ms, overriding `slow` (fault-injection runs retry a lot). */
+  timeoutMs?: number | undefined;
 }
 
 export type CapabilityName = keyof Capabilities;
@@ -132,7 +134,7 @@ export class Harness {
 
   /** Test timeout in ms, scaled for remote backends. */
   timeout(factor = 1): number {
-    return (this.options.slow ? 120_000 : 30_000) * factor;
+    return (this.options.timeoutMs ?? (this.options.slow ? 120_000 : 30_000)) * factor;
   }
 
   async start(setup: () => Promise<FileSystemUnderTest>): Promise<void> {

@@ -45,7 +45,8 @@ export function describeConformanceUnderFaults(name: BackendName, rate = 0.1, se
         },
       };
     },
-    { slow: true },
+    // Under 10% faults a 1,000-file test retries hundreds of requests; fake-gcs-server also slows as it fills.
+    { slow: true, timeoutMs: 360_000 },
   );
 
   describe(`${title}: figures`, () => {
