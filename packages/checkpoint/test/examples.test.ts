@@ -8,25 +8,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { pythonPath } from '@strata/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { bfloat16ToFloat32, float16ToFloat32, isTensor, loadCheckpoint, saveCheckpoint, type Tensor } from '../src/index.js';
 import { dtypeOfArray } from '../src/tensor.js';
 import { ensureBuilt } from './crash/build.js';
-import { richCheckpoint, tempDir } from './helpers.js';
+import { findPython, richCheckpoint, tempDir } from './helpers.js';
 
 const run = promisify(execFile);
 const examples = fileURLToPath(new URL('../examples/', import.meta.url));
 
-function findPython(): string | undefined {
-  try {
-    return pythonPath();
-  } catch (error) {
-    if (process.env.CI) throw error;
-    return undefined;
-  }
-}
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {

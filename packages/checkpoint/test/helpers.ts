@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { filesystem, type FileSystem } from '@strata/fs-core';
+import { pythonPath } from '@strata/test-servers';
 
 import { tensor } from '../src/index.js';
 
@@ -151,4 +152,14 @@ export function richCheckpoint() {
     hyperparameters: { name: 'run-1', layers: [64, 64], flags: { amp: true } },
     unicode: { 'ключ': 'значение', emoji: '😀', lone: '\ud800' },
   };
+}
+
+/** The test venv's python; in CI a missing venv fails the run instead of skipping. */
+export function findPython(): string | undefined {
+  try {
+    return pythonPath();
+  } catch (error) {
+    if (process.env.CI) throw error;
+    return undefined;
+  }
 }

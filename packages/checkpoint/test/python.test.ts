@@ -7,7 +7,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { pythonPath } from '@strata/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -25,18 +24,10 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { littleEndianSlice } from '../src/tensor.js';
-import { tempDir } from './helpers.js';
+import { findPython, tempDir } from './helpers.js';
 
 const script = fileURLToPath(new URL('./python/interop.py', import.meta.url));
 
-function findPython(): string | undefined {
-  try {
-    return pythonPath();
-  } catch (error) {
-    if (process.env.CI) throw error;
-    return undefined;
-  }
-}
 const python = findPython();
 
 function run(args: string[], input?: string): Promise<unknown> {

@@ -105,8 +105,7 @@ export class AdaptedFileSystem implements FileSystem {
   }
 
   unstripProtocol(path: string): string {
-    const p = this.normalize(path);
-    return this.style === 'posix' ? `${this.protocol}://${p}` : `${this.protocol}://${p}`;
+    return `${this.protocol}://${this.normalize(path)}`;
   }
 
   private acceptsProtocol(protocol: string): boolean {
