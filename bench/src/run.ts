@@ -180,7 +180,7 @@ function storeParams(scenario: Scenario, servers: ServerInfos): Record<string, u
 }
 
 /** Task parameters: scenario params, contender params, store details, URLs derived from keys. */
-function paramsFor(scenario: Scenario, contender: Contender, servers: ServerInfos, sizes: Sizes, extra?: Record<string, unknown>): Record<string, unknown> {
+function paramsFor(scenario: Scenario, contender: Contender, servers: ServerInfos, extra?: Record<string, unknown>): Record<string, unknown> {
   const params: Record<string, unknown> = { ...scenario.params, ...storeParams(scenario, servers), ...contender.params, ...extra };
   if (scenario.store) {
     if (typeof params.key === 'string') params.url = `${params.urlBase as string}/${params.key}`;
@@ -242,7 +242,7 @@ async function runScenario(scenario: Scenario, ctx: RunContext): Promise<{ resul
   if (scenario.prepare) {
     const prep: Contender = { id: 'prepare', label: 'prepare', runtime: 'node', module: scenario.prepare.module, task: scenario.prepare.task, params: scenario.prepare.params ?? {} };
     try {
-      await runChild(prep, paramsFor(scenario, prep, ctx.servers.info, sizes), { timeoutMs });
+      await runChild(prep, paramsFor(scenario, prep, ctx.servers.info), { timeoutMs });
     } catch (error) {
       const reason = `preparing the scenario failed: ${(error as Error).message}`;
       fatal.push(`${scenario.id}: ${reason}`);
@@ -265,7 +265,7 @@ async function runScenario(scenario: Scenario, ctx: RunContext): Promise<{ resul
       if ((errors.get(contender.id)?.length ?? 0) >= 2) continue;
       const t0 = performance.now();
       try {
-        const output = await runChild(contender, paramsFor(scenario, contender, ctx.servers.info, sizes), {
+        const output = await runChild(contender, paramsFor(scenario, contender, ctx.servers.info), {
           timeoutMs,
           python: ctx.python,
           profileDir: profileDir(contender),

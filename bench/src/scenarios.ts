@@ -1,6 +1,5 @@
 // What is measured: scenarios, their contenders and the targets Strata must reach (issue 7).
 import type { StrataPackage } from './lib/build.js';
-import type { ServerName } from './lib/servers.js';
 
 const MiB = 1024 * 1024;
 

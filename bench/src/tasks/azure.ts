@@ -4,8 +4,8 @@ import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 
 import { checkpointLayout, parseSafetensorsHeader, safetensorsHeader, totalBytes, verifySafetensorsImage } from '../lib/data.js';
-import { measurePhase, type PhaseResult } from '../lib/measure.js';
-import { buildCheckpoint, checkSmallPayload, mapLimit, numberParam, smallPayload, stringParam, type Task, type TaskParams } from './common.js';
+import { measurePhase } from '../lib/measure.js';
+import { buildCheckpoint, mapLimit, numberParam, runSmallObjects, smallObjectName, stringParam, type Task, type TaskParams } from './common.js';
 
 function container(params: TaskParams) {
   const store = params.store as { connectionString: string };
@@ -45,40 +45,18 @@ const loadRanged: Task = async (params) => {
 
 const smallObjects: Task = async (params) => {
   const c = container(params);
-  const count = numberParam(params, 'count');
-  const size = numberParam(params, 'size');
-  const concurrency = numberParam(params, 'concurrency');
   const prefix = `${stringParam(params, 'prefix')}/sdk-${process.pid}/`;
-  const names = Array.from({ length: count }, (_, i) => `${prefix}obj-${String(i).padStart(5, '0')}.bin`);
-  const payloads = names.map((_, i) => Buffer.from(smallPayload(i, size)));
-  const phases: PhaseResult[] = [];
-  try {
-    phases.push(
-      await measurePhase('write', async () => {
-        await mapLimit(names, concurrency, (name, i) => c.getBlockBlobClient(name).upload(payloads[i]!, size));
-        return { bytes: count * size, items: count };
-      }),
-    );
-    const listed: string[] = [];
-    phases.push(
-      await measurePhase('list', async () => {
-        for await (const item of c.listBlobsFlat({ prefix })) listed.push(item.name);
-        return { items: listed.length };
-      }),
-    );
-    if (listed.length !== count) throw new Error(`azure-sdk: listed ${listed.length} objects, expected ${count}`);
-    let got: Uint8Array[] = [];
-    phases.push(
-      await measurePhase('read', async () => {
-        got = await mapLimit(names, concurrency, (name) => c.getBlobClient(name).downloadToBuffer());
-        return { bytes: count * size, items: count };
-      }),
-    );
-    got.forEach((bytes, i) => checkSmallPayload(i, bytes, size, 'azure-sdk'));
-  } finally {
-    await mapLimit(names, concurrency, (name) => c.deleteBlob(name).catch(() => undefined));
-  }
-  return { phases };
+  return runSmallObjects(params, 'azure-sdk', {
+    nameOf: (i) => prefix + smallObjectName(i),
+    write: (name, payload) => c.getBlockBlobClient(name).upload(payload, payload.length),
+    list: async () => {
+      const listed: string[] = [];
+      for await (const item of c.listBlobsFlat({ prefix })) listed.push(item.name);
+      return listed;
+    },
+    read: (name) => c.getBlobClient(name).downloadToBuffer(),
+    cleanup: (names) => mapLimit(names, numberParam(params, 'concurrency'), (name) => c.deleteBlob(name).catch(() => undefined)),
+  });
 };
 
 export const tasks: Record<string, Task> = { save, 'load-ranged': loadRanged, 'small-objects': smallObjects };

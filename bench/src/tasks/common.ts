@@ -2,7 +2,7 @@ import type { Tensor } from '@strata/checkpoint';
 import pLimit from 'p-limit';
 
 import { asBytes, checkpointLayout, tensorBytes, totalBytes, verifyTensorBytes, type TensorSpec } from '../lib/data.js';
-import type { PhaseResult } from '../lib/measure.js';
+import { measurePhase, type PhaseResult } from '../lib/measure.js';
 
 export interface TaskOutput {
   phases: PhaseResult[];
@@ -83,3 +83,55 @@ export function checkSmallPayload(i: number, bytes: Uint8Array, size: number, wh
     throw new Error(`${who}: object ${i} came back wrong (${bytes.length} bytes)`);
   }
 }
+
+/** One contender's operations for the small-object scenario (5, 8-*-c). */
+export interface SmallObjectClient {
+  /** The object name (key, path) of object `i`. */
+  nameOf(i: number): string;
+  write(name: string, payload: Buffer): Promise<unknown>;
+  /** Every object name under the contender's prefix. */
+  list(): Promise<string[]>;
+  read(name: string): Promise<Uint8Array>;
+  /** Removes what the run wrote and releases the client; errors are ignored. */
+  cleanup(names: string[]): Promise<unknown>;
+}
+
+/** Writes `count` objects (bounded concurrency), lists them, reads them back: three measured phases. */
+export async function runSmallObjects(params: TaskParams, who: string, client: SmallObjectClient): Promise<TaskOutput> {
+  const count = numberParam(params, 'count');
+  const size = numberParam(params, 'size');
+  const concurrency = numberParam(params, 'concurrency');
+  const names = Array.from({ length: count }, (_, i) => client.nameOf(i));
+  const payloads = names.map((_, i) => Buffer.from(smallPayload(i, size)));
+  const phases: PhaseResult[] = [];
+  try {
+    phases.push(
+      await measurePhase('write', async () => {
+        await mapLimit(names, concurrency, (name, i) => client.write(name, payloads[i]!));
+        return { bytes: count * size, items: count };
+      }),
+    );
+    let listed: string[] = [];
+    phases.push(
+      await measurePhase('list', async () => {
+        listed = await client.list();
+        return { items: listed.length };
+      }),
+    );
+    if (listed.length !== count) throw new Error(`${who}: listed ${listed.length} objects, expected ${count}`);
+    let got: Uint8Array[] = [];
+    phases.push(
+      await measurePhase('read', async () => {
+        got = await mapLimit(names, concurrency, (name) => client.read(name));
+        return { bytes: count * size, items: count };
+      }),
+    );
+    got.forEach((bytes, i) => checkSmallPayload(i, bytes, size, who));
+  } finally {
+    await client.cleanup(names).catch(() => undefined);
+  }
+  return { phases };
+}
+
+/** `obj-00042.bin`: zero-padded so listings sort like the indexes. */
+export const smallObjectName = (i: number): string => `obj-${String(i).padStart(5, '0')}.bin`;

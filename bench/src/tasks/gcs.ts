@@ -5,8 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import { Storage } from '@google-cloud/storage';
 
 import { checkpointLayout, parseSafetensorsHeader, safetensorsHeader, totalBytes, verifySafetensorsImage } from '../lib/data.js';
-import { measurePhase, type PhaseResult } from '../lib/measure.js';
-import { buildCheckpoint, checkSmallPayload, mapLimit, numberParam, smallPayload, stringParam, type Task, type TaskParams } from './common.js';
+import { measurePhase } from '../lib/measure.js';
+import { buildCheckpoint, mapLimit, numberParam, runSmallObjects, smallObjectName, stringParam, type Task, type TaskParams } from './common.js';
 
 function bucket(params: TaskParams) {
   const store = params.store as { endpoint: string; projectId: string };
@@ -64,41 +64,14 @@ const loadRanged: Task = async (params) => {
 
 const smallObjects: Task = async (params) => {
   const b = bucket(params);
-  const count = numberParam(params, 'count');
-  const size = numberParam(params, 'size');
-  const concurrency = numberParam(params, 'concurrency');
   const prefix = `${stringParam(params, 'prefix')}/sdk-${process.pid}/`;
-  const names = Array.from({ length: count }, (_, i) => `${prefix}obj-${String(i).padStart(5, '0')}.bin`);
-  const payloads = names.map((_, i) => Buffer.from(smallPayload(i, size)));
-  const phases: PhaseResult[] = [];
-  try {
-    phases.push(
-      await measurePhase('write', async () => {
-        await mapLimit(names, concurrency, (name, i) => b.file(name).save(payloads[i]!, { resumable: false }));
-        return { bytes: count * size, items: count };
-      }),
-    );
-    let listed: string[] = [];
-    phases.push(
-      await measurePhase('list', async () => {
-        const [files] = await b.getFiles({ prefix, autoPaginate: true });
-        listed = files.map((f) => f.name);
-        return { items: listed.length };
-      }),
-    );
-    if (listed.length !== count) throw new Error(`gcs-sdk: listed ${listed.length} objects, expected ${count}`);
-    let got: Uint8Array[] = [];
-    phases.push(
-      await measurePhase('read', async () => {
-        got = await mapLimit(names, concurrency, async (name) => (await b.file(name).download())[0]);
-        return { bytes: count * size, items: count };
-      }),
-    );
-    got.forEach((bytes, i) => checkSmallPayload(i, bytes, size, 'gcs-sdk'));
-  } finally {
-    await b.deleteFiles({ prefix, force: true }).catch(() => undefined);
-  }
-  return { phases };
+  return runSmallObjects(params, 'gcs-sdk', {
+    nameOf: (i) => prefix + smallObjectName(i),
+    write: (name, payload) => b.file(name).save(payload, { resumable: false }),
+    list: async () => (await b.getFiles({ prefix, autoPaginate: true }))[0].map((f) => f.name),
+    read: async (name) => (await b.file(name).download())[0],
+    cleanup: () => b.deleteFiles({ prefix, force: true }),
+  });
 };
 
 export const tasks: Record<string, Task> = { save, 'load-ranged': loadRanged, 'small-objects': smallObjects };

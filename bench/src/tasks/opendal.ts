@@ -2,8 +2,8 @@
 import { Operator } from 'opendal';
 
 import { checkpointLayout, safetensorsHeader, totalBytes, verifySafetensorsImage } from '../lib/data.js';
-import { measurePhase, type PhaseResult } from '../lib/measure.js';
-import { buildCheckpoint, checkSmallPayload, mapLimit, numberParam, smallPayload, stringParam, type Task, type TaskParams } from './common.js';
+import { measurePhase } from '../lib/measure.js';
+import { buildCheckpoint, numberParam, runSmallObjects, smallObjectName, stringParam, type Task, type TaskParams } from './common.js';
 
 interface StoreParams {
   kind: 's3' | 'gcs' | 'azure';
@@ -82,40 +82,14 @@ const load: Task = async (params) => {
 
 const smallObjects: Task = async (params) => {
   const op = operator(params);
-  const count = numberParam(params, 'count');
-  const size = numberParam(params, 'size');
-  const concurrency = numberParam(params, 'concurrency');
   const prefix = `${stringParam(params, 'prefix')}/opendal-${process.pid}/`;
-  const keys = Array.from({ length: count }, (_, i) => `${prefix}obj-${String(i).padStart(5, '0')}.bin`);
-  const payloads = keys.map((_, i) => Buffer.from(smallPayload(i, size)));
-  const phases: PhaseResult[] = [];
-  try {
-    phases.push(
-      await measurePhase('write', async () => {
-        await mapLimit(keys, concurrency, (key, i) => op.write(key, payloads[i]!));
-        return { bytes: count * size, items: count };
-      }),
-    );
-    let listed: string[] = [];
-    phases.push(
-      await measurePhase('list', async () => {
-        listed = (await op.list(prefix, { recursive: true })).map((e) => e.path()).filter((p) => !p.endsWith('/'));
-        return { items: listed.length };
-      }),
-    );
-    if (listed.length !== count) throw new Error(`opendal: listed ${listed.length} objects, expected ${count}`);
-    let got: Uint8Array[] = [];
-    phases.push(
-      await measurePhase('read', async () => {
-        got = await mapLimit(keys, concurrency, (key) => op.read(key));
-        return { bytes: count * size, items: count };
-      }),
-    );
-    got.forEach((bytes, i) => checkSmallPayload(i, bytes, size, 'opendal'));
-  } finally {
-    await op.removeAll(prefix).catch(() => undefined);
-  }
-  return { phases };
+  return runSmallObjects(params, 'opendal', {
+    nameOf: (i) => prefix + smallObjectName(i),
+    write: (key, payload) => op.write(key, payload),
+    list: async () => (await op.list(prefix, { recursive: true })).map((e) => e.path()).filter((p) => !p.endsWith('/')),
+    read: (key) => op.read(key),
+    cleanup: () => op.removeAll(prefix),
+  });
 };
 
 export const tasks: Record<string, Task> = { save, load, 'small-objects': smallObjects };

@@ -15,8 +15,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { loadCheckpoint } from '@strata/checkpoint';
 
 import { PARTIAL_KEY, checkpointLayout, parseSafetensorsHeader, safetensorsHeader, totalBytes, verifySafetensorsImage, verifyTensorBytes } from '../lib/data.js';
-import { measurePhase, type PhaseResult } from '../lib/measure.js';
-import { buildCheckpoint, checkSmallPayload, mapLimit, numberParam, smallPayload, stringParam, verifyLoaded, type Task, type TaskParams } from './common.js';
+import { measurePhase } from '../lib/measure.js';
+import { buildCheckpoint, mapLimit, numberParam, runSmallObjects, smallObjectName, stringParam, verifyLoaded, type Task, type TaskParams } from './common.js';
 
 interface S3Store {
   endpoint: string;
@@ -101,52 +101,29 @@ const loadRanged: Task = async (params) => {
 /** PutObject / ListObjectsV2 / GetObject with the same concurrency as Strata. */
 const smallObjects: Task = async (params) => {
   const client = new S3Client(clientConfig(params));
-  const count = numberParam(params, 'count');
-  const size = numberParam(params, 'size');
-  const concurrency = numberParam(params, 'concurrency');
   const Bucket = stringParam(params, 'bucket');
-  const prefix = `${stringParam(params, 'prefix')}/sdk-${process.pid}`;
-  const keys = Array.from({ length: count }, (_, i) => `${prefix}/obj-${String(i).padStart(5, '0')}.bin`);
-  const payloads = keys.map((_, i) => smallPayload(i, size));
-  const phases: PhaseResult[] = [];
-  try {
-    phases.push(
-      await measurePhase('write', async () => {
-        await mapLimit(keys, concurrency, (Key, i) => client.send(new PutObjectCommand({ Bucket, Key, Body: payloads[i] })));
-        return { bytes: count * size, items: count };
-      }),
-    );
-    const listed: string[] = [];
-    phases.push(
-      await measurePhase('list', async () => {
-        let token: string | undefined;
-        do {
-          const page = await client.send(new ListObjectsV2Command({ Bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
-          for (const o of page.Contents ?? []) if (o.Key) listed.push(o.Key);
-          token = page.IsTruncated ? page.NextContinuationToken : undefined;
-        } while (token);
-        return { items: listed.length };
-      }),
-    );
-    if (listed.length !== count) throw new Error(`aws-sdk: listed ${listed.length} objects, expected ${count}`);
-    let got: Uint8Array[] = [];
-    phases.push(
-      await measurePhase('read', async () => {
-        got = await mapLimit(keys, concurrency, async (Key) => {
-          const response = await client.send(new GetObjectCommand({ Bucket, Key }));
-          return response.Body!.transformToByteArray();
-        });
-        return { bytes: count * size, items: count };
-      }),
-    );
-    got.forEach((bytes, i) => checkSmallPayload(i, bytes, size, 'aws-sdk'));
-  } finally {
-    for (let i = 0; i < keys.length; i += 1000) {
-      await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } })).catch(() => undefined);
-    }
-    client.destroy();
-  }
-  return { phases };
+  const prefix = `${stringParam(params, 'prefix')}/sdk-${process.pid}/`;
+  return runSmallObjects(params, 'aws-sdk', {
+    nameOf: (i) => prefix + smallObjectName(i),
+    write: (Key, Body) => client.send(new PutObjectCommand({ Bucket, Key, Body })),
+    list: async () => {
+      const listed: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of page.Contents ?? []) if (o.Key) listed.push(o.Key);
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return listed;
+    },
+    read: async (Key) => (await client.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToByteArray(),
+    cleanup: async (keys) => {
+      for (let i = 0; i < keys.length; i += 1000) {
+        await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } })).catch(() => undefined);
+      }
+      client.destroy();
+    },
+  });
 };
 
 /* ------------------------------ scenario 4: partial load ------------------------------ */

@@ -3,8 +3,8 @@ import { loadCheckpoint, saveCheckpoint } from '@strata/checkpoint';
 import { urlToFs, type StorageOptions } from '@strata/fs-core';
 
 import { checkpointLayout, totalBytes } from '../lib/data.js';
-import { measurePhase, type PhaseResult } from '../lib/measure.js';
-import { buildCheckpoint, checkSmallPayload, mapLimit, numberParam, smallPayload, stringParam, verifyLoaded, type Task } from './common.js';
+import { measurePhase } from '../lib/measure.js';
+import { buildCheckpoint, numberParam, runSmallObjects, smallObjectName, stringParam, verifyLoaded, type Task } from './common.js';
 
 function storageOptions(params: Record<string, unknown>): StorageOptions {
   return params.storageOptions as StorageOptions;
@@ -47,41 +47,17 @@ const load: Task = async (params) => {
 
 /** 2,000 small objects: pipe each (bounded concurrency), list the prefix, cat each. */
 const smallObjects: Task = async (params) => {
-  const count = numberParam(params, 'count');
-  const size = numberParam(params, 'size');
-  const concurrency = numberParam(params, 'concurrency');
   const { fs, path: prefix } = await urlToFs(`${stringParam(params, 'urlPrefix')}/strata-${process.pid}`, storageOptions(params));
-  const names = Array.from({ length: count }, (_, i) => `${prefix}/obj-${String(i).padStart(5, '0')}.bin`);
-  const payloads = names.map((_, i) => smallPayload(i, size));
-  const phases: PhaseResult[] = [];
-  try {
-    phases.push(
-      await measurePhase('write', async () => {
-        await mapLimit(names, concurrency, (name, i) => fs.pipe(name, payloads[i]!));
-        return { bytes: count * size, items: count };
-      }),
-    );
-    let listed: string[] = [];
-    phases.push(
-      await measurePhase('list', async () => {
-        listed = await fs.find(prefix);
-        return { items: listed.length };
-      }),
-    );
-    if (listed.length !== count) throw new Error(`strata: listed ${listed.length} objects, expected ${count}`);
-    let got: Uint8Array[] = [];
-    phases.push(
-      await measurePhase('read', async () => {
-        got = await mapLimit(names, concurrency, (name) => fs.cat(name));
-        return { bytes: count * size, items: count };
-      }),
-    );
-    got.forEach((bytes, i) => checkSmallPayload(i, bytes, size, 'strata'));
-  } finally {
-    await fs.rm(prefix, { recursive: true }).catch(() => undefined);
-    await fs.close();
-  }
-  return { phases };
+  return runSmallObjects(params, 'strata', {
+    nameOf: (i) => `${prefix}/${smallObjectName(i)}`,
+    write: (name, payload) => fs.pipe(name, payload),
+    list: () => fs.find(prefix),
+    read: (name) => fs.cat(name),
+    cleanup: async () => {
+      await fs.rm(prefix, { recursive: true }).catch(() => undefined);
+      await fs.close();
+    },
+  });
 };
 
 export const tasks: Record<string, Task> = {

@@ -1,7 +1,7 @@
 import { NotFoundError } from '@strata/fs-core';
 
 import { loadCheckpoint, type LoadOptions } from './load.js';
-import { encodeCheckpoint, prepareCheckpoint, writePreparedCheckpoint, type SaveOptions } from './save.js';
+import { encodeCheckpoint, writeCheckpoint, type SaveOptions } from './save.js';
 import { withStorage, type StorageCallOptions } from './storage.js';
 import { elementsFromLittleEndian, type Tensor } from './tensor.js';
 import { decodeTree } from './tree.js';
@@ -23,7 +23,7 @@ export interface FsCheckpointIOOptions {
   fs?: StorageCallOptions['fs'];
 }
 
-/** Snapshots made by AsyncCheckpointIO: their bytes are private, so a second hash while writing is not needed. */
+/** Snapshots made by AsyncCheckpointIO: their bytes are private shared memory, hashed on a worker thread. */
 const privateSnapshots = new WeakSet<object>();
 
 /** The default CheckpointIO: one safetensors file per checkpoint through fs-core. */
@@ -37,9 +37,8 @@ export class FsCheckpointIO implements CheckpointIO {
   async saveCheckpoint(checkpoint: object, url: string, options?: SaveOptions): Promise<void> {
     const encoded = encodeCheckpoint(checkpoint);
     if (privateSnapshots.has(checkpoint)) encoded.owned = true;
-    const prepared = await prepareCheckpoint(encoded);
     const opts = this.withDefaults(options);
-    await withStorage(url, opts, ({ fs, path }) => writePreparedCheckpoint(prepared, fs, path, opts));
+    await withStorage(url, opts, ({ fs, path }) => writeCheckpoint(encoded, fs, path, opts));
   }
 
   loadCheckpoint(url: string, options?: LoadOptions): Promise<Record<string, unknown>> {

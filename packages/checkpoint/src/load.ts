@@ -1,7 +1,10 @@
+import { availableParallelism } from 'node:os';
+
 import { ConflictError, IsADirectoryError, type FileInfo, type FileSystem } from '@strata/fs-core';
 
 import type { DType } from './dtypes.js';
 import { CorruptCheckpointError } from './errors.js';
+import { hashWorkerBusy, isWholeBuffer, sha256SlicesOnWorker } from './hashing.js';
 import { LENGTH_PREFIX_BYTES, parseHeader, readHeaderLength, type HeaderTensor, type SafetensorsHeader } from './safetensors.js';
 import { withStorage, type StorageCallOptions } from './storage.js';
 import { FORMAT, readStrata, sha256Hex, type StrataContent } from './strata.js';
@@ -46,6 +49,11 @@ export const HEADER_PROBE_BYTES = 64 << 10;
 const MAX_RANGE_BYTES = 64 << 20;
 /** A file replaced while it is being read is read again, this many times in all. */
 const CONFLICT_ATTEMPTS = 3;
+/** Ranges read at once (fs-core's default bulk concurrency). */
+const READ_CONCURRENCY = 16;
+/** Ranges at least this large may be hashed on the worker thread while this one hashes others. */
+const OFF_THREAD_MIN_BYTES = 4 << 20;
+const offThreadHashing = availableParallelism() > 1;
 
 /* ------------------------------------------------------------------ */
 /* Shared by the in-memory and storage paths                           */
@@ -55,6 +63,19 @@ function selectTensors(header: SafetensorsHeader, keys: LoadOptions['keys']): He
   return keys ? header.tensors.filter((t) => keys(t.name)) : header.tensors;
 }
 
+/** Throws CorruptCheckpointError unless a Strata tensor's bytes match the manifest's SHA-256. */
+function verifyTensor(strata: StrataContent | undefined, t: HeaderTensor, bytes: Uint8Array): void {
+  if (strata) checkDigest(strata, t, sha256Hex(bytes));
+}
+
+function checkDigest(strata: StrataContent, t: HeaderTensor, actual: string): void {
+  const expected = strata.byName.get(t.name)!.sha256;
+  if (actual !== expected) {
+    throw new CorruptCheckpointError('digest-mismatch', `tensor ${JSON.stringify(t.name)} hashes to ${actual}, the manifest says ${expected}`);
+  }
+}
+
+/** `bytesOf` must return verified bytes (see verifyTensor). */
 function buildCheckpoint(
   header: SafetensorsHeader,
   strata: StrataContent | undefined,
@@ -63,15 +84,7 @@ function buildCheckpoint(
 ): Record<string, unknown> {
   const loaded = new Map<string, Tensor>();
   for (const t of selected) {
-    const bytes = bytesOf(t);
-    if (strata) {
-      const expected = strata.byName.get(t.name)!.sha256;
-      const actual = sha256Hex(bytes);
-      if (actual !== expected) {
-        throw new CorruptCheckpointError('digest-mismatch', `tensor ${JSON.stringify(t.name)} hashes to ${actual}, the manifest says ${expected}`);
-      }
-    }
-    loaded.set(t.name, { dtype: t.dtype, shape: [...t.shape], data: elementsFromLittleEndian(t.dtype, bytes) });
+    loaded.set(t.name, { dtype: t.dtype, shape: [...t.shape], data: elementsFromLittleEndian(t.dtype, bytesOf(t)) });
   }
   if (!strata) {
     const flat: Record<string, unknown> = {};
@@ -113,9 +126,11 @@ function headerOfBytes(bytes: Uint8Array): SafetensorsHeader {
 export function deserializeCheckpoint(bytes: Uint8Array, options: Pick<LoadOptions, 'keys'> = {}): Record<string, unknown> {
   const header = headerOfBytes(bytes);
   const strata = readStrata(header);
-  return buildCheckpoint(header, strata, selectTensors(header, options.keys), (t) =>
-    bytes.subarray(header.dataStart + t.begin, header.dataStart + t.end),
-  );
+  return buildCheckpoint(header, strata, selectTensors(header, options.keys), (t) => {
+    const data = bytes.subarray(header.dataStart + t.begin, header.dataStart + t.end);
+    verifyTensor(strata, t, data);
+    return data;
+  });
 }
 
 /** The header of an in-memory file, validated and (for Strata checkpoints) digest-checked. */
@@ -170,16 +185,85 @@ async function readHeaderFrom(fs: FileSystem, path: string, signal: AbortSignal 
   return { info, header: parseHeader(headerBytes, info.size), probe };
 }
 
-/** Reads the selected tensors' bytes: adjacent ones coalesced, bytes already in the probe reused. */
-async function readTensorBytes(fs: FileSystem, path: string, read: HeaderRead, selected: HeaderTensor[], signal: AbortSignal | undefined): Promise<Map<string, Uint8Array>> {
+interface ArrivedRange {
+  chunk: Uint8Array;
+  tensors: HeaderTensor[];
+  /** Each tensor's `[start, end)` in `chunk`. */
+  slices: [number, number][];
+}
+
+/**
+ * Checks ranges' tensors against their digests as the ranges arrive, sharing the hashing between
+ * the hash worker and this thread: the worker takes the next waiting range whenever it is idle, this
+ * thread one range at a time otherwise, yielding in between so new reads and the worker's replies
+ * are not held up. Resolves with the verified tensor bytes (a moved range comes back in a new view).
+ */
+function rangeVerifier(strata: StrataContent): (range: ArrivedRange) => Promise<Uint8Array[]> {
+  const waiting: { range: ArrivedRange; resolve: (views: Uint8Array[]) => void; reject: (error: unknown) => void }[] = [];
+  let mainScheduled = false;
+  const finish = (range: ArrivedRange, chunk: Uint8Array, digests: string[]): Uint8Array[] => {
+    range.tensors.forEach((t, i) => checkDigest(strata, t, digests[i]!));
+    return range.slices.map(([start, end]) => chunk.subarray(start, end));
+  };
+  const pump = (): void => {
+    const head = waiting[0];
+    if (!head) return;
+    const { chunk, slices } = head.range;
+    // The chunk is ours alone (the loaded tensors will view it), so it may move to the worker.
+    if (offThreadHashing && chunk.length >= OFF_THREAD_MIN_BYTES && isWholeBuffer(chunk) && !hashWorkerBusy()) {
+      waiting.shift();
+      sha256SlicesOnWorker(chunk, slices)
+        .then(({ bytes, digests }) => head.resolve(finish(head.range, bytes, digests)))
+        .catch(head.reject)
+        .finally(pump);
+      pump();
+    } else if (!mainScheduled) {
+      mainScheduled = true;
+      setImmediate(() => {
+        mainScheduled = false;
+        const job = waiting.shift();
+        if (job) {
+          try {
+            job.resolve(finish(job.range, job.range.chunk, job.range.slices.map(([start, end]) => sha256Hex(job.range.chunk.subarray(start, end)))));
+          } catch (error) {
+            job.reject(error);
+          }
+        }
+        pump();
+      });
+    }
+  };
+  return (range) =>
+    new Promise((resolve, reject) => {
+      waiting.push({ range, resolve, reject });
+      pump();
+    });
+}
+
+/**
+ * Reads the selected tensors' bytes (adjacent ones coalesced, bytes already in the probe reused)
+ * and verifies each range as soon as it arrives, so hashing overlaps the reads still under way.
+ */
+async function readVerifiedTensorBytes(
+  fs: FileSystem,
+  path: string,
+  read: HeaderRead,
+  strata: StrataContent | undefined,
+  selected: HeaderTensor[],
+  signal: AbortSignal | undefined,
+): Promise<Map<string, Uint8Array>> {
   const { header, probe, info } = read;
   const bytes = new Map<string, Uint8Array>();
   const ranges: { start: number; end: number; tensors: HeaderTensor[] }[] = [];
+  const accept = (t: HeaderTensor, data: Uint8Array) => {
+    verifyTensor(strata, t, data);
+    bytes.set(t.name, data);
+  };
   for (const t of selected) {
     const start = header.dataStart + t.begin;
     const end = header.dataStart + t.end;
-    if (end === start) bytes.set(t.name, new Uint8Array(0));
-    else if (end <= probe.length) bytes.set(t.name, probe.subarray(start, end));
+    if (end === start) accept(t, new Uint8Array(0));
+    else if (end <= probe.length) accept(t, probe.subarray(start, end));
     else {
       const last = ranges[ranges.length - 1];
       if (last && last.end === start && end - last.start <= MAX_RANGE_BYTES) {
@@ -188,22 +272,30 @@ async function readTensorBytes(fs: FileSystem, path: string, read: HeaderRead, s
       } else ranges.push({ start, end, tensors: [t] });
     }
   }
-  if (ranges.length === 0) return bytes;
-  const chunks = await fs.catRanges(
-    ranges.map(() => path),
-    ranges.map((r) => r.start),
-    ranges.map((r) => r.end),
-    { signal },
-  );
-  for (let i = 0; i < ranges.length; i++) {
-    const range = ranges[i]!;
-    const chunk = chunks[i]!;
-    if (chunk.length !== range.end - range.start) await shortRead(fs, path, info, chunk.length, range.end - range.start);
-    for (const t of range.tensors) {
-      const start = header.dataStart + t.begin - range.start;
-      bytes.set(t.name, chunk.subarray(start, start + (t.end - t.begin)));
+  const verify = strata ? rangeVerifier(strata) : async ({ chunk, slices }: ArrivedRange) => slices.map(([start, end]) => chunk.subarray(start, end));
+  const verifications: Promise<void>[] = [];
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const fail = (error: unknown) => {
+    failure ??= { error };
+  };
+  // After a failure no new range starts; work under way finishes before the error is thrown.
+  const reader = async () => {
+    while (!failure && next < ranges.length) {
+      const { start, end, tensors } = ranges[next++]!;
+      try {
+        const chunk = await fs.cat(path, { start, end, signal });
+        if (chunk.length !== end - start) await shortRead(fs, path, info, chunk.length, end - start);
+        const slices = tensors.map((t): [number, number] => [header.dataStart + t.begin - start, header.dataStart + t.end - start]);
+        verifications.push(verify({ chunk, tensors, slices }).then((views) => tensors.forEach((t, i) => bytes.set(t.name, views[i]!)), fail));
+      } catch (error) {
+        fail(error);
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, ranges.length) }, reader));
+  await Promise.all(verifications);
+  if (failure) throw failure.error;
   return bytes;
 }
 
@@ -226,8 +318,8 @@ async function loadFrom(fs: FileSystem, path: string, options: LoadOptions): Pro
     const read = await readHeaderFrom(fs, path, options.signal);
     const strata = readStrata(read.header);
     const selected = selectTensors(read.header, options.keys);
-    const bytes = await readTensorBytes(fs, path, read, selected, options.signal);
     try {
+      const bytes = await readVerifiedTensorBytes(fs, path, read, strata, selected, options.signal);
       return buildCheckpoint(read.header, strata, selected, (t) => bytes.get(t.name)!);
     } catch (error) {
       // A file replaced between our reads mixes two versions; that is a conflict, not corruption.

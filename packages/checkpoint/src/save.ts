@@ -37,13 +37,12 @@ export interface PreparedCheckpoint {
   header: Uint8Array;
   tensors: PreparedTensor[];
   byteLength: number;
-  /** The tensor bytes are a private snapshot nobody else can change. */
-  owned: boolean;
 }
 
-interface EncodedCheckpoint {
+export interface EncodedCheckpoint {
   tree: JsonValue;
   tensors: FoundTensor[];
+  /** The tensor bytes are a private snapshot nobody else can change. */
   owned: boolean;
 }
 
@@ -117,11 +116,11 @@ function assemble(encoded: EncodedCheckpoint, ordered: FoundTensor[], digests: s
     sha256: digests[i]!,
   }));
   const { bytes, dataByteLength } = buildHeader(entries, strataMetadata(encoded.tree, manifest));
-  return { header: bytes, tensors: entries, byteLength: bytes.length + dataByteLength, owned: encoded.owned };
+  return { header: bytes, tensors: entries, byteLength: bytes.length + dataByteLength };
 }
 
 /** Hashes tensors (yielding to the event loop now and then) and builds the header. */
-export async function prepareCheckpoint(encoded: EncodedCheckpoint): Promise<PreparedCheckpoint> {
+async function prepareCheckpoint(encoded: EncodedCheckpoint): Promise<PreparedCheckpoint> {
   const ordered = inReferenceOrder(encoded.tensors);
   // Private snapshots (AsyncCheckpointIO) are hashed off the main thread so training keeps going.
   const offThread = encoded.owned && ordered.length > 0 && ordered.every((t) => isShared(t.data));
@@ -177,42 +176,76 @@ class CoalescingWriter {
   }
 }
 
-/**
- * Streams a prepared checkpoint through one write handle: header, then tensors in file order.
- * Commits only after the last byte; on any error aborts, so the previous file stays intact.
- * Unless the bytes are a private snapshot, each tensor is hashed again as it is written and the
- * save fails if it changed since the header was built (the file would not verify).
- */
-export async function writePreparedCheckpoint(prepared: PreparedCheckpoint, fs: FileSystem, path: string, options: SaveOptions = {}): Promise<void> {
-  const where = { path, protocol: fs.protocol };
-  throwIfAborted(options.signal, where);
+/** Opens `path` for writing, runs `fill`, commits; on any error aborts, so the previous file stays intact. */
+async function writeAtomically(fs: FileSystem, path: string, options: SaveOptions, fill: (handle: WriteHandle) => Promise<void>): Promise<void> {
+  throwIfAborted(options.signal, { path, protocol: fs.protocol });
   if (fs.capabilities.emptyDirectories) {
     const parent = parentOf(path);
     if (parent !== undefined && parent !== '/') await fs.mkdir(parent, { parents: true, signal: options.signal });
   }
   const handle = await fs.open(path, options.mode === 'create' ? 'xb' : 'wb', { signal: options.signal });
   try {
-    const writer = new CoalescingWriter(handle, prepared.byteLength, options.onProgress, options.signal, where);
-    await writer.write(prepared.header);
-    for (const t of prepared.tensors) {
-      const check: Hash | undefined = prepared.owned ? undefined : createHash('sha256');
-      for (const chunk of littleEndianChunks(t.data, t.itemSize)) {
-        check?.update(chunk);
-        await writer.write(chunk);
-      }
-      if (check && check.digest('hex') !== t.sha256) {
-        throw new Error(`Tensor "${t.name}" changed while the checkpoint was being saved; nothing was committed to ${fs.protocol}://${path}`);
-      }
-    }
-    await writer.flush();
-    if (writer.written !== prepared.byteLength) {
-      throw new Error(`Wrote ${writer.written} bytes but the checkpoint is ${prepared.byteLength} bytes; nothing was committed`);
-    }
+    await fill(handle);
     await handle.commit();
   } catch (error) {
     await handle.abort().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Header, then tensors in file order, through a CoalescingWriter. With `hashes`, each chunk is
+ * hashed into its tensor's hash while the previous chunk is being written, so hashing overlaps I/O.
+ */
+async function streamTensors(handle: WriteHandle, prepared: PreparedCheckpoint, options: SaveOptions, where: { path: string; protocol: string }, hashes?: Hash[]): Promise<void> {
+  const writer = new CoalescingWriter(handle, prepared.byteLength, options.onProgress, options.signal, where);
+  await writer.write(prepared.header);
+  let inFlight: Promise<void> = Promise.resolve();
+  for (const [i, t] of prepared.tensors.entries()) {
+    for (const chunk of littleEndianChunks(t.data, t.itemSize)) {
+      hashes?.[i]!.update(chunk);
+      // One write in flight: the writer's state changes only between awaited writes.
+      await inFlight;
+      inFlight = writer.write(chunk);
+    }
+  }
+  await inFlight;
+  await writer.flush();
+  if (writer.written !== prepared.byteLength) {
+    throw new Error(`Wrote ${writer.written} bytes but the checkpoint is ${prepared.byteLength} bytes; nothing was committed`);
+  }
+}
+
+/** Digest placeholder of the final length, so the header's size does not change when it is filled in. */
+const PENDING_DIGEST = '0'.repeat(64);
+
+/**
+ * Hashes and writes an encoded checkpoint. The header holds every digest, so it must be known
+ * before the first tensor byte goes out, which costs a hashing pass before any I/O. Where the
+ * handle can patch (file, memory), tensors are instead hashed as they are written, under a header
+ * with placeholder digests of the same length that is patched in before commit; the digests then
+ * match the bytes written even if a caller changes a tensor meanwhile. Private snapshots keep the
+ * worker-thread hashing, which spares the main thread.
+ * Without patching, callers must not change tensors until the save settles (AsyncCheckpointIO
+ * snapshots for them): a tensor changed after it was hashed is written as it is then, and loading
+ * that file fails with CorruptCheckpointError ('digest-mismatch').
+ */
+export async function writeCheckpoint(encoded: EncodedCheckpoint, fs: FileSystem, path: string, options: SaveOptions = {}): Promise<void> {
+  const where = { path, protocol: fs.protocol };
+  const ordered = inReferenceOrder(encoded.tensors);
+  let prepared: PreparedCheckpoint | undefined;
+  await writeAtomically(fs, path, options, async (handle) => {
+    if (encoded.owned || !handle.patch) {
+      prepared ??= await prepareCheckpoint(encoded);
+      return streamTensors(handle, prepared, options, where);
+    }
+    const draft = assemble(encoded, ordered, ordered.map(() => PENDING_DIGEST));
+    const hashes = ordered.map(() => createHash('sha256'));
+    await streamTensors(handle, draft, options, where, hashes);
+    const header = assemble(encoded, ordered, hashes.map((hash) => hash.digest('hex'))).header;
+    if (header.length !== draft.header.length) throw new Error(`The header changed size (${draft.header.length} -> ${header.length} bytes); nothing was committed`);
+    await handle.patch(0, header);
+  });
 }
 
 /**
@@ -222,8 +255,7 @@ export async function writePreparedCheckpoint(prepared: PreparedCheckpoint, fs: 
  */
 export async function saveCheckpoint(checkpoint: object, url: string, options: SaveOptions = {}): Promise<void> {
   const encoded = encodeCheckpoint(checkpoint);
-  const prepared = await prepareCheckpoint(encoded);
-  await withStorage(url, options, ({ fs, path }) => writePreparedCheckpoint(prepared, fs, path, options));
+  await withStorage(url, options, ({ fs, path }) => writeCheckpoint(encoded, fs, path, options));
 }
 
 /** The whole checkpoint file in memory (for tests, small objects, or sending elsewhere). */
@@ -267,5 +299,5 @@ export function serializeSafetensors(tensors: Record<string, Tensor> | Map<strin
     sha256: '',
   }));
   const { bytes, dataByteLength } = buildHeader(prepared, metadata);
-  return concat({ header: bytes, tensors: prepared, byteLength: bytes.length + dataByteLength, owned: true });
+  return concat({ header: bytes, tensors: prepared, byteLength: bytes.length + dataByteLength });
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 
 import { AsyncCheckpointIO, loadCheckpoint, readCheckpointInfo, snapshotCheckpoint } from '../src/index.js';
-import { isShared, sha256OnWorker } from '../src/hashing.js';
+import { isShared, isWholeBuffer, sha256OnWorker, sha256SlicesOnWorker } from '../src/hashing.js';
 import { filesystem } from '@strata/fs-core';
 
 describe('off-thread hashing of private snapshots', () => {
@@ -13,6 +13,19 @@ describe('off-thread hashing of private snapshots', () => {
     const [a, b] = await sha256OnWorker([shared, view]);
     expect(a).toBe(createHash('sha256').update(shared).digest('hex'));
     expect(b).toBe(createHash('sha256').update(view).digest('hex'));
+  });
+
+  it('moves a buffer to the worker for slice digests and hands it back intact', async () => {
+    const bytes = new Uint8Array(5 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) & 0xff;
+    const expected = createHash('sha256').update(bytes).digest('hex');
+    const part = createHash('sha256').update(bytes.subarray(10, 4_000_000)).digest('hex');
+    expect(isWholeBuffer(bytes)).toBe(true);
+    expect(isWholeBuffer(bytes.subarray(1))).toBe(false);
+    const { bytes: back, digests } = await sha256SlicesOnWorker(bytes, [[0, bytes.length], [10, 4_000_000]]);
+    expect(bytes.byteLength).toBe(0); // moved, not copied
+    expect(digests).toEqual([expected, part]);
+    expect(createHash('sha256').update(back).digest('hex')).toBe(expected);
   });
 
   it('AsyncCheckpointIO snapshots into shared memory and its saves carry correct digests', async () => {

@@ -237,6 +237,83 @@ describe('round trip through storage', () => {
   });
 });
 
+describe('tensors changed during a plain save', () => {
+  /** A filesystem whose write handles flip data[0] on their first write (the header), optionally hiding patch(). */
+  function mutatingFs(fs: FileSystem, data: Uint8Array, hidePatch: boolean): FileSystem {
+    let writes = 0;
+    return new Proxy(fs, {
+      get(target, prop) {
+        if (prop !== 'open') return Reflect.get(target, prop, target);
+        return async (p: string, mode: 'wb' | 'xb') => {
+          const handle = await target.open(p, mode);
+          return new Proxy(handle, {
+            get(h, q) {
+              if (q === 'patch' && hidePatch) return undefined;
+              if (q === 'write') {
+                return (chunk: Uint8Array) => {
+                  if (writes++ === 0) data[0]! ^= 0xff;
+                  return h.write(chunk);
+                };
+              }
+              const v = Reflect.get(h, q, h);
+              return typeof v === 'function' ? v.bind(h) : v;
+            },
+          });
+        };
+      },
+    });
+  }
+
+  it('without patch(): hashed before writing, so the save commits and the file fails to load as corrupt', async () => {
+    const fs = await privateMemoryFs();
+    const data = pseudoRandomBytes(1 << 20, 3);
+    await saveCheckpoint({ w: tensor('U8', [data.length], data) }, '/m.safetensors', { fs: mutatingFs(fs, data, true) });
+    const error = await loadCheckpoint('/m.safetensors', { fs }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptCheckpointError);
+    expect((error as CorruptCheckpointError).reason).toBe('digest-mismatch');
+  });
+
+  it('with and without patch(): the same bytes as serializeCheckpoint', async () => {
+    const fs = await privateMemoryFs();
+    const ckpt = richCheckpoint();
+    const data = new Uint8Array(8);
+    await saveCheckpoint(ckpt, '/patched.safetensors', { fs });
+    // mutatingFs only flips a byte nobody else reads.
+    await saveCheckpoint(ckpt, '/hashed-first.safetensors', { fs: mutatingFs(fs, data, true) });
+    const reference = serializeCheckpoint(ckpt);
+    expect(Buffer.compare(await fs.cat('/patched.safetensors'), reference)).toBe(0);
+    expect(Buffer.compare(await fs.cat('/hashed-first.safetensors'), reference)).toBe(0);
+  });
+});
+
+describe('verification of large ranges', () => {
+  const mib = 1 << 20;
+  // Three adjacent 3 MiB tensors form one 9 MiB range, large enough for the hash worker.
+  const large = () => ({ a: tensor('U8', [3 * mib], pseudoRandomBytes(3 * mib, 1)), b: tensor('U8', [3 * mib], pseudoRandomBytes(3 * mib, 2)), c: tensor('U8', [3 * mib], pseudoRandomBytes(3 * mib, 3)) });
+
+  it('loads every tensor of a large range intact', async () => {
+    const fs = await privateMemoryFs();
+    const ckpt = large();
+    await saveCheckpoint(ckpt, '/l.safetensors', { fs });
+    const loaded = (await loadCheckpoint('/l.safetensors', { fs })) as Record<'a' | 'b' | 'c', Tensor>;
+    for (const k of ['a', 'b', 'c'] as const) expect(Buffer.compare(loaded[k].data as Uint8Array, ckpt[k].data as Uint8Array)).toBe(0);
+  });
+
+  it('names the tampered tensor inside a large range', async () => {
+    const fs = await privateMemoryFs();
+    await saveCheckpoint(large(), '/l.safetensors', { fs });
+    const info = await readCheckpointInfo('/l.safetensors', { fs });
+    const b = info.tensors.find((t) => t.name === 'b')!;
+    const bytes = await fs.cat('/l.safetensors');
+    bytes[8 + info.headerByteLength + b.dataOffsets[0] + 12345]! ^= 1;
+    await fs.pipe('/l.safetensors', bytes);
+    const error = await loadCheckpoint('/l.safetensors', { fs }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptCheckpointError);
+    expect((error as CorruptCheckpointError).reason).toBe('digest-mismatch');
+    expect((error as CorruptCheckpointError).message).toContain('"b"');
+  });
+});
+
 describe('partial loads', () => {
   it('reads only the selected tensors, coalescing adjacent ranges', async () => {
     const fs = await privateMemoryFs();
@@ -255,7 +332,7 @@ describe('partial loads', () => {
     expect(stats.bytesRead).toBe(headerRead + 3 * mib);
     // Header probe, then layers 1+2 as one range and layer 4 as another.
     expect(stats.ranges.length).toBe(3);
-    expect(stats.calls.catRanges).toBe(1);
+    expect(stats.calls.cat).toBe(3);
     expect(loaded.step).toBe(1);
     expect(loaded.layers.map((l) => Object.keys(l))).toEqual([[], ['w'], ['w'], [], ['w'], []]);
     expect(Buffer.compare(loaded.layers[4]!.w.data as Uint8Array, ckpt.layers[4]!.w.data as Uint8Array)).toBe(0);

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BlobSASPermissions,
@@ -14,6 +15,7 @@ import {
   NotFoundError,
   NotSupportedError,
   PartWriter,
+  readBodyExactly,
   StorageError,
   type AdapterListOptions,
   type AdapterReadOptions,
@@ -42,6 +44,7 @@ const BATCH_LIMIT = 256;
 const FALLBACK_DELETE_CONCURRENCY = 8;
 const STORAGE_SCOPE = 'https://storage.azure.com/.default';
 const COPY_POLL_MS = 500;
+const MAX_CACHED_CONTAINERS = 64;
 
 interface Location {
   container: string;
@@ -63,6 +66,7 @@ export class AzureBlobAdapter implements StorageAdapter {
   private readonly listPageSize: number;
   private readonly syncCopyLimit: number;
   private batchDelete = true;
+  private readonly containers = new Map<string, ContainerClient>();
 
   constructor(options: AzureBlobOptions = {}, protocol = 'az') {
     this.protocol = protocol;
@@ -97,8 +101,8 @@ export class AzureBlobAdapter implements StorageAdapter {
 
   async head(path: string, options: CallOptions): Promise<FileInfo> {
     const { container, blob } = this.locate(path);
-    return this.call(path, container, { signal: options.signal }, async (service) => {
-      const containerClient = service.getContainerClient(container);
+    const containerClient = await this.containerClient(path, container);
+    return this.call(path, container, { signal: options.signal }, async () => {
       if (!blob) {
         const p = await containerClient.getProperties({ abortSignal: options.signal });
         return { name: container, type: 'directory', size: 0, mtime: p.lastModified, etag: p.etag };
@@ -149,41 +153,52 @@ export class AzureBlobAdapter implements StorageAdapter {
   /* ------------------------------ reads ------------------------------ */
 
   async read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array> {
-    const chunks: Uint8Array[] = [];
-    let length = 0;
-    for await (const chunk of this.readStream(path, start, end, options)) {
-      chunks.push(chunk);
-      length += chunk.length;
+    const opened = await this.download(path, start, end, options);
+    if (!opened) return new Uint8Array(0);
+    try {
+      // One buffer of the announced length, filled as chunks arrive: the range is never held twice.
+      return await readBodyExactly(opened.body, opened.length, { protocol: this.protocol, path, start });
+    } catch (error) {
+      throw this.error(error, path, opened.container, opened.ctx);
     }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
   }
 
   async *readStream(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array> {
+    const opened = await this.download(path, start, end, options);
+    if (!opened) return;
+    try {
+      for await (const chunk of opened.body as AsyncIterable<Buffer>) yield chunk;
+    } catch (error) {
+      throw this.error(error, path, opened.container, opened.ctx);
+    }
+  }
+
+  /** The body of bytes [start, end) and its length, or undefined when there are no bytes to read. */
+  private async download(path: string, start: number, end: number | undefined, options: AdapterReadOptions) {
     const { container, blob } = this.locate(path);
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol });
     const ctx = { pinned: options.etag !== undefined, signal: options.signal };
     const conditions = options.etag === undefined ? undefined : { ifMatch: options.etag };
     const client = (await this.containerClient(path, container)).getBlobClient(blob);
     const count = end === undefined ? undefined : end - start;
+    const checkBlob = () => this.call(path, container, ctx, () => client.getProperties({ abortSignal: options.signal, conditions }));
     if (count !== undefined && count <= 0) {
-      await this.call(path, container, ctx, () => client.getProperties({ abortSignal: options.signal, conditions }));
-      return;
+      await checkBlob();
+      return undefined;
     }
-    let body: NodeJS.ReadableStream | undefined;
+    let response;
     try {
-      body = (await client.download(start, count, { abortSignal: options.signal, conditions })).readableStreamBody;
+      response = await client.download(start, count, { abortSignal: options.signal, conditions });
     } catch (error) {
       if (statusOf(error) !== 416) throw this.error(error, path, container, ctx);
       // Range starts at or past the end: empty, once we know the blob (and its version) is still there.
-      await this.call(path, container, ctx, () => client.getProperties({ abortSignal: options.signal, conditions }));
-      return;
+      await checkBlob();
+      return undefined;
     }
-    if (!body) return;
-    try {
-      for await (const chunk of body as AsyncIterable<Buffer>) yield chunk;
-    } catch (error) {
-      throw this.error(error, path, container, ctx);
-    }
+    const body = response.readableStreamBody as Readable | undefined;
+    if (!body) return undefined;
+    // The SDK refuses an answer without Content-Length, so this is the byte count promised.
+    return { body, length: response.contentLength ?? 0, container, ctx };
   }
 
   /* ------------------------------ writes ------------------------------ */
@@ -385,8 +400,15 @@ export class AzureBlobAdapter implements StorageAdapter {
     return { container: parts.container, blob: parts.remainder };
   }
 
-  private containerClient(path: string, container: string): Promise<ContainerClient> {
-    return this.call(path, container, {}, async (service) => service.getContainerClient(container));
+  /** Kept per container: building one per request shows in small-object workloads. */
+  private async containerClient(path: string, container: string): Promise<ContainerClient> {
+    let client = this.containers.get(container);
+    if (!client) {
+      client = await this.call(path, container, {}, async (service) => service.getContainerClient(container));
+      if (this.containers.size >= MAX_CACHED_CONTAINERS) this.containers.clear();
+      this.containers.set(container, client);
+    }
+    return client;
   }
 
   private context(path: string, container: string | undefined, extra: Partial<ErrorContext>): ErrorContext {

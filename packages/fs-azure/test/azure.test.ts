@@ -409,7 +409,7 @@ describe('credentials and errors', () => {
 
   test('the SDK tries once; fs-core retries 503 ServerBusy per its policy, then reports a retryable StorageError', async () => {
     let requests = 0;
-    const server: Server = createServer((req, res) => {
+    const server: Server = createServer((_req, res) => {
       requests++;
       res.writeHead(503, { 'x-ms-error-code': 'ServerBusy', 'retry-after': '0' }).end();
     });

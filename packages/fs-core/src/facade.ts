@@ -90,7 +90,7 @@ export class AdaptedFileSystem implements FileSystem {
   /** Strips this filesystem's own protocol and normalises; a foreign protocol is an error. */
   normalize(path: string): string {
     if (typeof path !== 'string') throw new InvalidPathError({ protocol: this.protocol }, `Path must be a string, got ${typeof path}`);
-    const split = splitProtocol(path);
+    const split = path.includes('://') ? splitProtocol(path) : undefined;
     let rest = path;
     if (split) {
       if (!this.acceptsProtocol(split.protocol)) {
@@ -134,8 +134,14 @@ export class AdaptedFileSystem implements FileSystem {
     return new StorageError({ path, protocol: this.protocol, cause: error }, `${this.protocol}://${path ?? ''}: ${detail}`);
   }
 
-  private run<T>(path: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined, attempt: number) => Promise<T>): Promise<T> {
-    return this.guard(() => this.retry.run(fn, signal), path, signal);
+  /** guard(retry.run(fn)), written out: it is on every call's path. */
+  private async run<T>(path: string, signal: AbortSignal | undefined, fn: (signal: AbortSignal | undefined, attempt: number) => Promise<T>): Promise<T> {
+    if (signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: signal.reason });
+    try {
+      return await this.retry.run(fn, signal);
+    } catch (error) {
+      throw this.wrapError(error, path, signal);
+    }
   }
 
   /* ------------------------------ metadata ------------------------------ */
@@ -312,8 +318,17 @@ export class AdaptedFileSystem implements FileSystem {
     return this.readRange(p, options.start, options.end, options.signal);
   }
 
-  private async readRange(p: string, start: number | undefined, end: number | undefined, signal?: AbortSignal): Promise<Uint8Array> {
-    let from = start ?? 0;
+  private readRange(p: string, start: number | undefined, end: number | undefined, signal?: AbortSignal): Promise<Uint8Array> {
+    const from = start ?? 0;
+    if (from >= 0 && (end === undefined || end > from)) {
+      return this.run(p, signal, (s) => this.adapter.read(p, from, end, { signal: s })); // the common case, with no extra step
+    }
+    return this.readSpecialRange(p, from, end, signal);
+  }
+
+  /** Ranges counted from the end, and empty ones (which must still name an existing file). */
+  private async readSpecialRange(p: string, start: number, end: number | undefined, signal?: AbortSignal): Promise<Uint8Array> {
+    let from = start;
     let to = end;
     if (from < 0 || (to !== undefined && to < 0)) {
       const { size } = await this.fileInfo(p, signal);
@@ -359,10 +374,14 @@ export class AdaptedFileSystem implements FileSystem {
     return this.openWriter(p, mode === 'xb' ? 'create' : 'overwrite', options.signal);
   }
 
-  private async openWriter(p: string, mode: WriteMode, signal?: AbortSignal): Promise<WriteHandle> {
+  private checkWritable(p: string): void {
     if (this.style === 'posix' ? p === '/' : !p.includes('/')) {
       throw new IsADirectoryError({ path: p, protocol: this.protocol }, `Cannot write a file at a ${this.style === 'posix' ? 'root' : 'bucket root'}: ${this.protocol}://${p}`);
     }
+  }
+
+  private async openWriter(p: string, mode: WriteMode, signal?: AbortSignal): Promise<WriteHandle> {
+    this.checkWritable(p);
     const writer = await this.guard(() => this.adapter.createWriter(p, mode, { signal, retry: this.retry }), p, signal);
     return new AtomicWriteHandle(p, mode, this.protocol, writer, (fn) => this.guard(fn, p, signal), signal);
   }
@@ -371,13 +390,25 @@ export class AdaptedFileSystem implements FileSystem {
 
   async pipe(path: string, data: Uint8Array | string, options: PipeOptions = {}): Promise<void> {
     const p = this.normalize(path);
-    const handle = await this.openWriter(p, options.mode ?? 'overwrite', options.signal);
-    try {
-      await handle.write(toBytes(data));
-      await handle.commit();
-    } finally {
-      await handle.abort();
+    const mode = options.mode ?? 'overwrite';
+    const signal = options.signal;
+    this.checkWritable(p);
+    const bytes = toBytes(data);
+    if (this.adapter.writeFile) {
+      await this.guard(() => this.adapter.writeFile!(p, bytes, mode, { signal, retry: this.retry }), p, signal);
+      return;
     }
+    // What open + write + commit does, without a WriteHandle: one body, written once, so no queue or state to keep.
+    await this.guard(async () => {
+      const writer = await this.adapter.createWriter(p, mode, { signal, retry: this.retry });
+      try {
+        if (bytes.length > 0) await writer.write(bytes, signal);
+        await writer.commit(signal);
+      } catch (error) {
+        await writer.abort().catch(() => undefined);
+        throw error;
+      }
+    }, p, signal);
   }
 
   async touch(path: string, options: CallOptions = {}): Promise<void> {

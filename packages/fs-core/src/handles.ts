@@ -1,5 +1,6 @@
 import { InvalidPathError, StorageError } from './errors.js';
 import type { RetryPolicy } from './retry.js';
+import { shortReadError } from './body.js';
 import type { AdapterWriter, FileInfo, ReadHandle, StorageAdapter, WriteHandle, WriteMode } from './types.js';
 
 const encoder = new TextEncoder();
@@ -129,10 +130,7 @@ export class BlockReadHandle implements ReadHandle {
   }
 
   private shortRead(got: number, expected: number): StorageError {
-    return new StorageError(
-      { path: this.path, protocol: this.adapter.protocol, retryable: true },
-      `Short read from ${this.adapter.protocol}://${this.path}: the body ended at byte ${got} of ${expected}`,
-    );
+    return shortReadError({ path: this.path, protocol: this.adapter.protocol }, got, expected);
   }
 
   private fetch(start: number, end: number): Promise<Uint8Array> {
@@ -158,6 +156,7 @@ export class AtomicWriteHandle implements WriteHandle {
   private state: WriteState = 'open';
   private written = 0;
   private pending: Promise<void> = Promise.resolve();
+  readonly patch?: (position: number, chunk: Uint8Array) => Promise<void>;
 
   constructor(
     readonly path: string,
@@ -166,7 +165,10 @@ export class AtomicWriteHandle implements WriteHandle {
     private readonly writer: AdapterWriter,
     private readonly guard: Guard,
     private readonly signal: AbortSignal | undefined,
-  ) {}
+  ) {
+    // Only handles that can patch say so: callers test for the method.
+    if (writer.patch) this.patch = (position, chunk) => this.patchWritten(writer.patch!.bind(writer), position, chunk);
+  }
 
   get bytesWritten(): number {
     return this.written;
@@ -180,6 +182,18 @@ export class AtomicWriteHandle implements WriteHandle {
       if (bytes.length === 0) return;
       await this.failOnError(() => this.writer.write(bytes, this.signal));
       this.written += bytes.length;
+    });
+    this.pending = run.catch(() => undefined);
+    return run;
+  }
+
+  private patchWritten(patch: NonNullable<AdapterWriter['patch']>, position: number, chunk: Uint8Array): Promise<void> {
+    const run = this.pending.then(async () => {
+      this.assertOpen('patch');
+      if (!Number.isSafeInteger(position) || position < 0 || position + chunk.length > this.written) {
+        throw new RangeError(`patch(${position}, ${chunk.length} bytes) reaches past the ${this.written} bytes written to ${this.protocol}://${this.path}`);
+      }
+      if (chunk.length > 0) await this.failOnError(() => patch(position, chunk, this.signal));
     });
     this.pending = run.catch(() => undefined);
     return run;

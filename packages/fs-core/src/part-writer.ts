@@ -123,7 +123,7 @@ export class PartWriter implements AdapterWriter {
   private ensureCapacity(needed: number): void {
     const { partSize } = this.options;
     if (!this.part) {
-      this.part = this.spare.pop() ?? new Uint8Array(Math.min(partSize, Math.max(needed, 64 * 1024)));
+      this.part = this.spare.pop() ?? new Uint8Array(Math.min(partSize, Math.max(needed, 4 * 1024)));
     }
     if (this.part.length >= needed) return;
     const grown = new Uint8Array(Math.min(partSize, Math.max(needed, this.part.length * 2)));

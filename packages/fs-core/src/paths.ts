@@ -20,12 +20,26 @@ export function splitProtocol(url: string): { protocol: string; rest: string } |
 export type PathStyle = 'posix' | 'bucket';
 
 /**
+ * Paths already in normal form: non-empty segments, none `.` or `..`, no NUL and no surrogates
+ * (paths with astral characters take the full check). Matching ones normalise to themselves.
+ */
+const SEGMENT = String.raw`(?!\.\.?(?:/|$))[^/\0\uD800-\uDFFF]+`;
+const NORMAL_POSIX = new RegExp(`^(?:/${SEGMENT})+$`);
+const NORMAL_BUCKET = new RegExp(`^${SEGMENT}(?:/${SEGMENT})*$`);
+
+/** Whether `path` is an absolute POSIX path that normalizePath would return unchanged (a quick check for adapters). */
+export function isNormalPosixPath(path: string): boolean {
+  return NORMAL_POSIX.test(path);
+}
+
+/**
  * Resolves `.`/`..`, collapses slashes and checks for NUL bytes. POSIX paths come out absolute
  * (`/a/b`); bucket paths come out as `bucket/key` with no leading or trailing slash. A `..` that
  * climbs above the top is refused rather than clamped, so a path never silently changes meaning.
  */
 export function normalizePath(raw: string, style: PathStyle, protocol: string): string {
   if (typeof raw !== 'string') throw new InvalidPathError({ protocol }, `Path must be a string, got ${typeof raw}`);
+  if ((style === 'posix' ? NORMAL_POSIX : NORMAL_BUCKET).test(raw)) return raw; // the common case, without splitting
   if (raw.includes('\0')) throw new InvalidPathError({ protocol }, `Path contains a NUL byte (${protocol})`);
   // A lone surrogate has no UTF-8 form: the key would change on its way to the store.
   if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(raw)) {

@@ -68,11 +68,10 @@ export class RetryPolicy {
     const deadline = this.deadlineMs === undefined ? undefined : Date.now() + this.deadlineMs;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw new AbortError({ cause: signal.reason });
-      const signals: AbortSignal[] = signal ? [signal] : [];
       const remaining = deadline === undefined ? undefined : deadline - Date.now();
       const tryLimit = minDefined(this.timeoutMs, remaining);
-      if (tryLimit !== undefined) signals.push(AbortSignal.timeout(Math.max(1, tryLimit)));
-      const trySignal = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+      const timeout = tryLimit === undefined ? undefined : AbortSignal.timeout(Math.max(1, tryLimit));
+      const trySignal = timeout && signal ? AbortSignal.any([signal, timeout]) : (timeout ?? signal);
       try {
         return await fn(trySignal, attempt);
       } catch (raw) {

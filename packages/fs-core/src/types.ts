@@ -100,6 +100,12 @@ export interface WriteHandle {
   abort(): Promise<void>;
   /** Aborts unless committed. */
   [Symbol.asyncDispose](): Promise<void>;
+  /**
+   * Replaces bytes already written, before commit; `position + chunk.length` must not pass
+   * bytesWritten. Present only where unfinished bytes stay private and changeable (file, memory):
+   * it lets a writer fill in a header it can only know at the end.
+   */
+  patch?(position: number, chunk: Uint8Array): Promise<void>;
 }
 
 /** The public API every protocol exposes. */
@@ -144,6 +150,8 @@ export interface AdapterWriter {
   write(chunk: Uint8Array, signal?: AbortSignal): Promise<void>;
   commit(signal?: AbortSignal): Promise<void>;
   abort(): Promise<void>;
+  /** Optional: see WriteHandle.patch. The handle has checked the range. */
+  patch?(position: number, chunk: Uint8Array, signal?: AbortSignal): Promise<void>;
 }
 
 export interface AdapterReadOptions extends CallOptions {
@@ -187,6 +195,11 @@ export interface StorageAdapter {
 
   /** Optional fast paths; fs-core falls back to the required core without them. */
   readStream?(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array>;
+  /**
+   * Writes a whole body in one step, with createWriter's guarantees (atomic, `mode` honoured); `pipe`
+   * uses it. May keep `data` until it resolves. Not retried by fs-core: retry inside with `options.retry`.
+   */
+  writeFile?(path: string, data: Uint8Array, mode: WriteMode, options: AdapterWriteOptions): Promise<void>;
   removeMany?(paths: string[], options: CallOptions): Promise<void>;
   copyFile?(src: string, dst: string, options: CallOptions): Promise<void>;
   moveFile?(src: string, dst: string, options: CallOptions): Promise<void>;

@@ -12,6 +12,7 @@ import {
   ConflictError,
   FsError,
   InvalidPathError,
+  IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
   PermissionDeniedError,
@@ -192,6 +193,21 @@ describe('atomic writes on disk', () => {
     expect(await readFile(target, 'utf8')).toBe('second');
   });
 
+  it("'overwrite' makes missing parents on demand and refuses a directory at commit, leaving no temp file", async () => {
+    const deep = join(scratch, 'a', 'b', 'c.txt');
+    await fs.pipe(deep, 'deep');
+    expect(await readFile(deep, 'utf8')).toBe('deep');
+    await mkdir(join(scratch, 'taken'));
+    await writeFile(join(scratch, 'taken', 'child.txt'), 'child');
+    const handle = await fs.open(join(scratch, 'taken'), 'wb');
+    await handle.write('x');
+    await expect(handle.commit()).rejects.toBeInstanceOf(IsADirectoryError);
+    await expect(fs.pipe(join(scratch, 'taken'), 'x')).rejects.toBeInstanceOf(IsADirectoryError);
+    await expect(fs.open(join(scratch, 'taken'), 'xb')).rejects.toBeInstanceOf(IsADirectoryError);
+    expect((await readdir(scratch)).sort()).toEqual(['a', 'taken']);
+    expect(await readdir(join(scratch, 'taken'))).toEqual(['child.txt']);
+  });
+
   it('a pinned read handle notices a same-size replacement (new inode)', async () => {
     const target = join(scratch, 'pinned.txt');
     await fs.pipe(target, 'AAAA');
@@ -273,7 +289,7 @@ describe('crash before commit', () => {
     if (compiled) return compiled;
     const out = await mkdtemp(join(tmpdir(), 'strata-local-compiled-'));
     const src = join(here, '..', 'src');
-    for (const file of ['errors.ts', 'backends/errno.ts', 'backends/local.ts']) {
+    for (const file of ['errors.ts', 'paths.ts', 'backends/errno.ts', 'backends/local.ts']) {
       const source = await readFile(join(src, file), 'utf8');
       const { outputText } = ts.transpileModule(source, {
         compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },

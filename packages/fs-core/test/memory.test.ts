@@ -1,7 +1,7 @@
 import { Volume } from 'memfs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
-import { ConflictError, FsError, InvalidPathError, IsADirectoryError, NotADirectoryError, filesystem, urlToFs } from '../src/index.js';
+import { AlreadyExistsError, ConflictError, FsError, InvalidPathError, IsADirectoryError, NotADirectoryError, filesystem, fromAdapter, urlToFs } from '../src/index.js';
 import { MemoryAdapter } from '../src/backends/memory.js';
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -113,5 +113,56 @@ describe('memory moves', () => {
     await expect(adapter.moveFile('/d', '/file', {})).rejects.toBeInstanceOf(NotADirectoryError);
     expect((await adapter.head('/file', {})).type).toBe('file');
     expect((await adapter.head('/d', {})).type).toBe('directory');
+  });
+});
+
+describe('memory pipe and cat', () => {
+  it('pipe writes in one step (no writer): parents on demand, directories and existing files refused, bytes copied', async () => {
+    const adapter = new MemoryAdapter({ store: 'private' });
+    const createWriter = vi.spyOn(adapter, 'createWriter');
+    const fs = fromAdapter(adapter);
+    const data = new TextEncoder().encode('deep');
+    await fs.pipe('/p/q/r.txt', data);
+    data.fill(0); // the caller's buffer is free once pipe resolves
+    expect(text(await fs.cat('/p/q/r.txt'))).toBe('deep');
+    await expect(fs.pipe('/p/q', 'x')).rejects.toBeInstanceOf(IsADirectoryError);
+    await expect(fs.pipe('/p/q', 'x', { mode: 'create' })).rejects.toBeInstanceOf(IsADirectoryError);
+    await expect(fs.pipe('/p/q/r.txt', 'x', { mode: 'create' })).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(fs.pipe('/p/q/r.txt/s.txt', 'x')).rejects.toBeInstanceOf(NotADirectoryError);
+    await fs.pipe('/p/new.txt', 'new', { mode: 'create' });
+    expect(text(await fs.cat('/p/q/r.txt'))).toBe('deep');
+    expect(text(await fs.cat('/p/new.txt'))).toBe('new');
+    expect(createWriter).not.toHaveBeenCalled();
+  });
+
+  it("'wb' over a directory fails at commit with IsADirectoryError; 'xb' fails at open", async () => {
+    const fs = await filesystem('memory', { store: 'private' });
+    await fs.mkdir('/dir');
+    const handle = await fs.open('/dir', 'wb');
+    await handle.write('x');
+    await expect(handle.commit()).rejects.toBeInstanceOf(IsADirectoryError);
+    await expect(fs.open('/dir', 'xb')).rejects.toBeInstanceOf(IsADirectoryError);
+    expect(await fs.isDir('/dir')).toBe(true);
+  });
+
+  it('cat returns memory of its own: not a view into the store, nor a slice of a shared pool', async () => {
+    const fs = await filesystem('memory', { store: 'private' });
+    await fs.pipe('/small.bin', new Uint8Array([1, 2, 3]));
+    const bytes = await fs.cat('/small.bin');
+    expect(bytes.byteOffset).toBe(0);
+    expect(bytes.buffer.byteLength).toBe(3);
+    bytes[0] = 9;
+    expect([...(await fs.cat('/small.bin'))]).toEqual([1, 2, 3]);
+    expect([...(await fs.cat('/small.bin', { start: 1 }))]).toEqual([2, 3]);
+    await fs.mkdir('/d');
+    await expect(fs.cat('/d')).rejects.toBeInstanceOf(IsADirectoryError);
+  });
+
+  it("stores made here own their files as this process's user", async () => {
+    const adapter = new MemoryAdapter({ store: 'private' });
+    await fromAdapter(adapter).pipe('/owned.txt', 'x');
+    const stats = adapter.volume.statSync('/owned.txt');
+    expect(Number(stats.uid)).toBe(process.getuid?.() ?? 0);
+    expect(Number(stats.gid)).toBe(process.getgid?.() ?? 0);
   });
 });

@@ -1,4 +1,4 @@
-import { CRC32C, type Bucket, type Storage } from '@google-cloud/storage';
+import { CRC32C, type Storage } from '@google-cloud/storage';
 import {
   AbortError,
   InvalidPathError,
@@ -20,7 +20,7 @@ import {
 } from '@strata/fs-core';
 
 import { sanitizeCause, statusOf, toFsError, type ErrorContext } from './errors.js';
-import { GcsHttp } from './http.js';
+import { GcsHttp, objectPath } from './http.js';
 import { DEFAULT_CHUNK_SIZE, createStorage, validateChunkSize, type GcsOptions } from './options.js';
 import { GcsUploader, GcsWriter, type ObjectResource } from './uploader.js';
 
@@ -32,10 +32,9 @@ const MAX_SIGNED_URL_SECONDS = 7 * 24 * 3600;
 const LIST_FIELDS = 'items(name,size,updated,generation,contentType,md5Hash,crc32c),prefixes,nextPageToken';
 
 /**
- * Google Cloud Storage behind fs-core's StorageAdapter. Metadata, listings, copies and deletes go
- * through @google-cloud/storage; uploads (see uploader.ts) and downloads speak the JSON API over
- * fetch, so they stream with bounded memory, can be cancelled, and a body cut short is an error
- * (the SDK's download stream never ends when the connection closes early).
+ * Google Cloud Storage behind fs-core's StorageAdapter. Every request speaks the JSON API over our
+ * own fetch client (http.ts), so it can be cancelled, a body cut short is an error, and close()
+ * releases every socket. @google-cloud/storage only supplies credentials and signs URLs.
  */
 export class GcsAdapter implements StorageAdapter {
   readonly protocol: GcsProtocol;
@@ -80,7 +79,7 @@ export class GcsAdapter implements StorageAdapter {
     const { bucket, key } = this.split(path);
     if (!key) {
       try {
-        await abortable(this.bucket(bucket).getMetadata(), options.signal);
+        await this.http.call(this.http.apiUrl(`/b/${encodeURIComponent(bucket)}`), { method: 'GET', signal: options.signal });
       } catch (error) {
         throw toFsError(error, this.ctx(path, bucket, { bucketLevel: true }));
       }
@@ -88,8 +87,7 @@ export class GcsAdapter implements StorageAdapter {
     }
     let missing: NotFoundError;
     try {
-      const [metadata] = await abortable(this.bucket(bucket).file(key).getMetadata(), options.signal);
-      return this.toInfo(path, metadata as ObjectResource);
+      return this.toInfo(path, await this.getObject(bucket, key, options.signal));
     } catch (error) {
       const mapped = toFsError(error, this.ctx(path, bucket));
       if (!(mapped instanceof NotFoundError)) throw mapped;
@@ -97,8 +95,7 @@ export class GcsAdapter implements StorageAdapter {
     }
     // A zero-byte "dir/" marker (console folders, other tools) makes an otherwise empty directory.
     try {
-      const [marker] = await abortable(this.bucket(bucket).file(`${key}/`).getMetadata(), options.signal);
-      const updated = (marker as ObjectResource).updated;
+      const { updated } = await this.getObject(bucket, `${key}/`, options.signal);
       return { name: path, type: 'directory', size: 0, mtime: updated ? new Date(updated) : undefined };
     } catch (error) {
       const mapped = toFsError(error, this.ctx(path, bucket));
@@ -116,21 +113,17 @@ export class GcsAdapter implements StorageAdapter {
       let items: ObjectResource[];
       let prefixes: string[];
       try {
-        const [files, next, response] = await abortable(
-          this.bucket(bucket).getFiles({
-            prefix,
-            ...(options.recursive ? {} : { delimiter: '/' }),
-            autoPaginate: false,
-            maxResults: this.pageSize,
-            fields: LIST_FIELDS,
-            ...(pageToken ? { pageToken } : {}),
-          }),
-          options.signal,
+        const query: Record<string, string> = { maxResults: String(this.pageSize), fields: LIST_FIELDS };
+        if (prefix) query['prefix'] = prefix;
+        if (!options.recursive) query['delimiter'] = '/';
+        if (pageToken) query['pageToken'] = pageToken;
+        const page = await this.http.json<{ items?: ObjectResource[]; prefixes?: string[]; nextPageToken?: string }>(
+          this.http.apiUrl(`/b/${encodeURIComponent(bucket)}/o`, query),
+          { method: 'GET', signal: options.signal },
         );
-        // With `fields` set the SDK hands back the raw resources rather than File objects.
-        items = files as unknown as ObjectResource[];
-        prefixes = (response as { prefixes?: string[] } | undefined)?.prefixes ?? [];
-        pageToken = (next as { pageToken?: string } | null | undefined)?.pageToken;
+        items = page.items ?? [];
+        prefixes = page.prefixes ?? [];
+        pageToken = page.nextPageToken || undefined;
       } catch (error) {
         throw toFsError(error, this.ctx(path, bucket, { bucketLevel: true, action: 'list' }));
       }
@@ -158,9 +151,25 @@ export class GcsAdapter implements StorageAdapter {
 
   async read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array> {
     if (end !== undefined && end <= start) return new Uint8Array(0);
+    const download = await this.download(path, start, end, options);
+    if (!download) return new Uint8Array(0);
+    if (download.length !== undefined) {
+      // Length known: copy into one buffer as chunks arrive, so a load peaks at 1x, not 2x, its size.
+      // allocUnsafeSlow: unpooled (the caller owns the whole ArrayBuffer) and not zeroed (all of it is written).
+      const slow = Buffer.allocUnsafeSlow(download.length);
+      const out = new Uint8Array(slow.buffer, slow.byteOffset, slow.byteLength);
+      let offset = 0;
+      for await (const chunk of download.chunks) {
+        if (offset + chunk.length > out.length) throw this.lengthMismatch(path);
+        out.set(chunk, offset);
+        offset += chunk.length;
+      }
+      if (offset !== out.length) throw this.lengthMismatch(path);
+      return out;
+    }
     const chunks: Uint8Array[] = [];
     let total = 0;
-    for await (const chunk of this.readStream(path, start, end, options)) {
+    for await (const chunk of download.chunks) {
       chunks.push(chunk);
       total += chunk.length;
     }
@@ -176,6 +185,21 @@ export class GcsAdapter implements StorageAdapter {
 
   async *readStream(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array> {
     if (end !== undefined && end <= start) return;
+    const download = await this.download(path, start, end, options);
+    if (download) yield* download.chunks;
+  }
+
+  /**
+   * Starts a download of [start, end): the bytes it will yield (`length`, when the response says)
+   * and the chunks, checked against Content-Length and (whole objects) CRC32C. Undefined when
+   * `start` is at or past the end.
+   */
+  private async download(
+    path: string,
+    start: number,
+    end: number | undefined,
+    options: AdapterReadOptions,
+  ): Promise<{ length: number | undefined; chunks: AsyncGenerator<Uint8Array> } | undefined> {
     const { bucket, key } = this.split(path);
     const ctx = this.ctx(path, bucket, { pinned: options.etag !== undefined, action: 'read' });
     if (options.signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: options.signal.reason });
@@ -192,60 +216,72 @@ export class GcsAdapter implements StorageAdapter {
     }
     if (response.status === 416) {
       await response.body?.cancel().catch(() => undefined);
-      return; // start at or past the end: nothing to read
+      return undefined; // start at or past the end: nothing to read
     }
     const body = response.body;
     if (!body) throw new StorageError({ path, protocol: this.protocol, retryable: true }, `Download returned no body: ${this.protocol}://${path}`);
     // A server that ignores Range answers 200 with the whole object: skip to `start` ourselves.
     const ranged = response.status === 206;
-    let skip = ranged ? 0 : start;
-    let remaining = end === undefined ? Infinity : end - start;
+    const skipBytes = ranged ? 0 : start;
+    const wanted = end === undefined ? Infinity : end - start;
     const expected = this.expectedBodyLength(response);
+    const length = expected === undefined ? undefined : Math.min(wanted, Math.max(0, expected - skipBytes));
     const crc = whole && response.status === 200 ? crc32cOf(response.headers.get('x-goog-hash')) : undefined;
-    const checksum = crc !== undefined ? new CRC32C() : undefined;
-    const reader = body.getReader();
-    let received = 0;
-    let done = false;
-    try {
-      while (remaining > 0) {
-        let chunk: Uint8Array;
-        try {
-          const next = await reader.read();
-          if (next.done) {
-            done = true;
-            break;
+    const protocol = this.protocol;
+    const stream: ReadableStream<Uint8Array> = body;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      const checksum = crc !== undefined ? new CRC32C() : undefined;
+      const reader = stream.getReader();
+      let skip = skipBytes;
+      let remaining = wanted;
+      let received = 0;
+      let done = false;
+      try {
+        while (remaining > 0) {
+          let chunk: Uint8Array;
+          try {
+            const next = await reader.read();
+            if (next.done) {
+              done = true;
+              break;
+            }
+            chunk = next.value;
+          } catch (error) {
+            throw toFsError(error, ctx);
           }
-          chunk = next.value;
-        } catch (error) {
-          throw toFsError(error, ctx);
+          received += chunk.length;
+          checksum?.update(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if (skip > 0) {
+            const dropped = Math.min(skip, chunk.length);
+            skip -= dropped;
+            chunk = chunk.subarray(dropped);
+          }
+          if (chunk.length > remaining) chunk = chunk.subarray(0, remaining);
+          remaining -= chunk.length;
+          if (chunk.length > 0) yield chunk;
         }
-        received += chunk.length;
-        checksum?.update(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-        if (skip > 0) {
-          const dropped = Math.min(skip, chunk.length);
-          skip -= dropped;
-          chunk = chunk.subarray(dropped);
-        }
-        if (chunk.length > remaining) chunk = chunk.subarray(0, remaining);
-        remaining -= chunk.length;
-        if (chunk.length > 0) yield chunk;
+      } finally {
+        if (!done) await reader.cancel().catch(() => undefined);
       }
-    } finally {
-      if (!done) await reader.cancel().catch(() => undefined);
+      // A body that ends early (connection closed before Content-Length) must never pass as the data.
+      if (done && expected !== undefined && received !== expected) {
+        throw new StorageError(
+          { path, protocol, retryable: true },
+          `Download ended early: received ${received} of ${expected} bytes: ${protocol}://${path}`,
+        );
+      }
+      if (done && checksum && crc !== undefined && !checksum.validate(crc)) {
+        throw new StorageError({ path, protocol, retryable: true }, `Downloaded bytes do not match the object's CRC32C: ${protocol}://${path}`);
+      }
     }
-    // A body that ends early (connection closed before Content-Length) must never pass as the data.
-    if (done && expected !== undefined && received !== expected) {
-      throw new StorageError(
-        { path, protocol: this.protocol, retryable: true },
-        `Download ended early: received ${received} of ${expected} bytes: ${this.protocol}://${path}`,
-      );
-    }
-    if (done && checksum && crc !== undefined && !checksum.validate(crc)) {
-      throw new StorageError(
-        { path, protocol: this.protocol, retryable: true },
-        `Downloaded bytes do not match the object's CRC32C: ${this.protocol}://${path}`,
-      );
-    }
+    return { length, chunks: chunks() };
+  }
+
+  private lengthMismatch(path: string): StorageError {
+    return new StorageError(
+      { path, protocol: this.protocol, retryable: true },
+      `Download length differs from the announced length: ${this.protocol}://${path}`,
+    );
   }
 
   /**
@@ -275,19 +311,17 @@ export class GcsAdapter implements StorageAdapter {
   async createWriter(path: string, mode: WriteMode, options: AdapterWriteOptions): Promise<AdapterWriter> {
     const { bucket, key } = this.split(path);
     if (!key) throw new InvalidPathError({ path, protocol: this.protocol }, `Cannot write an object at a bucket root: ${this.protocol}://${path}`);
-    const file = this.bucket(bucket).file(key);
     const uploader = new GcsUploader(this.http, { protocol: this.protocol, path, bucket, key, mode }, this.threshold, {
       headObject: async (signal) => {
         try {
-          const [metadata] = await abortable(file.getMetadata(), signal);
-          return metadata as ObjectResource;
+          return await this.getObject(bucket, key, signal);
         } catch (error) {
           if (statusOf(error) === 404) return undefined;
           throw toFsError(error, this.ctx(path, bucket));
         }
       },
       deleteGeneration: async (generation) => {
-        await this.bucket(bucket).file(key, { generation }).delete({ ifGenerationMatch: generation });
+        await this.http.call(this.http.objectUrl(bucket, key, { generation, ifGenerationMatch: generation }), { method: 'DELETE' });
       },
     });
     return new GcsWriter(uploader, { chunkSize: this.chunkSize, threshold: this.threshold, retry: options.retry });
@@ -297,7 +331,7 @@ export class GcsAdapter implements StorageAdapter {
     const { bucket, key } = this.split(path);
     if (!key) throw new InvalidPathError({ path, protocol: this.protocol }, `A bucket is not a file: ${this.protocol}://${path}`);
     try {
-      await abortable(this.bucket(bucket).file(key).delete(), options.signal);
+      await this.http.call(this.http.objectUrl(bucket, key), { method: 'DELETE', signal: options.signal });
     } catch (error) {
       throw toFsError(error, this.ctx(path, bucket, { action: 'delete' }));
     }
@@ -326,8 +360,17 @@ export class GcsAdapter implements StorageAdapter {
     const from = this.split(src);
     const to = this.split(dst);
     if (!from.key || !to.key) throw new InvalidPathError({ path: from.key ? dst : src, protocol: this.protocol }, `Cannot copy to or from a bucket root`);
+    const path = `${objectPath(from.bucket, from.key)}/rewriteTo${objectPath(to.bucket, to.key)}`;
     try {
-      await abortable(this.bucket(from.bucket).file(from.key).copy(this.bucket(to.bucket).file(to.key)), options.signal);
+      let rewriteToken: string | undefined;
+      do {
+        const answer = await this.http.json<{ rewriteToken?: string }>(
+          this.http.apiUrl(path, rewriteToken ? { rewriteToken } : {}),
+          { method: 'POST', body: {}, signal: options.signal },
+        );
+        // Large or cross-location copies take several calls; the token says where to go on.
+        rewriteToken = answer.rewriteToken || undefined;
+      } while (rewriteToken);
     } catch (error) {
       throw toFsError(error, this.ctx(src, from.bucket, { action: `copy to ${this.protocol}://${dst}` }));
     }
@@ -338,7 +381,8 @@ export class GcsAdapter implements StorageAdapter {
     const { bucket, key } = this.split(path);
     if (key) return;
     try {
-      await abortable(this.storage.createBucket(bucket), options.signal);
+      const project = await this.projectId();
+      await this.http.call(this.http.apiUrl('/b', { project }), { method: 'POST', body: { name: bucket }, signal: options.signal });
     } catch (error) {
       if (statusOf(error) === 409) return; // already there: mkdir -p semantics
       throw toFsError(error, this.ctx(path, bucket, { bucketLevel: true, action: 'create bucket' }));
@@ -360,7 +404,7 @@ export class GcsAdapter implements StorageAdapter {
     }
     try {
       const [url] = await abortable(
-        this.bucket(bucket).file(key).getSignedUrl({ version: 'v4', action: 'read', expires: Date.now() + options.expiresIn * 1000 }),
+        this.storage.bucket(bucket).file(key).getSignedUrl({ version: 'v4', action: 'read', expires: Date.now() + options.expiresIn * 1000 }),
         options.signal,
       );
       return url;
@@ -376,18 +420,23 @@ export class GcsAdapter implements StorageAdapter {
     }
   }
 
-  /**
-   * Releases the data path's own connection pool (reads and uploads). The SDK's metadata requests
-   * go through teeny-request's process-wide keep-alive pool, which is not ours to close.
-   */
+  /** Releases our connection pool: every request went through it, so no socket stays open. */
   async close(): Promise<void> {
     await this.http.close();
   }
 
   /* ------------------------------ helpers ------------------------------ */
 
-  private bucket(name: string): Bucket {
-    return this.storage.bucket(name);
+  /** objects.get: the object's metadata. */
+  private getObject(bucket: string, key: string, signal: AbortSignal | undefined): Promise<ObjectResource> {
+    return this.http.json<ObjectResource>(this.http.objectUrl(bucket, key), { method: 'GET', signal });
+  }
+
+  /** The project for bucket creation: configured, else the credentials' (as the SDK does). */
+  private async projectId(): Promise<string> {
+    const configured = this.storage.projectId;
+    if (configured && configured !== '{{projectId}}') return configured;
+    return this.storage.authClient.getProjectId();
   }
 
   private split(path: string): { bucket: string; key: string } {
@@ -443,7 +492,7 @@ function crc32cOf(header: string | null): string | undefined {
   return header ? /(?:^|,)\s*crc32c=([^,\s]+)/.exec(header)?.[1] : undefined;
 }
 
-/** Rejects as soon as `signal` aborts; the SDK call itself cannot be cancelled and is left to finish. */
+/** Rejects as soon as `signal` aborts; the SDK call (signing) cannot be cancelled and is left to finish. */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
   // A plain AbortError: toFsError turns it into fs-core's AbortError with the path filled in.

@@ -5,9 +5,9 @@ import { GcsHttpError, parseRetryAfter } from './errors.js';
 import { originOf } from './options.js';
 
 /**
- * The data path (uploads and downloads): plain fetch against the JSON API, authenticated with the
- * SDK's own auth client. Used where the SDK cannot take an AbortSignal, would buffer a whole stream,
- * or (downloads) would not notice a body cut short.
+ * Every request the adapter makes: plain fetch against the JSON API, authenticated with the SDK's
+ * own auth client. Not the SDK's request path: that one cannot take an AbortSignal, buffers whole
+ * streams, misses bodies cut short, and keeps sockets in a process-wide pool close() cannot reach.
  */
 export class GcsHttp {
   readonly origin: string;
@@ -43,10 +43,28 @@ export class GcsHttp {
     return `${this.origin}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?${qs}`;
   }
 
-  /** The JSON API URL of one object (`alt=media` in `query` downloads its bytes). */
-  objectUrl(bucket: string, key: string, query: Record<string, string>): string {
+  /** A JSON API URL; `path` starts with `/` and has its segments encoded already. */
+  apiUrl(path: string, query: Record<string, string> = {}): string {
     const qs = new URLSearchParams(query).toString();
-    return `${this.origin}/storage/v1/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(key)}?${qs}`;
+    return `${this.origin}/storage/v1${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  /** The JSON API URL of one object (`alt=media` in `query` downloads its bytes). */
+  objectUrl(bucket: string, key: string, query: Record<string, string> = {}): string {
+    return this.apiUrl(objectPath(bucket, key), query);
+  }
+
+  /** Sends a request (a JSON `body` if given) and parses its JSON answer: an object resource, a listing page... */
+  async json<T>(url: string, init: JsonRequest): Promise<T> {
+    const response = await this.send(url, jsonInit(init));
+    return (await response.json()) as T;
+  }
+
+  /** Sends a request whose answer carries nothing we need; the body is drained so the socket is reused. */
+  async call(url: string, init: JsonRequest): Promise<void> {
+    const response = await this.send(url, jsonInit(init));
+    // The status already says it worked: a body lost after that is no failure.
+    await response.arrayBuffer().catch(() => undefined);
   }
 
   /** Closes the sockets of our own pool; an injected fetch is left to its owner. */
@@ -84,6 +102,22 @@ export class GcsHttp {
     if (headers instanceof Headers) return Object.fromEntries(headers.entries());
     return { ...(headers as Record<string, string>) };
   }
+}
+
+interface JsonRequest {
+  method: string;
+  body?: unknown;
+  signal?: AbortSignal | undefined;
+}
+
+function jsonInit({ method, body, signal }: JsonRequest) {
+  if (body === undefined) return { method, signal };
+  return { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal };
+}
+
+/** `/b/{bucket}/o/{key}`, each part encoded. */
+export function objectPath(bucket: string, key: string): string {
+  return `/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(key)}`;
 }
 
 async function httpErrorOf(response: Response): Promise<GcsHttpError> {

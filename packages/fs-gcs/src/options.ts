@@ -35,11 +35,11 @@ export interface GcsOptions extends FileSystemOptions {
   /** Parallel deletes inside one `removeMany` batch (default 8). */
   removeConcurrency?: number | undefined;
   /**
-   * The SDK's own retries. Off by default because fs-core already retries every operation
-   * (`retry` option); turning both on multiplies the attempts.
+   * Retries of the SDK client this package creates (exposed as `GcsAdapter.storage`). The
+   * filesystem sends no request through the SDK; fs-core's `retry` option governs its retries.
    */
   sdkRetryOptions?: SdkRetryOptions | undefined;
-  /** HTTP client for the upload data path (default: the global fetch). */
+  /** HTTP client for every request the filesystem makes (default: the global fetch, on a connection pool of its own that close() releases). */
   fetch?: typeof fetch | undefined;
 }
 

@@ -156,7 +156,7 @@ export class GcsUploader implements PartUploader {
 
   async uploadPart(partNumber: number, data: Uint8Array, isLast: boolean, signal?: AbortSignal): Promise<void> {
     this.assertUsable();
-    const session = this.requireSession();
+    this.requireSession();
     if (partNumber !== this.confirmedParts + 1) {
       throw new StorageError(this.ctx(), `Resumable upload chunks must be sent in order (got ${partNumber} after ${this.confirmedParts}): ${this.where()}`);
     }

@@ -83,25 +83,14 @@ export function recordingFetch(): { fetch: typeof fetch; calls: RecordedRequest[
   return { fetch: recorder, calls };
 }
 
-/** Every JSON API request the SDK makes through `storage`, as "METHOD uri?query". */
-export function recordSdkRequests(storage: Storage): string[] {
-  const seen: string[] = [];
-  storage.interceptors.push({
-    request: (reqOpts) => {
-      const opts = reqOpts as typeof reqOpts & { uri: string; method?: string; qs?: Record<string, unknown> };
-      const qs = new URLSearchParams(Object.entries(opts.qs ?? {}).map(([k, v]): [string, string] => [k, String(v)])).toString();
-      seen.push(`${opts.method ?? 'GET'} ${opts.uri}${qs ? `?${qs}` : ''}`);
-      return opts;
-    },
-  });
-  return seen;
-}
-
 /**
  * A loopback HTTP proxy in front of the emulator that writes down every request line
- * ("METHOD /path?query"), so tests can check what actually went over the wire.
+ * ("METHOD /path?query"), so tests can check what actually went over the wire, and counts the
+ * client connections still open to it.
  */
-export async function startRecordingProxy(target: string): Promise<{ endpoint: string; requests: string[]; close(): Promise<void> }> {
+export async function startRecordingProxy(
+  target: string,
+): Promise<{ endpoint: string; requests: string[]; openConnections(): number; close(): Promise<void> }> {
   const { createServer, request } = await import('node:http');
   const upstream = new URL(target);
   const requests: string[] = [];
@@ -117,11 +106,19 @@ export async function startRecordingProxy(target: string): Promise<{ endpoint: s
     forward.on('error', () => res.destroy());
     req.pipe(forward);
   });
+  // Idle connections stay until the client closes them, so openConnections() shows the client's pool.
+  proxy.keepAliveTimeout = 120_000;
+  const open = new Set<import('node:net').Socket>();
+  proxy.on('connection', (socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+  });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const { port } = proxy.address() as { port: number };
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
+    openConnections: () => open.size,
     close: () => new Promise<void>((resolve) => proxy.close(() => resolve())),
   };
 }

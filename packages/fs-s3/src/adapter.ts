@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -21,6 +22,7 @@ import {
   IsADirectoryError,
   NotSupportedError,
   PartWriter,
+  readBodyExactly,
   splitBucketPath,
   type AdapterListOptions,
   type AdapterReadOptions,
@@ -35,7 +37,7 @@ import {
   type WriteMode,
 } from '@strata/fs-core';
 import { mapS3Error, type S3ErrorContext } from './errors.js';
-import { createS3Client, MAX_PARTS, resolveTuning, type ResolvedS3Options, type S3AdapterOptions } from './options.js';
+import { createS3Client, MAX_PARTS, resolveTuning, sendOptions, type ResolvedS3Options, type S3AdapterOptions } from './options.js';
 import { S3PartUploader } from './uploader.js';
 
 export const S3_PROTOCOLS = ['s3', 's3a'] as const;
@@ -75,10 +77,10 @@ export class S3Adapter implements StorageAdapter {
     const ctx = this.ctx(path, bucket);
     try {
       if (key === '') {
-        await this.client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: options.signal });
+        await this.client.send(new HeadBucketCommand({ Bucket: bucket }), sendOptions(options.signal));
         return { name: bucket, type: 'directory', size: 0 };
       }
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: options.signal });
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), sendOptions(options.signal));
       return {
         name: path,
         type: 'file',
@@ -113,7 +115,7 @@ export class S3Adapter implements StorageAdapter {
             Delimiter: options.recursive ? undefined : '/',
             ContinuationToken: token,
           }),
-          { abortSignal: options.signal },
+          sendOptions(options.signal),
         );
       } catch (error) {
         throw mapS3Error(error, ctx);
@@ -143,10 +145,12 @@ export class S3Adapter implements StorageAdapter {
       await this.checkVersion(path, options);
       return new Uint8Array(0);
     }
-    const body = await this.getObject(path, start, end, options);
-    if (body === undefined) return new Uint8Array(0);
+    const got = await this.getObject(path, start, end, options);
+    if (got?.Body === undefined) return new Uint8Array(0);
     try {
-      return await body.transformToByteArray();
+      // Content-Length is what the server promised for this range (a range past the end is shorter).
+      if (got.ContentLength === undefined) return await got.Body.transformToByteArray();
+      return await readBodyExactly(got.Body as unknown as Readable, got.ContentLength, { protocol: this.protocol, path, start });
     } catch (error) {
       throw mapS3Error(error, this.ctx(path));
     }
@@ -157,7 +161,7 @@ export class S3Adapter implements StorageAdapter {
       await this.checkVersion(path, options);
       return;
     }
-    const body = await this.getObject(path, start, end, options);
+    const body = (await this.getObject(path, start, end, options))?.Body;
     if (body === undefined) return;
     const stream = body as unknown as AsyncIterable<Uint8Array> & { destroy?: () => void };
     let finished = false;
@@ -185,7 +189,7 @@ export class S3Adapter implements StorageAdapter {
     // DeleteObject succeeds for missing keys; the contract wants NotFoundError, so look first.
     await this.head(path, options);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: options.signal });
+      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), sendOptions(options.signal));
     } catch (error) {
       throw mapS3Error(error, this.ctx(path, bucket));
     }
@@ -207,7 +211,7 @@ export class S3Adapter implements StorageAdapter {
         try {
           result = await this.client.send(
             new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-            { abortSignal: options.signal },
+            sendOptions(options.signal),
           );
         } catch (error) {
           throw mapS3Error(error, this.ctx(`${bucket}/${batch[0]}`, bucket));
@@ -240,7 +244,7 @@ export class S3Adapter implements StorageAdapter {
       try {
         await this.client.send(
           new CopyObjectCommand({ Bucket: target.bucket, Key: target.key, CopySource: copySource, CopySourceIfMatch: info.etag }),
-          { abortSignal: options.signal },
+          sendOptions(options.signal),
         );
       } catch (error) {
         throw mapS3Error(error, ctx);
@@ -254,7 +258,7 @@ export class S3Adapter implements StorageAdapter {
     const { bucket, key } = this.split(path);
     if (key !== '') return; // prefixes exist as soon as a key is under them
     try {
-      await this.client.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal: options.signal });
+      await this.client.send(new CreateBucketCommand({ Bucket: bucket }), sendOptions(options.signal));
     } catch (error) {
       const name = (error as { name?: unknown }).name;
       if (name === 'BucketAlreadyOwnedByYou' && options.parents) return;
@@ -287,7 +291,7 @@ export class S3Adapter implements StorageAdapter {
     do {
       let page;
       try {
-        page = await this.client.send(new ListBucketsCommand({ ContinuationToken: token }), { abortSignal: options.signal });
+        page = await this.client.send(new ListBucketsCommand({ ContinuationToken: token }), sendOptions(options.signal));
       } catch (error) {
         throw mapS3Error(error, this.ctx(''));
       }
@@ -298,22 +302,14 @@ export class S3Adapter implements StorageAdapter {
     } while (token);
   }
 
-  /** The body of bytes [start, end), or undefined when the range starts at or past the end. */
-  private async getObject(
-    path: string,
-    start: number,
-    end: number | undefined,
-    options: AdapterReadOptions,
-  ): Promise<GetObjectCommandOutput['Body'] | undefined> {
+  /** The answer for bytes [start, end), or undefined when the range starts at or past the end. */
+  private async getObject(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<GetObjectCommandOutput | undefined> {
     const { bucket, key } = this.split(path);
     if (key === '') throw new IsADirectoryError({ path, protocol: this.protocol });
     const range = start === 0 && end === undefined ? undefined : `bytes=${start}-${end === undefined ? '' : end - 1}`;
     const ctx: S3ErrorContext = { ...this.ctx(path, bucket), precondition: 'changed' };
     try {
-      const got = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), {
-        abortSignal: options.signal,
-      });
-      return got.Body;
+      return await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), sendOptions(options.signal));
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 416 || (error as { name?: unknown }).name === 'InvalidRange') {
@@ -330,7 +326,7 @@ export class S3Adapter implements StorageAdapter {
     const { bucket, key } = this.split(path);
     const ctx: S3ErrorContext = { ...this.ctx(path, bucket), precondition: 'changed' };
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, IfMatch: options.etag }), { abortSignal: options.signal });
+      await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, IfMatch: options.etag }), sendOptions(options.signal));
     } catch (error) {
       throw mapS3Error(error, ctx);
     }
@@ -348,7 +344,7 @@ export class S3Adapter implements StorageAdapter {
     const partCount = Math.max(1, Math.ceil(info.size / partSize));
     let uploadId: string | undefined;
     try {
-      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), sendOptions(signal));
       uploadId = created.UploadId;
       if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId');
       const parts: CompletedPart[] = new Array(partCount);
@@ -370,7 +366,7 @@ export class S3Adapter implements StorageAdapter {
               // Every part must come from the same version of the source.
               CopySourceIfMatch: info.etag,
             }),
-            { abortSignal: signal },
+            sendOptions(signal),
           );
           parts[index] = { PartNumber: index + 1, ETag: copied.CopyPartResult?.ETag };
         }
@@ -388,7 +384,7 @@ export class S3Adapter implements StorageAdapter {
       if (rejected) throw rejected.reason;
       await this.client.send(
         new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-        { abortSignal: signal },
+        sendOptions(signal),
       );
     } catch (error) {
       if (uploadId) {

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { AbortError, AlreadyExistsError, type PartUploader, type WriteMode } from '@strata/fs-core';
 import { mapS3Error, type S3ErrorContext } from './errors.js';
+import { sendOptions } from './options.js';
 
 /**
  * One object write: a single PutObject when it fits in one part, otherwise a multipart upload.
@@ -40,7 +41,7 @@ export class S3PartUploader implements PartUploader {
     try {
       await this.client.send(
         new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: data, ContentLength: data.byteLength, IfNoneMatch: this.ifNoneMatch }),
-        { abortSignal: signal },
+        sendOptions(signal),
       );
     } catch (raw) {
       const error = mapS3Error(raw, this.ctx);
@@ -52,7 +53,7 @@ export class S3PartUploader implements PartUploader {
 
   async start(signal?: AbortSignal): Promise<void> {
     try {
-      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
+      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }), sendOptions(signal));
       if (!created.UploadId) throw new Error('CreateMultipartUpload returned no UploadId');
       this.uploadId = created.UploadId;
     } catch (error) {
@@ -72,7 +73,7 @@ export class S3PartUploader implements PartUploader {
           Body: data,
           ContentLength: data.byteLength,
         }),
-        { abortSignal: signal },
+        sendOptions(signal),
       );
       // Checksums the SDK added to a part must be repeated at completion.
       this.parts[partNumber - 1] = {
@@ -104,7 +105,7 @@ export class S3PartUploader implements PartUploader {
           MultipartUpload: { Parts: parts },
           IfNoneMatch: this.ifNoneMatch,
         }),
-        { abortSignal: signal },
+        sendOptions(signal),
       );
       this.uploadId = undefined;
     } catch (raw) {
@@ -148,7 +149,7 @@ export class S3PartUploader implements PartUploader {
   private async currentETagIs(expected: string | undefined, signal?: AbortSignal): Promise<boolean> {
     if (expected === undefined) return false;
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), sendOptions(signal));
       return head.ETag === expected;
     } catch (raw) {
       const error = mapS3Error(raw, { ...this.ctx, precondition: undefined });

@@ -1,10 +1,12 @@
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { statSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { RANGE_READ_RSS_SCRIPT } from '@strata/fs-core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createBucket, destroyBucket, MiB, rawClient, server } from './helpers.js';
+import { createBucket, destroyBucket, MiB, rawClient, server, serverOptions } from './helpers.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const TOTAL_MIB = 256;
@@ -69,3 +71,32 @@ it(`writes ${TOTAL_MIB} MiB through open('wb') with peak RSS growth under 128 Mi
     expect([view.getUint32(0), view.getUint32(4)]).toEqual([offset / 4, offset / 4 + 1]);
   }
 });
+
+it(`reads the ${TOTAL_MIB} MiB back in 64 MiB ranges, 4 at once, holding each range once`, async () => {
+  ensureBuilt();
+  const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', RANGE_READ_RSS_SCRIPT], {
+    cwd: packageDir,
+    env: { ...process.env, STRATA_URL: `s3://${bucket}/memory/256mib.bin`, STRATA_OPTIONS: JSON.stringify(serverOptions()), RANGE_MIB: '64', IN_FLIGHT: '4' },
+    maxBuffer: 1024 * 1024,
+  });
+  const report = JSON.parse(stdout.trim().split('\n').pop()!) as { baseline: number; peak: number; loaded: number; extra: number; sha256: string };
+  console.log(
+    `256 MiB read: RSS baseline ${(report.baseline / MiB).toFixed(1)} MiB, peak ${(report.peak / MiB).toFixed(1)} MiB, ` +
+      `beyond the loaded bytes ${(report.extra / MiB).toFixed(1)} MiB`,
+  );
+  expect(report.loaded).toBe(TOTAL_MIB * MiB);
+  expect(report.sha256).toBe(writtenPatternSha256());
+  // Chunks collected and then concatenated would hold every range twice: 256 MiB beyond.
+  expect(report.extra).toBeLessThan(LIMIT);
+});
+
+/** SHA-256 of what rss-writer.mjs writes: every 4-byte big-endian word holds its own word offset. */
+function writtenPatternSha256(): string {
+  const hash = createHash('sha256');
+  const chunk = new DataView(new ArrayBuffer(MiB));
+  for (let i = 0; i < TOTAL_MIB; i++) {
+    for (let w = 0; w < MiB / 4; w++) chunk.setUint32(w * 4, i * (MiB / 4) + w);
+    hash.update(new Uint8Array(chunk.buffer));
+  }
+  return hash.digest('hex');
+}

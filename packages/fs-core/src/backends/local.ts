@@ -15,6 +15,7 @@ import type {
   StorageAdapter,
   WriteMode,
 } from '../types.js';
+import { isNormalPosixPath } from '../paths.js';
 import { fromErrno, hasErrno } from './errno.js';
 
 export interface LocalAdapterOptions {
@@ -155,9 +156,8 @@ export class LocalAdapter implements StorageAdapter {
   async read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array> {
     throwIfAborted(options.signal, { path, protocol: PROTOCOL });
     const at = await this.locate(path, 'all');
-    const handle = await this.openForRead(at, options.etag);
+    const { handle, size } = await this.openForRead(at, options.etag);
     try {
-      const size = (await handle.stat()).size;
       const from = Math.min(Math.max(0, start), size);
       const to = Math.min(end ?? size, size);
       if (to <= from) return new Uint8Array(0);
@@ -180,14 +180,7 @@ export class LocalAdapter implements StorageAdapter {
   async *readStream(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array> {
     throwIfAborted(options.signal, { path, protocol: PROTOCOL });
     const at = await this.locate(path, 'all');
-    const handle = await this.openForRead(at, options.etag);
-    let size: number;
-    try {
-      size = (await handle.stat()).size;
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      throw fromErrno(error, at.path, PROTOCOL);
-    }
+    const { handle, size } = await this.openForRead(at, options.etag);
     const from = Math.min(Math.max(0, start), size);
     const to = Math.min(end ?? size, size);
     if (to <= from) {
@@ -211,20 +204,29 @@ export class LocalAdapter implements StorageAdapter {
   async createWriter(path: string, mode: WriteMode, options: CallOptions): Promise<AdapterWriter> {
     throwIfAborted(options.signal, { path, protocol: PROTOCOL });
     const at = await this.locate(path, 'all');
-    const existing = await stat(at.real).catch((error: unknown) => {
-      if (hasErrno(error, 'ENOENT')) return undefined;
-      throw fromErrno(error, at.path, PROTOCOL);
-    });
-    if (existing?.isDirectory()) throw new IsADirectoryError({ path: at.path, protocol: PROTOCOL });
-    // Fails early for the common case; commit still decides atomically (link) for races.
-    if (existing && mode === 'create') throw new AlreadyExistsError({ path: at.path, protocol: PROTOCOL });
-    await this.makeParents(at);
+    if (mode === 'create') {
+      const existing = await stat(at.real).catch((error: unknown) => {
+        if (hasErrno(error, 'ENOENT')) return undefined;
+        throw fromErrno(error, at.path, PROTOCOL);
+      });
+      if (existing?.isDirectory()) throw new IsADirectoryError({ path: at.path, protocol: PROTOCOL });
+      // Fails early for the common case; commit still decides atomically (link) for races.
+      if (existing) throw new AlreadyExistsError({ path: at.path, protocol: PROTOCOL });
+    }
+    // 'overwrite' looks nothing up first: commit's rename refuses a directory (EISDIR) by itself.
     const temp = tempPathFor(at.real);
     let handle: FileHandle;
     try {
       handle = await open(temp, 'wx', 0o666);
     } catch (error) {
-      throw fromErrno(error, at.path, PROTOCOL);
+      if (!hasErrno(error, 'ENOENT')) throw fromErrno(error, at.path, PROTOCOL);
+      // Parents are made only when missing (most writes go to an existing directory), then one more try.
+      await this.makeParents(at);
+      try {
+        handle = await open(temp, 'wx', 0o666);
+      } catch (retryError) {
+        throw fromErrno(retryError, at.path, PROTOCOL);
+      }
     }
     return new LocalWriter(at, temp, handle, mode);
   }
@@ -331,7 +333,8 @@ export class LocalAdapter implements StorageAdapter {
 
   /* ------------------------------------------------------------------ */
 
-  private async openForRead(at: Located, etag: string | undefined): Promise<FileHandle> {
+  /** Opens for reading and returns the size of exactly the opened version. */
+  private async openForRead(at: Located, etag: string | undefined): Promise<{ handle: FileHandle; size: number }> {
     let handle: FileHandle;
     try {
       handle = await open(at.real, 'r');
@@ -343,7 +346,7 @@ export class LocalAdapter implements StorageAdapter {
       const stats = await handle.stat();
       if (stats.isDirectory()) throw new IsADirectoryError({ path: at.path, protocol: PROTOCOL });
       if (etag !== undefined && localEtag(stats) !== etag) throw new ConflictError({ path: at.path, protocol: PROTOCOL });
-      return handle;
+      return { handle, size: stats.size };
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw fromErrno(error, at.path, PROTOCOL);
@@ -380,6 +383,7 @@ export class LocalAdapter implements StorageAdapter {
    * whose real location leaves the root. A dangling symlink on the way is judged by its target.
    */
   private async locate(path: string, follow: Follow): Promise<Located> {
+    if (this.root === undefined && isNormalPosixPath(path)) return { real: path, path }; // the common case
     if (path.includes('\0')) throw new InvalidPathError({ path: path.replaceAll('\0', '\\0'), protocol: PROTOCOL }, 'Path contains a NUL byte');
     const segments = path.split('/').filter((segment) => segment !== '');
     if (segments.some((segment) => segment === '..' || segment === '.')) {
@@ -459,6 +463,22 @@ class LocalWriter implements AdapterWriter {
       let offset = 0;
       while (offset < chunk.length) {
         const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
+        offset += bytesWritten;
+      }
+    } catch (error) {
+      await this.discard('failed');
+      throw fromErrno(error, this.at.path, PROTOCOL);
+    }
+  }
+
+  async patch(position: number, chunk: Uint8Array, signal?: AbortSignal): Promise<void> {
+    throwIfAborted(signal, { path: this.at.path, protocol: PROTOCOL });
+    this.assertOpen();
+    try {
+      // Positional writes leave the append position where it is.
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, position + offset);
         offset += bytesWritten;
       }
     } catch (error) {

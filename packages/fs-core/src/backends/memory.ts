@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 
 import { Volume } from 'memfs';
 
-import { AlreadyExistsError, ConflictError, InvalidPathError, IsADirectoryError, NotADirectoryError, PermissionDeniedError, StorageError, throwIfAborted } from '../errors.js';
+import { AlreadyExistsError, ConflictError, FsError, InvalidPathError, IsADirectoryError, NotADirectoryError, PermissionDeniedError, StorageError, throwIfAborted } from '../errors.js';
 import type {
   AdapterListOptions,
   AdapterReadOptions,
@@ -14,6 +14,7 @@ import type {
   StorageAdapter,
   WriteMode,
 } from '../types.js';
+import { isNormalPosixPath } from '../paths.js';
 import { fromErrno, hasErrno } from './errno.js';
 
 export interface MemoryAdapterOptions {
@@ -39,6 +40,11 @@ interface MemoryStats {
 
 function statPath(volume: Volume, path: string): MemoryStats {
   return volume.statSync(path) as MemoryStats;
+}
+
+/** Like statPath, but undefined for a missing path without building (and throwing) an ENOENT error. */
+function statIfExists(volume: Volume, path: string): MemoryStats | undefined {
+  return volume.statSync(path, { throwIfNoEntry: false }) as MemoryStats | undefined;
 }
 
 /**
@@ -88,11 +94,29 @@ function storeFor(volume: Volume): MemoryStore {
   return store;
 }
 
+/**
+ * A fresh volume whose process answers uid and gid from a snapshot taken now: memfs asks for both
+ * on every path lookup, and those native calls cost more than the lookup itself.
+ */
+function newVolume(): Volume {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const owner = {
+    getuid: () => uid,
+    getgid: () => gid,
+    cwd: () => '/',
+    platform: process.platform,
+    emitWarning: (message: string, type: string) => process.emitWarning(message, type),
+    env: process.env,
+  };
+  return Volume.fromNestedJSON({}, '/', { process: owner });
+}
+
 let sharedStore: MemoryStore | undefined;
 
 /** The process-wide store behind `memory://` (created on first use). */
 export function sharedMemoryVolume(): Volume {
-  sharedStore ??= storeFor(new Volume());
+  sharedStore ??= storeFor(newVolume());
   return sharedStore.volume;
 }
 
@@ -117,7 +141,7 @@ export class MemoryAdapter implements StorageAdapter {
 
   constructor(options: MemoryAdapterOptions = {}) {
     if (options.volume) this.store = storeFor(options.volume);
-    else if (options.store === 'private') this.store = new MemoryStore(new Volume());
+    else if (options.store === 'private') this.store = new MemoryStore(newVolume());
     else if (options.store === undefined || options.store === 'shared') this.store = storeFor(sharedMemoryVolume());
     else throw new InvalidPathError({ protocol: PROTOCOL }, `Unknown memory store option: ${String(options.store)} (use 'shared' or 'private')`);
   }
@@ -170,17 +194,24 @@ export class MemoryAdapter implements StorageAdapter {
   async read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array> {
     const at = normalise(path, options.signal);
     const volume = this.store.volume;
+    if (start <= 0 && end === undefined && options.etag === undefined) {
+      // The whole file (cat): memfs looks the path up once and copies the bytes out.
+      const data = this.run(at, () => volume.readFileSync(at) as Buffer);
+      // Small Buffers are slices of Node's shared pool; hand out memory of its own, as the other backends do.
+      return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? new Uint8Array(data.buffer) : new Uint8Array(data);
+    }
     return this.run(at, () => {
-      const stats = statPath(volume, at);
-      if (stats.isDirectory()) throw new IsADirectoryError({ path: at, protocol: PROTOCOL });
-      if (options.etag !== undefined && this.store.etag(at, stats) !== options.etag) throw new ConflictError({ path: at, protocol: PROTOCOL });
-      const size = Number(stats.size);
-      const from = Math.min(Math.max(0, start), size);
-      const to = Math.min(end ?? size, size);
-      if (to <= from) return new Uint8Array(0);
-      const buffer = new Uint8Array(to - from);
+      // One path lookup: open, then stat the descriptor (which needs no lookup).
       const fd = volume.openSync(at, 'r');
       try {
+        const stats = volume.fstatSync(fd) as MemoryStats;
+        if (stats.isDirectory()) throw new IsADirectoryError({ path: at, protocol: PROTOCOL });
+        if (options.etag !== undefined && this.store.etag(at, stats) !== options.etag) throw new ConflictError({ path: at, protocol: PROTOCOL });
+        const size = Number(stats.size);
+        const from = Math.min(Math.max(0, start), size);
+        const to = Math.min(end ?? size, size);
+        if (to <= from) return new Uint8Array(0);
+        const buffer = new Uint8Array(to - from);
         let filled = 0;
         while (filled < buffer.length) {
           const bytesRead = volume.readSync(fd, buffer, filled, buffer.length - filled, from + filled);
@@ -196,11 +227,18 @@ export class MemoryAdapter implements StorageAdapter {
 
   async createWriter(path: string, mode: WriteMode, options: CallOptions): Promise<AdapterWriter> {
     const at = normalise(path, options.signal);
-    const existing = this.statOrUndefined(at);
-    if (existing?.isDirectory()) throw new IsADirectoryError({ path: at, protocol: PROTOCOL });
-    // Fails early for the common case; commit decides again, atomically.
-    if (existing && mode === 'create') throw new AlreadyExistsError({ path: at, protocol: PROTOCOL });
+    if (mode === 'create') {
+      // Fails early for the common case; commit decides again, atomically. ('overwrite' is decided at commit only.)
+      const existing = this.statOrUndefined(at);
+      if (existing?.isDirectory()) throw new IsADirectoryError({ path: at, protocol: PROTOCOL });
+      if (existing) throw new AlreadyExistsError({ path: at, protocol: PROTOCOL });
+    }
     return new MemoryWriter(at, mode, (data) => this.swapIn(at, mode, data));
+  }
+
+  /** pipe's path: the commit alone (it copies the bytes into the volume), with no writer in between. */
+  async writeFile(path: string, data: Uint8Array, mode: WriteMode, options: CallOptions): Promise<void> {
+    this.swapIn(normalise(path, options.signal), mode, data);
   }
 
   async remove(path: string, options: CallOptions): Promise<void> {
@@ -273,14 +311,33 @@ export class MemoryAdapter implements StorageAdapter {
 
   /* ------------------------------------------------------------------ */
 
-  /** The commit: synchronous, so no other operation of this process can slip in between check and write. */
+  /**
+   * The commit: one synchronous write, so no other operation of this process can slip in. The 'wx'
+   * flag makes memfs itself refuse an existing path for 'create'; parents are made only when missing.
+   */
   private swapIn(at: string, mode: WriteMode, data: Uint8Array): void {
-    const existing = this.statOrUndefined(at);
-    if (existing?.isDirectory()) throw new IsADirectoryError({ path: at, protocol: PROTOCOL });
-    if (existing && mode === 'create') throw new AlreadyExistsError({ path: at, protocol: PROTOCOL });
-    this.makeParents(at);
-    this.run(at, () => this.store.volume.writeFileSync(at, data));
+    const volume = this.store.volume;
+    const flags = { flag: mode === 'create' ? 'wx' : 'w' };
+    try {
+      volume.writeFileSync(at, data, flags);
+    } catch (error) {
+      if (!hasErrno(error, 'ENOENT')) throw this.writeError(at, error);
+      this.makeParents(at);
+      try {
+        volume.writeFileSync(at, data, flags);
+      } catch (retryError) {
+        throw this.writeError(at, retryError);
+      }
+    }
     this.store.bump(at);
+  }
+
+  private writeError(at: string, error: unknown): FsError {
+    // 'wx' says EEXIST for a directory too; what is in the way is a directory, not a file.
+    if (hasErrno(error, 'EEXIST') && this.statOrUndefined(at)?.isDirectory()) {
+      return new IsADirectoryError({ path: at, protocol: PROTOCOL, cause: error });
+    }
+    return fromErrno(error, at, PROTOCOL);
   }
 
   private makeParents(at: string): void {
@@ -293,12 +350,7 @@ export class MemoryAdapter implements StorageAdapter {
   }
 
   private statOrUndefined(at: string): MemoryStats | undefined {
-    try {
-      return statPath(this.store.volume, at);
-    } catch (error) {
-      if (hasErrno(error, 'ENOENT')) return undefined;
-      throw fromErrno(error, at, PROTOCOL);
-    }
+    return this.run(at, () => statIfExists(this.store.volume, at));
   }
 
   private run<T>(path: string, operation: () => T): T {
@@ -317,6 +369,7 @@ export class MemoryAdapter implements StorageAdapter {
 
 function normalise(path: string, signal: AbortSignal | undefined): string {
   throwIfAborted(signal, { path, protocol: PROTOCOL });
+  if (isNormalPosixPath(path)) return path;
   if (path.includes('\0')) throw new InvalidPathError({ protocol: PROTOCOL }, 'Path contains a NUL byte');
   const segments = path.split('/').filter((segment) => segment !== '');
   if (segments.some((segment) => segment === '..' || segment === '.')) {
@@ -329,7 +382,7 @@ type WriterState = 'open' | 'committed' | 'aborted' | 'failed';
 
 /** Collects the bytes aside; nothing touches the volume until commit. */
 class MemoryWriter implements AdapterWriter {
-  private readonly chunks: Uint8Array[] = [];
+  private readonly chunks: Buffer[] = [];
   private state: WriterState = 'open';
 
   constructor(
@@ -341,8 +394,23 @@ class MemoryWriter implements AdapterWriter {
   async write(chunk: Uint8Array, signal?: AbortSignal): Promise<void> {
     throwIfAborted(signal, { path: this.path, protocol: PROTOCOL });
     this.assertOpen();
-    // Copy: the caller may reuse its buffer once write() resolves.
-    this.chunks.push(chunk.slice());
+    // Copy: the caller may reuse its buffer once write() resolves. A Buffer, so memfs takes it without another copy.
+    this.chunks.push(Buffer.from(chunk));
+  }
+
+  async patch(position: number, chunk: Uint8Array, signal?: AbortSignal): Promise<void> {
+    throwIfAborted(signal, { path: this.path, protocol: PROTOCOL });
+    this.assertOpen();
+    let start = 0;
+    for (const stored of this.chunks) {
+      const end = start + stored.length;
+      if (end > position && start < position + chunk.length) {
+        const from = Math.max(position, start);
+        const to = Math.min(position + chunk.length, end);
+        stored.set(chunk.subarray(from - position, to - position), from - start);
+      }
+      start = end;
+    }
   }
 
   async commit(signal?: AbortSignal): Promise<void> {
@@ -352,7 +420,7 @@ class MemoryWriter implements AdapterWriter {
       throwIfAborted(signal, { path: this.path, protocol: PROTOCOL });
     }
     try {
-      this.swapIn(Buffer.concat(this.chunks));
+      this.swapIn(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks));
       this.state = 'committed';
     } catch (error) {
       this.discard('failed');

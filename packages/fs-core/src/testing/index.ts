@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from 'vitest';
 
 import { registerIoCases } from './cases/io.js';
@@ -61,3 +63,10 @@ export function describeFileSystem(
 }
 export { describeReadmeExamples, extractTypeScriptBlocks } from './readme.js';
 export type { ReadmeExampleOptions } from './readme.js';
+
+/**
+ * A script that range-reads a URL as the checkpoint loader does and prints its peak RSS beyond the
+ * loaded bytes as JSON (`{ baseline, peak, loaded, extra, sha256 }`). Run it with
+ * `node --expose-gc` and the env STRATA_URL, STRATA_OPTIONS (JSON), RANGE_MIB, IN_FLIGHT.
+ */
+export const RANGE_READ_RSS_SCRIPT = fileURLToPath(new URL('./range-read-rss.js', import.meta.url));

@@ -23,15 +23,7 @@ export function describeLoad(title: string, options: { seconds: number; maxOps: 
         expect.soft(figures.totalOperations).toBeGreaterThan(options.workers * 2);
         expect.soft(figures.injected, 'faults were injected').toBeGreaterThan(0);
         expect.soft(figures.bytesVerified).toBeGreaterThan(0);
-        if (backend === 'gcs') {
-          // Known limitation: @google-cloud/storage sends metadata calls (head, list, delete, copy)
-          // through teeny-request's process-wide keep-alive pool, which no client can close. Our
-          // own pool (reads, uploads) is released; the SDK's idle sockets are bounded by the
-          // concurrency, so a leak that grows with the operation count still fails here.
-          expect.soft(figures.socketsLeftAfterClose, 'idle SDK keep-alive sockets after fs.close()').toBeLessThanOrEqual(options.workers);
-        } else {
-          expect.soft(figures.socketsLeftAfterClose, 'client sockets left open after fs.close()').toBe(0);
-        }
+        expect.soft(figures.socketsLeftAfterClose, 'client sockets left open after fs.close()').toBe(0);
         expect.soft(figures.fdsAfter.sockets, 'open sockets: end vs start').toBeLessThanOrEqual(figures.fdsBefore.sockets);
         expect.soft(figures.fdsAfter.fds, 'open file descriptors: end vs start').toBeLessThanOrEqual(figures.fdsBefore.fds);
         if (options.checkMemory) {

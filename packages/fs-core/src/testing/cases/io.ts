@@ -222,6 +222,32 @@ export function registerIoCases(h: Harness, test: CaseRegistrar): void {
     expect(await h.readText(path)).toBe('new content');
   }, { needs: ['atomicCommit'] });
 
+  test('patch (where offered) replaces written bytes before commit, across write boundaries', async () => {
+    const path = h.path('patched.bin');
+    const handle = await h.fs.open(path, 'wb');
+    if (!handle.patch) {
+      // Object-store handles stream bytes away as they go; they must not pretend to patch.
+      await handle.abort();
+      expect(handle.patch).toBeUndefined();
+      return;
+    }
+    const first = pseudoRandomBytes(1000, 3);
+    const second = pseudoRandomBytes(3000, 4);
+    await handle.write(first);
+    await handle.write(second);
+    await handle.patch(0, utf8('HEAD'));
+    await handle.patch(998, utf8('xyzw')); // straddles the two writes
+    await expect(handle.patch(3998, utf8('past the end'))).rejects.toThrow(RangeError);
+    expect(await h.fs.exists(path)).toBe(false);
+    await handle.write(utf8('tail'));
+    await handle.commit();
+    const expected = concatBytes([first, second, utf8('tail')]);
+    expected.set(utf8('HEAD'), 0);
+    expected.set(utf8('xyzw'), 998);
+    expectSameBytes(await h.fs.cat(path), expected);
+    await expectFsError(handle.patch(0, utf8('late')), FsError);
+  });
+
   test('abort leaves the old content, and a new path absent', async () => {
     const existing = await h.write('keep.txt', 'precious');
     const handle = await h.fs.open(existing, 'wb');

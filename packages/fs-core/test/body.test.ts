@@ -1,0 +1,59 @@
+import { PassThrough } from 'node:stream';
+
+import { describe, expect, it } from 'vitest';
+
+import { StorageError, readBodyExactly } from '../src/index.js';
+
+const ctx = { protocol: 's3', path: 'b/k', start: 100 };
+
+/** A body that sends `chunks` and then ends (or fails with `error`). */
+function body(chunks: Uint8Array[], error?: Error): PassThrough {
+  const stream = new PassThrough();
+  setImmediate(() => {
+    for (const chunk of chunks) stream.write(chunk);
+    if (error) stream.destroy(error);
+    else stream.end();
+  });
+  return stream;
+}
+
+describe('readBodyExactly', () => {
+  it('copies the chunks into one buffer of the announced length', async () => {
+    const chunks = [Buffer.from('hello '), Buffer.from('range '), Buffer.from('world')];
+    const out = await readBodyExactly(body(chunks), 17, ctx);
+    expect(out).toBeInstanceOf(Buffer);
+    expect(Buffer.from(out).toString()).toBe('hello range world');
+    expect(out.byteOffset).toBe(0);
+    expect(out.buffer.byteLength).toBe(17);
+    // A copy, not one of the socket's chunks.
+    chunks[0]!.fill(0);
+    expect(Buffer.from(out).toString()).toBe('hello range world');
+  });
+
+  it('a body that ends early is a retryable short read, not short data', async () => {
+    const error = await readBodyExactly(body([Buffer.alloc(10)]), 16, ctx).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).retryable).toBe(true);
+    expect((error as Error).message).toBe('Short read from s3://b/k: the body ended at byte 110 of 116');
+  });
+
+  it('a body longer than announced fails', async () => {
+    await expect(readBodyExactly(body([Buffer.alloc(10), Buffer.alloc(10)]), 16, ctx)).rejects.toThrow(/longer than the 16 bytes/);
+  });
+
+  it('a body destroyed without an error of its own is a short read too', async () => {
+    const stream = new PassThrough();
+    setImmediate(() => {
+      stream.write(Buffer.alloc(4));
+      stream.destroy();
+    });
+    const error = await readBodyExactly(stream, 16, ctx).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('Short read from s3://b/k: the body ended at byte 104 of 116');
+    expect((error as StorageError).retryable).toBe(true);
+  });
+
+  it('a body that breaks passes the stream error on', async () => {
+    const reset = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    await expect(readBodyExactly(body([Buffer.alloc(4)], reset), 16, ctx)).rejects.toBe(reset);
+  });
+});

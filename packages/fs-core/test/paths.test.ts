@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+
+import { InvalidPathError } from '../src/index.js';
+import { isNormalPosixPath, normalizePath } from '../src/paths.js';
+
+const posix = (p: string) => normalizePath(p, 'posix', 'file');
+const bucket = (p: string) => normalizePath(p, 'bucket', 's3');
+
+describe('normalizePath', () => {
+  it('returns paths already in normal form unchanged, dot-like names included', () => {
+    for (const p of ['/a', '/a/b.txt', '/...', '/.x/y.', '/a/..b/c..', '/ünï/😀/x', '/a b/\n']) expect(posix(p)).toBe(p);
+    for (const p of ['b', 'b/k', 'b/.k/...']) expect(bucket(p)).toBe(p);
+  });
+
+  it('normalises everything else', () => {
+    expect(posix('')).toBe('/');
+    expect(posix('/')).toBe('/');
+    expect(posix('a/b')).toBe('/a/b');
+    expect(posix('//a//b/')).toBe('/a/b');
+    expect(posix('/a/./b/.')).toBe('/a/b');
+    expect(posix('/a/../b')).toBe('/b');
+    expect(bucket('/b/k/')).toBe('b/k');
+    expect(bucket('b/./x/../k')).toBe('b/k');
+  });
+
+  it('refuses NUL bytes, lone surrogates and climbing above the top', () => {
+    for (const p of ['/a\0b', '/\uD800', '/x\uDC00y', '/..', '/a/../..']) expect(() => posix(p)).toThrow(InvalidPathError);
+    for (const p of ['b/..', '..', 'b/k\0']) expect(() => bucket(p)).toThrow(InvalidPathError);
+  });
+
+  it('isNormalPosixPath holds only for paths that normalise to themselves', () => {
+    const samples = ['/a/b', '/a/', '/a//b', 'a/b', '/./a', '/a/.', '/a/..', '/..a', '/', '', '/a\0', '/\uD800', '/😀'];
+    for (const p of samples) {
+      if (isNormalPosixPath(p)) expect(posix(p), p).toBe(p);
+    }
+    expect(samples.filter(isNormalPosixPath)).toEqual(['/a/b', '/..a']);
+  });
+});

@@ -1,0 +1,115 @@
+// Every request goes through the filesystem's own fetch client: close() releases all its sockets,
+// and whole reads copy into one buffer as the bytes arrive.
+import type { Storage } from '@google-cloud/storage';
+import { StorageError } from '@strata/fs-core';
+import { expectFsError, expectSameBytes } from '@strata/fs-core/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { GcsAdapter, createFileSystem } from '../src/index.js';
+import { KiB, countingBytes, createBucket, destroyBucket, rawStorage, server, startRecordingProxy, uniqueName } from './helpers.js';
+
+let storage: Storage;
+let bucket: string;
+const madeBuckets: string[] = [];
+
+beforeAll(async () => {
+  storage = rawStorage();
+  bucket = await createBucket(storage, 'http-client');
+});
+afterAll(async () => {
+  for (const name of [bucket, ...madeBuckets]) if (name) await destroyBucket(storage, name);
+});
+
+describe('connection pool', () => {
+  it('close() leaves no socket open after head, list, delete, copy, bucket creation, reads and uploads', async () => {
+    const proxy = await startRecordingProxy(server().endpoint);
+    const fs = createFileSystem({ apiEndpoint: proxy.endpoint, projectId: server().projectId });
+    const dir = `${bucket}/sockets`;
+    // Concurrent calls, so the pool holds several connections.
+    await Promise.all(Array.from({ length: 6 }, (_, i) => fs.pipe(`${dir}/f${i}.txt`, `file ${i}`)));
+    await Promise.all([fs.info(`${dir}/f0.txt`), fs.info(bucket), fs.ls(dir), fs.find(dir), fs.exists(`${dir}/missing`)]);
+    await Promise.all([fs.cp(`${dir}/f0.txt`, `${dir}/copy.txt`), fs.mv(`${dir}/f1.txt`, `${dir}/moved.txt`), fs.rm(`${dir}/f2.txt`)]);
+    const made = uniqueName('http-client-made');
+    madeBuckets.push(made);
+    await fs.mkdir(made);
+    expect((await fs.info(made)).type).toBe('directory');
+    expect(new TextDecoder().decode(await fs.cat(`${dir}/copy.txt`))).toBe('file 0');
+    expect((await fs.ls(dir)).map((e) => e.name)).toEqual(
+      ['copy.txt', 'f0.txt', 'f3.txt', 'f4.txt', 'f5.txt', 'moved.txt'].map((n) => `${dir}/${n}`),
+    );
+    const methods = new Set(proxy.requests.map((r) => `${r.split(' ')[0]} ${r.includes('/rewriteTo/') ? 'rewrite' : r.includes('/upload/') ? 'upload' : r.includes('alt=media') ? 'media' : 'json'}`));
+    expect([...methods].sort()).toEqual(['DELETE json', 'GET json', 'GET media', 'POST json', 'POST rewrite', 'POST upload']);
+
+    expect(proxy.openConnections()).toBeGreaterThan(0); // kept alive for reuse until close()
+    await fs.close();
+    // Our sockets are destroyed at once; the short wait is only for the FINs to arrive.
+    for (let waited = 0; proxy.openConnections() > 0 && waited < 1000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(proxy.openConnections()).toBe(0);
+    await proxy.close();
+  });
+});
+
+/**
+ * A fetch that serves object `bkt/k` from `pieces`, one per pull, and zeroes each piece once the
+ * next one is asked for: a reader that kept the pieces to join them at the end returns zeros.
+ */
+function piecewiseFetch(pieces: Uint8Array[], headers: Record<string, string>, status = 200): typeof fetch {
+  return async () => {
+    let next = 0;
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          pieces[next - 1]?.fill(0);
+          if (next === pieces.length) controller.close();
+          else controller.enqueue(pieces[next++]!);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return new Response(body, { status, headers: { 'Content-Type': 'application/octet-stream', ...headers } });
+  };
+}
+
+function split(data: Uint8Array, pieceSize: number): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  for (let offset = 0; offset < data.length; offset += pieceSize) pieces.push(data.slice(offset, offset + pieceSize));
+  return pieces;
+}
+
+describe('read() into one buffer', () => {
+  const data = countingBytes(256 * KiB);
+  const adapterWith = (fetchImpl: typeof fetch) => new GcsAdapter({ apiEndpoint: 'http://127.0.0.1:9', fetch: fetchImpl });
+
+  it('copies each chunk as it arrives when Content-Length gives the length (whole object)', async () => {
+    const adapter = adapterWith(piecewiseFetch(split(data, 16 * KiB), { 'Content-Length': String(data.length) }));
+    const out = await adapter.read('bkt/k', 0, undefined, {});
+    expectSameBytes(out, data, 'whole read');
+    expect(out.buffer.byteLength).toBe(data.length); // exactly one buffer of the object's size
+  });
+
+  it('copies each chunk as it arrives for a range (206 + Content-Length), and for a server that ignores Range', async () => {
+    const range = data.subarray(1000, 101_000);
+    const ranged = adapterWith(
+      piecewiseFetch(split(range, 7 * KiB), { 'Content-Length': String(range.length), 'Content-Range': `bytes 1000-100999/${data.length}` }, 206),
+    );
+    expectSameBytes(await ranged.read('bkt/k', 1000, 101_000, {}), range, 'ranged read');
+
+    const ignoring = adapterWith(piecewiseFetch(split(data, 16 * KiB), { 'Content-Length': String(data.length) }));
+    expectSameBytes(await ignoring.read('bkt/k', 1000, 101_000, {}), range, 'range cut from a 200');
+  });
+
+  it('without a usable length (no Content-Length) it still returns the exact bytes', async () => {
+    const pieces = split(data, 16 * KiB).map((p) => p.slice());
+    const noLength: typeof fetch = async () => new Response(new Blob(pieces).stream(), { status: 200 });
+    expectSameBytes(await adapterWith(noLength).read('bkt/k', 0, undefined, {}), data, 'unknown length');
+  });
+
+  it('a body longer or shorter than its Content-Length is a retryable StorageError', async () => {
+    const long = adapterWith(piecewiseFetch(split(data, 16 * KiB), { 'Content-Length': String(data.length - 10) }));
+    const tooLong = await expectFsError(long.read('bkt/k', 0, undefined, {}), StorageError);
+    expect(tooLong.retryable).toBe(true);
+    const short = adapterWith(piecewiseFetch(split(data.subarray(0, 1000), 100), { 'Content-Length': String(data.length) }));
+    const tooShort = await expectFsError(short.read('bkt/k', 0, undefined, {}), StorageError);
+    expect(tooShort.retryable).toBe(true);
+  });
+});
