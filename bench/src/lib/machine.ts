@@ -35,6 +35,9 @@ export function describeMachine(): MachineDescription {
     if (v) versions[name] = v;
   }
   const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' });
+  // Measured code that differs from the commit must say so.
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'packages'], { cwd: repoRoot, encoding: 'utf8' });
+  const changed = dirty.status === 0 && dirty.stdout.trim() !== '' ? ' + uncommitted changes in packages/' : '';
   return {
     date: new Date().toISOString(),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
@@ -43,7 +46,7 @@ export function describeMachine(): MachineDescription {
     memoryBytes: os.totalmem(),
     node: process.version,
     versions,
-    gitCommit: commit.status === 0 ? commit.stdout.trim() : undefined,
+    gitCommit: commit.status === 0 ? commit.stdout.trim() + changed : undefined,
     loadAverageStart: os.loadavg()[0]!,
   };
 }

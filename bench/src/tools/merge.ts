@@ -17,7 +17,7 @@ const byId = new Map(into.scenarios.map((s) => [s.id, s]));
 const wanted = onlyIds ? new Set(onlyIds.split(',')) : undefined;
 from.scenarios = from.scenarios.filter((s) => !wanted || wanted.has(s.id));
 for (const s of from.scenarios) {
-  s.notes = [...s.notes, `Measured in a second run started ${from.machine.date.slice(0, 16).replace('T', ' ')} UTC (load average at its start ${from.machine.loadAverageStart.toFixed(2)}).`];
+  s.notes = [...s.notes, `Measured in a later run started ${from.machine.date.slice(0, 16).replace('T', ' ')} UTC at commit ${from.machine.gitCommit} (load average at its start ${from.machine.loadAverageStart.toFixed(2)}).`];
   byId.set(s.id, s);
 }
 into.scenarios = [...byId.values()].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
