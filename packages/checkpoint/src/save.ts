@@ -78,7 +78,7 @@ function* littleEndianChunks(data: ArrayBufferView, itemSize: number): Generator
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function hashAll(tensors: FoundTensor[], yieldToEventLoop: boolean): Promise<string[]> {
+async function hashAll(tensors: FoundTensor[]): Promise<string[]> {
   const digests: string[] = [];
   let sinceYield = 0;
   for (const t of tensors) {
@@ -86,7 +86,7 @@ async function hashAll(tensors: FoundTensor[], yieldToEventLoop: boolean): Promi
     for (const chunk of littleEndianChunks(t.data, dtypeByteSize(t.dtype))) {
       hash.update(chunk);
       sinceYield += chunk.length;
-      if (yieldToEventLoop && sinceYield >= YIELD_EVERY_BYTES) {
+      if (sinceYield >= YIELD_EVERY_BYTES) {
         sinceYield = 0;
         await nextTurn();
       }
@@ -124,7 +124,7 @@ async function prepareCheckpoint(encoded: EncodedCheckpoint): Promise<PreparedCh
   const ordered = inReferenceOrder(encoded.tensors);
   // Private snapshots (AsyncCheckpointIO) are hashed off the main thread so training keeps going.
   const offThread = encoded.owned && ordered.length > 0 && ordered.every((t) => isShared(t.data));
-  const digests = offThread ? await sha256OnWorker(ordered.map((t) => t.data as Uint8Array)) : await hashAll(ordered, true);
+  const digests = offThread ? await sha256OnWorker(ordered.map((t) => t.data as Uint8Array)) : await hashAll(ordered);
   return assemble(encoded, ordered, digests);
 }
 
