@@ -170,7 +170,7 @@ function storeScenarios(store: StoreKind, sizes: Sizes, section: string): Scenar
     {
       id: `${section}b`,
       title: `Checkpoint load, ${names.name} (${names.server})`,
-      what: `The whole checkpoint read back. Baseline: the vendor SDK fetching ${TUNING.partSize / MiB} MiB ranges, ${TUNING.concurrency} in parallel, straight into one buffer. RSS growth here is the peak beyond the loaded bytes themselves.`,
+      what: `The whole checkpoint read back. Baseline: the vendor SDK fetching ${TUNING.partSize / MiB} MiB ranges, ${TUNING.concurrency} in parallel, straight into one buffer. For reference, the same download followed by the check loadCheckpoint always makes (the SHA-256 of every tensor against the digests in the metadata), as a user of the raw SDK would add it. RSS growth here is the peak beyond the loaded bytes themselves.`,
       baseline: names.sdk,
       store,
       packages: ['fs-core', 'checkpoint', pkg],
@@ -179,6 +179,7 @@ function storeScenarios(store: StoreKind, sizes: Sizes, section: string): Scenar
       contenders: [
         node('strata', 'Strata loadCheckpoint', 'strata-store', 'load'),
         node(names.sdk, `${names.sdkLabel.split(' ')[0]} ranged-parallel get`, names.sdkModule, 'load-ranged'),
+        node(`${names.sdk}-sha256`, `${names.sdkLabel.split(' ')[0]} ranged-parallel get + SHA-256 check`, names.sdkModule, 'load-ranged', { checkDigests: true }),
         py(names.fsspec, `${names.fsspec} cat + safetensors.load`, 'store-load-cat'),
         opendal(node('opendal', 'OpenDAL read', 'opendal', 'load')),
       ],

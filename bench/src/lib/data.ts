@@ -1,5 +1,6 @@
 // The benchmark checkpoint: many tensors of mixed sizes and dtypes, filled with a deterministic,
 // incompressible-looking pattern so every contender can be checked for returning the right bytes.
+import { createHash } from 'node:crypto';
 
 export type BenchDType = 'F32' | 'F16' | 'BF16' | 'I64';
 
@@ -146,6 +147,25 @@ export function parseSafetensorsHeader(bytes: Uint8Array): ParsedSafetensors {
     tensors.set(name, { dtype: v.dtype, shape: v.shape, start: v.data_offsets[0], end: v.data_offsets[1] });
   }
   return { dataStart: 8 + length, tensors };
+}
+
+/**
+ * The check a raw download needs to give loadCheckpoint's guarantee (tampered bytes are an error):
+ * the SHA-256 of every tensor against the digest Strata wrote into `__metadata__`, on this thread.
+ */
+export function checkTensorDigests(image: Uint8Array, who: string): void {
+  const length = Number(new DataView(image.buffer, image.byteOffset, 8).getBigUint64(0, true));
+  const json = JSON.parse(Buffer.from(image.buffer, image.byteOffset + 8, length).toString('utf8')) as Record<string, { data_offsets?: [number, number] }> & {
+    __metadata__?: { strata?: string };
+  };
+  const manifest = JSON.parse(json.__metadata__?.strata ?? '{"tensors":[]}') as { tensors: { name: string; sha256: string }[] };
+  if (manifest.tensors.length === 0) throw new Error(`${who}: no tensor digests in the metadata`);
+  const dataStart = 8 + length;
+  for (const { name, sha256 } of manifest.tensors) {
+    const [start, end] = json[name]!.data_offsets!;
+    const actual = createHash('sha256').update(image.subarray(dataStart + start, dataStart + end)).digest('hex');
+    if (actual !== sha256) throw new Error(`${who}: tensor ${name} hashes to ${actual}, the metadata says ${sha256}`);
+  }
 }
 
 /** Checks a loaded plain-safetensors image against the layout. */

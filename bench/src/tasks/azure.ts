@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 
 import { BlobServiceClient } from '@azure/storage-blob';
 
-import { checkpointLayout, parseSafetensorsHeader, safetensorsHeader, totalBytes, verifySafetensorsImage } from '../lib/data.js';
+import { checkTensorDigests, checkpointLayout, parseSafetensorsHeader, safetensorsHeader, totalBytes, verifySafetensorsImage } from '../lib/data.js';
 import { measurePhase } from '../lib/measure.js';
 import { buildCheckpoint, mapLimit, numberParam, runSmallObjects, smallObjectName, stringParam, type Task, type TaskParams } from './common.js';
 
@@ -37,6 +37,7 @@ const loadRanged: Task = async (params) => {
     await blob.downloadToBuffer(buffer, 0, size, { blockSize: numberParam(params, 'partSize'), concurrency: numberParam(params, 'downloadConcurrency') });
     image = buffer;
     parseSafetensorsHeader(image);
+    if (params.checkDigests === true) checkTensorDigests(image, 'azure-sdk');
     return { bytes: totalBytes(specs), outputBytes: size };
   });
   verifySafetensorsImage(specs, image, 'azure-sdk downloadToBuffer');

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 
 import { Storage } from '@google-cloud/storage';
 
-import { checkpointLayout, parseSafetensorsHeader, safetensorsHeader, totalBytes, verifySafetensorsImage } from '../lib/data.js';
+import { checkTensorDigests, checkpointLayout, parseSafetensorsHeader, safetensorsHeader, totalBytes, verifySafetensorsImage } from '../lib/data.js';
 import { measurePhase } from '../lib/measure.js';
 import { buildCheckpoint, mapLimit, numberParam, runSmallObjects, smallObjectName, stringParam, type Task, type TaskParams } from './common.js';
 
@@ -56,6 +56,7 @@ const loadRanged: Task = async (params) => {
       if (position !== end) throw new Error(`range ${start}-${end} returned ${position - start} bytes`);
     });
     parseSafetensorsHeader(image);
+    if (params.checkDigests === true) checkTensorDigests(image, 'gcs-sdk');
     return { bytes: totalBytes(specs), outputBytes: size };
   });
   verifySafetensorsImage(specs, image, 'gcs-sdk ranged');

@@ -14,7 +14,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { loadCheckpoint } from '@strata/checkpoint';
 
-import { PARTIAL_KEY, checkpointLayout, parseSafetensorsHeader, safetensorsHeader, totalBytes, verifySafetensorsImage, verifyTensorBytes } from '../lib/data.js';
+import { PARTIAL_KEY, checkTensorDigests, checkpointLayout, parseSafetensorsHeader, safetensorsHeader, totalBytes, verifySafetensorsImage, verifyTensorBytes } from '../lib/data.js';
 import { measurePhase } from '../lib/measure.js';
 import { buildCheckpoint, mapLimit, numberParam, runSmallObjects, smallObjectName, stringParam, verifyLoaded, type Task, type TaskParams } from './common.js';
 
@@ -91,6 +91,7 @@ const loadRanged: Task = async (params) => {
     await mapLimit(starts, concurrency, (start) => readInto(client, params, image, start, Math.min(size, start + rangeSize)));
     // Parse the header, as a user needs it to find the tensors.
     parseSafetensorsHeader(image);
+    if (params.checkDigests === true) checkTensorDigests(image, 'aws-sdk');
     return { bytes: totalBytes(specs), outputBytes: size };
   });
   verifySafetensorsImage(specs, image, 'aws-sdk ranged');

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 
 import { ConflictError, IsADirectoryError, type FileInfo, type FileSystem } from '@strata/fs-core';
+import pLimit from 'p-limit';
 
 import type { DType } from './dtypes.js';
 import { CorruptCheckpointError } from './errors.js';
@@ -49,8 +50,6 @@ export const HEADER_PROBE_BYTES = 64 << 10;
 const MAX_RANGE_BYTES = 64 << 20;
 /** A file replaced while it is being read is read again, this many times in all. */
 const CONFLICT_ATTEMPTS = 3;
-/** Ranges read at once (fs-core's default bulk concurrency). */
-const READ_CONCURRENCY = 16;
 /** Ranges at least this large may be hashed on the worker thread while this one hashes others. */
 const OFF_THREAD_MIN_BYTES = 4 << 20;
 const offThreadHashing = availableParallelism() > 1;
@@ -241,8 +240,9 @@ function rangeVerifier(strata: StrataContent): (range: ArrivedRange) => Promise<
 }
 
 /**
- * Reads the selected tensors' bytes (adjacent ones coalesced, bytes already in the probe reused)
- * and verifies each range as soon as it arrives, so hashing overlaps the reads still under way.
+ * Reads the selected tensors' bytes (adjacent ones coalesced, bytes already in the probe reused,
+ * as many ranges at once as the filesystem's `concurrency`) and verifies each range as soon as it
+ * arrives, so hashing overlaps the reads still under way.
  */
 async function readVerifiedTensorBytes(
   fs: FileSystem,
@@ -273,27 +273,26 @@ async function readVerifiedTensorBytes(
     }
   }
   const verify = strata ? rangeVerifier(strata) : async ({ chunk, slices }: ArrivedRange) => slices.map(([start, end]) => chunk.subarray(start, end));
+  const limit = pLimit(fs.concurrency);
   const verifications: Promise<void>[] = [];
-  let next = 0;
   let failure: { error: unknown } | undefined;
   const fail = (error: unknown) => {
     failure ??= { error };
   };
   // After a failure no new range starts; work under way finishes before the error is thrown.
-  const reader = async () => {
-    while (!failure && next < ranges.length) {
-      const { start, end, tensors } = ranges[next++]!;
-      try {
-        const chunk = await fs.cat(path, { start, end, signal });
-        if (chunk.length !== end - start) await shortRead(fs, path, info, chunk.length, end - start);
-        const slices = tensors.map((t): [number, number] => [header.dataStart + t.begin - start, header.dataStart + t.end - start]);
-        verifications.push(verify({ chunk, tensors, slices }).then((views) => tensors.forEach((t, i) => bytes.set(t.name, views[i]!)), fail));
-      } catch (error) {
-        fail(error);
-      }
+  // A range frees its read slot once its bytes are in: verification runs beside the next reads.
+  const readRange = async ({ start, end, tensors }: (typeof ranges)[number]) => {
+    if (failure) return;
+    try {
+      const chunk = await fs.cat(path, { start, end, signal });
+      if (chunk.length !== end - start) await shortRead(fs, path, info, chunk.length, end - start);
+      const slices = tensors.map((t): [number, number] => [header.dataStart + t.begin - start, header.dataStart + t.end - start]);
+      verifications.push(verify({ chunk, tensors, slices }).then((views) => tensors.forEach((t, i) => bytes.set(t.name, views[i]!)), fail));
+    } catch (error) {
+      fail(error);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, ranges.length) }, reader));
+  await Promise.all(ranges.map((range) => limit(() => readRange(range))));
   await Promise.all(verifications);
   if (failure) throw failure.error;
   return bytes;

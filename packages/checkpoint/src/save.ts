@@ -78,30 +78,35 @@ function* littleEndianChunks(data: ArrayBufferView, itemSize: number): Generator
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-async function hashAll(tensors: FoundTensor[]): Promise<string[]> {
-  const digests: string[] = [];
-  let sinceYield = 0;
+/** Hashes each tensor's file bytes chunk by chunk into `digests`, yielding each chunk's size so a caller can pause. */
+function* hashSteps(tensors: FoundTensor[], digests: string[]): Generator<number> {
   for (const t of tensors) {
     const hash = createHash('sha256');
     for (const chunk of littleEndianChunks(t.data, dtypeByteSize(t.dtype))) {
       hash.update(chunk);
-      sinceYield += chunk.length;
-      if (sinceYield >= YIELD_EVERY_BYTES) {
-        sinceYield = 0;
-        await nextTurn();
-      }
+      yield chunk.length;
     }
     digests.push(hash.digest('hex'));
+  }
+}
+
+async function hashAll(tensors: FoundTensor[]): Promise<string[]> {
+  const digests: string[] = [];
+  let sinceYield = 0;
+  for (const hashed of hashSteps(tensors, digests)) {
+    sinceYield += hashed;
+    if (sinceYield >= YIELD_EVERY_BYTES) {
+      sinceYield = 0;
+      await nextTurn();
+    }
   }
   return digests;
 }
 
 function hashAllSync(tensors: FoundTensor[]): string[] {
-  return tensors.map((t) => {
-    const hash = createHash('sha256');
-    for (const chunk of littleEndianChunks(t.data, dtypeByteSize(t.dtype))) hash.update(chunk);
-    return hash.digest('hex');
-  });
+  const digests: string[] = [];
+  for (const _ of hashSteps(tensors, digests));
+  return digests;
 }
 
 function assemble(encoded: EncodedCheckpoint, ordered: FoundTensor[], digests: string[]): PreparedCheckpoint {
@@ -222,9 +227,10 @@ const PENDING_DIGEST = '0'.repeat(64);
 /**
  * Hashes and writes an encoded checkpoint. The header holds every digest, so it must be known
  * before the first tensor byte goes out, which costs a hashing pass before any I/O. Where the
- * handle can patch (file, memory), tensors are instead hashed as they are written, under a header
- * with placeholder digests of the same length that is patched in before commit; the digests then
- * match the bytes written even if a caller changes a tensor meanwhile. Private snapshots keep the
+ * handle can patch the header's bytes (file and memory; S3 and Azure, which hold their first part
+ * back until commit), tensors are instead hashed as they are written, under a header with
+ * placeholder digests of the same length that is patched in before commit; the digests then match
+ * the bytes written even if a caller changes a tensor meanwhile. Private snapshots keep the
  * worker-thread hashing, which spares the main thread.
  * Without patching, callers must not change tensors until the save settles (AsyncCheckpointIO
  * snapshots for them): a tensor changed after it was hashed is written as it is then, and loading
@@ -235,16 +241,16 @@ export async function writeCheckpoint(encoded: EncodedCheckpoint, fs: FileSystem
   const ordered = inReferenceOrder(encoded.tensors);
   let prepared: PreparedCheckpoint | undefined;
   await writeAtomically(fs, path, options, async (handle) => {
-    if (encoded.owned || !handle.patch) {
+    const draft = encoded.owned || !handle.patch ? undefined : assemble(encoded, ordered, ordered.map(() => PENDING_DIGEST));
+    if (!draft || draft.header.length > (handle.patchableBytes ?? Infinity)) {
       prepared ??= await prepareCheckpoint(encoded);
       return streamTensors(handle, prepared, options, where);
     }
-    const draft = assemble(encoded, ordered, ordered.map(() => PENDING_DIGEST));
     const hashes = ordered.map(() => createHash('sha256'));
     await streamTensors(handle, draft, options, where, hashes);
     const header = assemble(encoded, ordered, hashes.map((hash) => hash.digest('hex'))).header;
     if (header.length !== draft.header.length) throw new Error(`The header changed size (${draft.header.length} -> ${header.length} bytes); nothing was committed`);
-    await handle.patch(0, header);
+    await handle.patch!(0, header);
   });
 }
 

@@ -1,7 +1,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { AlreadyExistsError, type FileSystem } from '@strata/fs-core';
+import { AlreadyExistsError, filesystem, type FileSystem, type RangeOptions } from '@strata/fs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -187,7 +187,6 @@ describe('round trip through storage', () => {
   });
 
   it('file (explicit fs)', async () => {
-    const { filesystem } = await import('@strata/fs-core');
     await checkBackend(await filesystem('file'), tmp.dir);
     // Nothing but the two checkpoints is left behind (no temp files).
     expect((await readdir(join(tmp.dir, 'run'))).sort()).toEqual(['ckpt.safetensors', 'other.safetensors']);
@@ -336,6 +335,33 @@ describe('partial loads', () => {
     expect(loaded.step).toBe(1);
     expect(loaded.layers.map((l) => Object.keys(l))).toEqual([[], ['w'], ['w'], [], ['w'], []]);
     expect(Buffer.compare(loaded.layers[4]!.w.data as Uint8Array, ckpt.layers[4]!.w.data as Uint8Array)).toBe(0);
+  });
+
+  it("reads no more ranges at once than the filesystem's concurrency", async () => {
+    const fs = await filesystem('memory', { store: 'private', concurrency: 2 });
+    expect(fs.concurrency).toBe(2);
+    const kib = 1 << 10;
+    const ckpt = { layers: Array.from({ length: 12 }, (_, i) => ({ w: tensor('U8', [128 * kib], pseudoRandomBytes(128 * kib, i + 1)) })) };
+    await saveCheckpoint(ckpt, '/c.safetensors', { fs });
+    let inFlight = 0;
+    let most = 0;
+    const slow = Object.create(fs, {
+      cat: {
+        value: async (path: string, options?: RangeOptions) => {
+          most = Math.max(most, ++inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          try {
+            return await fs.cat(path, options);
+          } finally {
+            inFlight--;
+          }
+        },
+      },
+    }) as FileSystem;
+    // Every other layer: six ranges that cannot be coalesced.
+    const loaded = (await loadCheckpoint('/c.safetensors', { fs: slow, keys: (name) => Number(name.split('.')[1]) % 2 === 0 })) as typeof ckpt;
+    expect(most).toBe(2);
+    expect(Buffer.compare(loaded.layers[10]!.w.data as Uint8Array, ckpt.layers[10]!.w.data as Uint8Array)).toBe(0);
   });
 
   it('reads a small checkpoint with one request', async () => {

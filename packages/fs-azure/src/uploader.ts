@@ -18,6 +18,9 @@ export class AzureBlockUploader implements PartUploader {
   // overwrite each other's data. All ids of one blob must have the same length.
   private readonly uploadId = randomUUID();
 
+  /** Blocks are named and listed at commit, so they may be staged in any order. */
+  readonly partsInAnyOrder = true;
+
   constructor(
     private readonly blob: BlockBlobClient,
     private readonly mode: WriteMode,

@@ -21,33 +21,50 @@ export function shortReadError(where: { protocol: string; path: string }, got: n
 
 /**
  * Reads a response body of `length` bytes into one Buffer, copying each chunk as it arrives, so a
- * range is held once (not as chunks plus their concatenation). For adapters whose SDK hands back a
- * Node stream. A body that ends early is a retryable StorageError, never short data; one that runs
- * long fails.
+ * range is held once (not as chunks plus their concatenation). Takes a Node stream (read through
+ * 'data' events, the cheapest way) or any async iterable of chunks (web streams, generators). A body
+ * that ends early or runs long is a retryable StorageError, never short or cut data.
  */
-export async function readBodyExactly(body: Readable, length: number, ctx: BodyContext): Promise<Buffer> {
+export async function readBodyExactly(body: Readable | AsyncIterable<Uint8Array>, length: number, ctx: BodyContext): Promise<Buffer> {
   // Every byte is overwritten before the buffer is returned, so it needs no zero-fill; not pooled,
   // so the caller owns the whole ArrayBuffer.
   const out = Buffer.allocUnsafeSlow(length);
   let filled = 0;
-  const onData = (chunk: Uint8Array) => {
+  /** Copies `chunk` in, or returns the error for a body longer than announced. */
+  const append = (chunk: Uint8Array): StorageError | undefined => {
     if (chunk.length > length - filled) {
-      body.destroy(new StorageError({ path: ctx.path, protocol: ctx.protocol }, `Body of ${ctx.protocol}://${ctx.path} is longer than the ${length} bytes announced`));
-      return;
+      // As much a transport fault as an early end: a fresh request may well be whole.
+      return new StorageError({ path: ctx.path, protocol: ctx.protocol, retryable: true }, `Body of ${ctx.protocol}://${ctx.path} is longer than the ${length} bytes announced`);
     }
     out.set(chunk, filled);
     filled += chunk.length;
+    return undefined;
   };
-  body.on('data', onData);
-  try {
-    await finished(body, { writable: false });
-  } catch (error) {
-    // Closed without an error of its own (a destroyed socket): as cut short as an early end.
-    if ((error as { code?: unknown }).code === 'ERR_STREAM_PREMATURE_CLOSE') throw shortReadError(ctx, ctx.start + filled, ctx.start + length);
-    throw error;
-  } finally {
-    body.off('data', onData);
+  if (isNodeStream(body)) {
+    const onData = (chunk: Uint8Array) => {
+      const tooLong = append(chunk);
+      if (tooLong) body.destroy(tooLong);
+    };
+    body.on('data', onData);
+    try {
+      await finished(body, { writable: false });
+    } catch (error) {
+      // Closed without an error of its own (a destroyed socket): as cut short as an early end.
+      if ((error as { code?: unknown }).code === 'ERR_STREAM_PREMATURE_CLOSE') throw shortReadError(ctx, ctx.start + filled, ctx.start + length);
+      throw error;
+    } finally {
+      body.off('data', onData);
+    }
+  } else {
+    for await (const chunk of body) {
+      const tooLong = append(chunk);
+      if (tooLong) throw tooLong; // leaving the loop cancels the body
+    }
   }
   if (filled !== length) throw shortReadError(ctx, ctx.start + filled, ctx.start + length);
   return out;
+}
+
+function isNodeStream(body: Readable | AsyncIterable<Uint8Array>): body is Readable {
+  return typeof (body as Readable).on === 'function' && typeof (body as Readable).destroy === 'function';
 }

@@ -70,8 +70,8 @@ export class AdaptedFileSystem implements FileSystem {
   readonly protocol: string;
   readonly capabilities: Readonly<Capabilities>;
   readonly retry: RetryPolicy;
+  readonly concurrency: number;
   private readonly style: PathStyle;
-  private readonly concurrency: number;
   private readonly blockSize: number;
   private localPeer: AdaptedFileSystem | undefined;
 

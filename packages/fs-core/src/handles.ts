@@ -157,6 +157,7 @@ export class AtomicWriteHandle implements WriteHandle {
   private written = 0;
   private pending: Promise<void> = Promise.resolve();
   readonly patch?: (position: number, chunk: Uint8Array) => Promise<void>;
+  readonly patchableBytes?: number;
 
   constructor(
     readonly path: string,
@@ -167,7 +168,10 @@ export class AtomicWriteHandle implements WriteHandle {
     private readonly signal: AbortSignal | undefined,
   ) {
     // Only handles that can patch say so: callers test for the method.
-    if (writer.patch) this.patch = (position, chunk) => this.patchWritten(writer.patch!.bind(writer), position, chunk);
+    if (writer.patch) {
+      this.patchableBytes = writer.patchableBytes ?? Infinity;
+      this.patch = (position, chunk) => this.patchWritten(writer.patch!.bind(writer), position, chunk);
+    }
   }
 
   get bytesWritten(): number {
@@ -192,6 +196,9 @@ export class AtomicWriteHandle implements WriteHandle {
       this.assertOpen('patch');
       if (!Number.isSafeInteger(position) || position < 0 || position + chunk.length > this.written) {
         throw new RangeError(`patch(${position}, ${chunk.length} bytes) reaches past the ${this.written} bytes written to ${this.protocol}://${this.path}`);
+      }
+      if (position + chunk.length > this.patchableBytes!) {
+        throw new RangeError(`patch(${position}, ${chunk.length} bytes) reaches past the first ${this.patchableBytes} bytes, all that stay changeable in ${this.protocol}://${this.path}`);
       }
       if (chunk.length > 0) await this.failOnError(() => patch(position, chunk, this.signal));
     });

@@ -6,6 +6,11 @@ import { noRetry, type RetryPolicy } from './retry.js';
  * `PartWriter` drives it; the backend only speaks its wire protocol.
  */
 export interface PartUploader {
+  /**
+   * Parts may arrive in any order (S3 multipart, Azure staged blocks; not GCS resumable sessions):
+   * the writer then holds part 1 back until commit, so the first `partSize` bytes can be patched.
+   */
+  readonly partsInAnyOrder?: boolean;
   /** Whole object in one request: used when everything fits in one part. */
   putWhole(data: Uint8Array, signal?: AbortSignal, attempt?: number): Promise<void>;
   /** Opens the upload (CreateMultipartUpload, resumable session...), before the first part. */
@@ -28,7 +33,7 @@ export interface PartUploader {
 
 export interface PartWriterOptions {
   partSize: number;
-  /** Parts in flight at once. Memory is about partSize × (concurrency + 1). */
+  /** Parts in flight at once. Memory is about partSize × (concurrency + 1), one more part if part 1 is held. */
   concurrency: number;
   /** Retries start, parts, whole-body PUTs and the commit (default: no retries). */
   retry?: RetryPolicy | undefined;
@@ -46,6 +51,11 @@ export class PartWriter implements AdapterWriter {
   private readonly retry: RetryPolicy;
   /** Part buffers whose upload finished, reused so memory stays at partSize × (concurrency + 1). */
   private readonly spare: Uint8Array[] = [];
+  /** Part 1, full and held back until commit (uploaders whose parts go in any order). */
+  private held: Uint8Array | undefined;
+  /** Present where part 1 is held back: the first `partSize` bytes stay changeable until commit. */
+  readonly patch?: (position: number, chunk: Uint8Array) => Promise<void>;
+  readonly patchableBytes?: number;
 
   constructor(
     private readonly uploader: PartUploader,
@@ -53,6 +63,10 @@ export class PartWriter implements AdapterWriter {
   ) {
     if (!(options.partSize > 0) || !(options.concurrency >= 1)) throw new RangeError('partSize and concurrency must be positive');
     this.retry = options.retry ?? noRetry;
+    if (uploader.partsInAnyOrder) {
+      this.patchableBytes = options.partSize;
+      this.patch = async (position, chunk) => this.patchFirstPart(position, chunk);
+    }
   }
 
   async write(chunk: Uint8Array, signal?: AbortSignal): Promise<void> {
@@ -80,6 +94,11 @@ export class PartWriter implements AdapterWriter {
       return;
     }
     if (this.filled > 0) await this.sendPart(true, signal);
+    if (this.held) {
+      const held = this.held;
+      this.held = undefined;
+      await this.upload(1, held, false, signal);
+    }
     await this.drain();
     this.rethrow();
     await this.retry.run((s, attempt) => this.uploader.complete(this.partCount, this.total, s, attempt), signal);
@@ -87,10 +106,20 @@ export class PartWriter implements AdapterWriter {
 
   async abort(): Promise<void> {
     this.part = undefined;
+    this.held = undefined;
     this.spare.length = 0;
     await this.drain();
     // A failed cleanup would leave an in-progress upload (and its storage) behind: retry it too.
     if (this.started) await this.retry.run(() => this.uploader.abort());
+  }
+
+  /** The handle has checked that the bytes are written and within patchableBytes, so within part 1. */
+  private patchFirstPart(position: number, chunk: Uint8Array): void {
+    const first = this.held ?? (this.partCount === 0 ? this.part : undefined);
+    if (!first || position + chunk.length > (this.held ? this.held.length : this.filled)) {
+      throw new RangeError(`patch(${position}, ${chunk.length} bytes) reaches past the first part`);
+    }
+    first.set(chunk, position);
   }
 
   private async sendPart(isLast: boolean, signal?: AbortSignal): Promise<void> {
@@ -103,11 +132,20 @@ export class PartWriter implements AdapterWriter {
     this.part = undefined;
     this.filled = 0;
     const partNumber = ++this.partCount;
+    if (partNumber === 1 && this.patch) {
+      this.held = data; // uploaded at commit, after the last patch
+      return;
+    }
+    await this.upload(partNumber, data, isLast, signal);
+  }
+
+  /** Starts one part's upload, then waits while `concurrency` parts are in flight. */
+  private async upload(partNumber: number, data: Uint8Array, isLast: boolean, signal?: AbortSignal): Promise<void> {
     const task: Promise<void> = this.retry
       .run((s) => this.uploader.uploadPart(partNumber, data, isLast, s), signal)
       .then(
         () => {
-          if (buffer.length === this.options.partSize && this.spare.length < this.options.concurrency) this.spare.push(buffer);
+          if (data.length === this.options.partSize && this.spare.length < this.options.concurrency) this.spare.push(data);
         },
         (error: unknown) => {
           this.failure ??= { error };

@@ -101,17 +101,23 @@ export interface WriteHandle {
   /** Aborts unless committed. */
   [Symbol.asyncDispose](): Promise<void>;
   /**
-   * Replaces bytes already written, before commit; `position + chunk.length` must not pass
-   * bytesWritten. Present only where unfinished bytes stay private and changeable (file, memory):
-   * it lets a writer fill in a header it can only know at the end.
+   * Replaces bytes already written, before commit; `position + chunk.length` must pass neither
+   * bytesWritten nor patchableBytes. Present only where unfinished bytes stay private and
+   * changeable: the whole file on file and memory, the first part of an S3 multipart upload or an
+   * Azure block upload (held back until commit). It lets a writer fill in a header it can only
+   * know at the end.
    */
   patch?(position: number, chunk: Uint8Array): Promise<void>;
+  /** How far from the start `patch` reaches (Infinity on file and memory); absent without patch. */
+  readonly patchableBytes?: number;
 }
 
 /** The public API every protocol exposes. */
 export interface FileSystem {
   readonly protocol: string;
   readonly capabilities: Readonly<Capabilities>;
+  /** Operations bulk calls run at once unless told otherwise (the `concurrency` option, default 16). */
+  readonly concurrency: number;
   info(path: string, options?: CallOptions): Promise<FileInfo>;
   exists(path: string, options?: CallOptions): Promise<boolean>;
   isFile(path: string, options?: CallOptions): Promise<boolean>;
@@ -152,6 +158,8 @@ export interface AdapterWriter {
   abort(): Promise<void>;
   /** Optional: see WriteHandle.patch. The handle has checked the range. */
   patch?(position: number, chunk: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /** With patch: how far from the start it reaches (default Infinity). */
+  readonly patchableBytes?: number;
 }
 
 export interface AdapterReadOptions extends CallOptions {

@@ -3,19 +3,10 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 
 import { StorageError, readBodyExactly } from '../src/index.js';
+import { scriptedBody as body } from '../src/testing/bodies.js';
 
 const ctx = { protocol: 's3', path: 'b/k', start: 100 };
 
-/** A body that sends `chunks` and then ends (or fails with `error`). */
-function body(chunks: Uint8Array[], error?: Error): PassThrough {
-  const stream = new PassThrough();
-  setImmediate(() => {
-    for (const chunk of chunks) stream.write(chunk);
-    if (error) stream.destroy(error);
-    else stream.end();
-  });
-  return stream;
-}
 
 describe('readBodyExactly', () => {
   it('copies the chunks into one buffer of the announced length', async () => {
@@ -55,5 +46,44 @@ describe('readBodyExactly', () => {
   it('a body that breaks passes the stream error on', async () => {
     const reset = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
     await expect(readBodyExactly(body([Buffer.alloc(4)], reset), 16, ctx)).rejects.toBe(reset);
+  });
+});
+
+describe('readBodyExactly over an async iterable (web streams, generators)', () => {
+  async function* chunks(parts: Uint8Array[], onReturn?: () => void): AsyncGenerator<Uint8Array> {
+    try {
+      for (const part of parts) yield part;
+    } finally {
+      onReturn?.();
+    }
+  }
+
+  it('copies the chunks into one unpooled buffer of the announced length', async () => {
+    const out = await readBodyExactly(chunks([Buffer.from('web '), Buffer.from('stream')]), 10, ctx);
+    expect(Buffer.from(out).toString()).toBe('web stream');
+    expect(out.buffer.byteLength).toBe(10);
+  });
+
+  it('an early end is a retryable short read', async () => {
+    const error = await readBodyExactly(chunks([Buffer.alloc(3)]), 8, ctx).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('Short read from s3://b/k: the body ended at byte 103 of 108');
+    expect((error as StorageError).retryable).toBe(true);
+  });
+
+  it('a body longer than announced fails and the body is cancelled', async () => {
+    let cancelled = false;
+    const error = await readBodyExactly(chunks([Buffer.alloc(4), Buffer.alloc(4), Buffer.alloc(4)], () => (cancelled = true)), 6, ctx).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as StorageError).retryable).toBe(true);
+    expect((error as Error).message).toBe('Body of s3://b/k is longer than the 6 bytes announced');
+    expect(cancelled).toBe(true);
+  });
+
+  it("the body's own error is passed on", async () => {
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield Buffer.alloc(2);
+      throw new Error('socket gone');
+    }
+    await expect(readBodyExactly(failing(), 8, ctx)).rejects.toThrow('socket gone');
   });
 });

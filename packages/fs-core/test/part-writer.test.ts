@@ -4,8 +4,11 @@ import { PartWriter, RetryPolicy, StorageError, type PartUploader } from '../src
 
 /** Records what a chunked upload receives; parts are copied because PartWriter reuses buffers. */
 class RecordingUploader implements PartUploader {
+  constructor(readonly partsInAnyOrder = false) {}
   whole: Uint8Array | undefined;
   parts = new Map<number, Uint8Array>();
+  /** Part numbers in the order their uploads began. */
+  order: number[] = [];
   started = 0;
   completed: { partCount: number; total: number } | undefined;
   aborted = 0;
@@ -21,6 +24,7 @@ class RecordingUploader implements PartUploader {
     this.started++;
   }
   async uploadPart(n: number, data: Uint8Array) {
+    this.order.push(n);
     this.inflight++;
     this.maxInflight = Math.max(this.maxInflight, this.inflight);
     const copy = data.slice();
@@ -115,5 +119,44 @@ describe('PartWriter', () => {
     await w.abort();
     expect(up.aborted).toBe(1);
     expect(up.completed).toBeUndefined();
+  });
+
+  it('without parts in any order it offers no patch and sends part 1 first', async () => {
+    const up = new RecordingUploader(false);
+    const w = new PartWriter(up, { partSize: 10, concurrency: 2 });
+    expect(w.patch).toBeUndefined();
+    await w.write(bytes(35, 1));
+    await w.commit();
+    expect(up.order[0]).toBe(1);
+  });
+
+  it('with parts in any order it holds part 1 until commit, so its bytes can still be patched', async () => {
+    const up = new RecordingUploader(true);
+    const w = new PartWriter(up, { partSize: 10, concurrency: 2 });
+    expect(w.patchableBytes).toBe(10);
+    await w.write(bytes(4, 1));
+    await w.patch!(0, bytes(2, 9)); // part 1 still filling
+    await w.write(bytes(31, 2));
+    expect(up.parts.has(1)).toBe(false); // full, but held back
+    await w.patch!(6, bytes(4, 7)); // part 1 held
+    await w.commit();
+    const expected = Buffer.concat([bytes(4, 1), bytes(31, 2)]);
+    expected.set(bytes(2, 9), 0);
+    expected.set(bytes(4, 7), 6);
+    expect(sha(up.assembled())).toBe(sha(expected));
+    expect(up.order.at(-1)).toBe(1); // part 1 went out last, after every patch
+    expect(up.completed).toEqual({ partCount: 4, total: 35 });
+  });
+
+  it('a held part 1 that fails at commit fails the commit, and nothing is completed', async () => {
+    const up = new RecordingUploader(true);
+    up.failPart = 1;
+    up.failuresLeft = 99;
+    const w = new PartWriter(up, { partSize: 10, concurrency: 2 });
+    await w.write(bytes(25, 1));
+    await expect(w.commit()).rejects.toThrow(/part 1 failed/);
+    await w.abort();
+    expect(up.completed).toBeUndefined();
+    expect(up.aborted).toBe(1);
   });
 });

@@ -5,6 +5,7 @@ import {
   NotFoundError,
   NotSupportedError,
   StorageError,
+  readBodyExactly,
   splitBucketPath,
   type AdapterListOptions,
   type AdapterReadOptions,
@@ -20,7 +21,7 @@ import {
 } from '@strata/fs-core';
 
 import { sanitizeCause, statusOf, toFsError, type ErrorContext } from './errors.js';
-import { GcsHttp, objectPath } from './http.js';
+import { GcsHttp, objectPath, type HttpAnswer } from './http.js';
 import { DEFAULT_CHUNK_SIZE, createStorage, validateChunkSize, type GcsOptions } from './options.js';
 import { GcsUploader, GcsWriter, type ObjectResource } from './uploader.js';
 
@@ -33,7 +34,7 @@ const LIST_FIELDS = 'items(name,size,updated,generation,contentType,md5Hash,crc3
 
 /**
  * Google Cloud Storage behind fs-core's StorageAdapter. Every request speaks the JSON API over our
- * own fetch client (http.ts), so it can be cancelled, a body cut short is an error, and close()
+ * own HTTP client (http.ts), so it can be cancelled, a body cut short is an error, and close()
  * releases every socket. @google-cloud/storage only supplies credentials and signs URLs.
  */
 export class GcsAdapter implements StorageAdapter {
@@ -153,34 +154,16 @@ export class GcsAdapter implements StorageAdapter {
     if (end !== undefined && end <= start) return new Uint8Array(0);
     const download = await this.download(path, start, end, options);
     if (!download) return new Uint8Array(0);
-    if (download.length !== undefined) {
-      // Length known: copy into one buffer as chunks arrive, so a load peaks at 1x, not 2x, its size.
-      // allocUnsafeSlow: unpooled (the caller owns the whole ArrayBuffer) and not zeroed (all of it is written).
-      const slow = Buffer.allocUnsafeSlow(download.length);
-      const out = new Uint8Array(slow.buffer, slow.byteOffset, slow.byteLength);
-      let offset = 0;
-      for await (const chunk of download.chunks) {
-        if (offset + chunk.length > out.length) throw this.lengthMismatch(path);
-        out.set(chunk, offset);
-        offset += chunk.length;
-      }
-      if (offset !== out.length) throw this.lengthMismatch(path);
-      return out;
+    const { length, exactBody, chunks } = download;
+    try {
+      // Length known: copied into one buffer as chunks arrive, so a load peaks at 1x, not 2x, its size.
+      if (length !== undefined) return await readBodyExactly(exactBody ?? chunks, length, { protocol: this.protocol, path, start });
+      const parts: Uint8Array[] = [];
+      for await (const chunk of chunks) parts.push(chunk);
+      return Buffer.concat(parts);
+    } catch (error) {
+      throw toFsError(error, this.ctx(path, this.split(path).bucket, { pinned: options.etag !== undefined, action: 'read' }));
     }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for await (const chunk of download.chunks) {
-      chunks.push(chunk);
-      total += chunk.length;
-    }
-    if (chunks.length === 1) return chunks[0]!;
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
   }
 
   async *readStream(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array> {
@@ -191,22 +174,24 @@ export class GcsAdapter implements StorageAdapter {
 
   /**
    * Starts a download of [start, end): the bytes it will yield (`length`, when the response says)
-   * and the chunks, checked against Content-Length and (whole objects) CRC32C. Undefined when
-   * `start` is at or past the end.
+   * and the chunks, checked against Content-Length and (whole objects) CRC32C. When the body is
+   * exactly the wanted bytes with nothing to check but its length (a ranged answer), it is also
+   * offered as `exactBody`, for a reader that checks the length itself. Undefined when `start` is
+   * at or past the end.
    */
   private async download(
     path: string,
     start: number,
     end: number | undefined,
     options: AdapterReadOptions,
-  ): Promise<{ length: number | undefined; chunks: AsyncGenerator<Uint8Array> } | undefined> {
+  ): Promise<{ length: number | undefined; exactBody: HttpAnswer['body'] | undefined; chunks: AsyncGenerator<Uint8Array> } | undefined> {
     const { bucket, key } = this.split(path);
     const ctx = this.ctx(path, bucket, { pinned: options.etag !== undefined, action: 'read' });
     if (options.signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: options.signal.reason });
     const whole = start === 0 && end === undefined;
-    let response: Response;
+    let answer: HttpAnswer;
     try {
-      response = await this.http.send(
+      answer = await this.http.send(
         this.http.objectUrl(bucket, key, { alt: 'media', ...this.pin(options.etag) }),
         { method: 'GET', headers: whole ? {} : { Range: `bytes=${start}-${end !== undefined ? end - 1 : ''}` }, signal: options.signal },
         [416],
@@ -214,35 +199,33 @@ export class GcsAdapter implements StorageAdapter {
     } catch (error) {
       throw toFsError(error, ctx);
     }
-    if (response.status === 416) {
-      await response.body?.cancel().catch(() => undefined);
+    if (answer.status === 416) {
+      await answer.cancel().catch(() => undefined);
       return undefined; // start at or past the end: nothing to read
     }
-    const body = response.body;
-    if (!body) throw new StorageError({ path, protocol: this.protocol, retryable: true }, `Download returned no body: ${this.protocol}://${path}`);
     // A server that ignores Range answers 200 with the whole object: skip to `start` ourselves.
-    const ranged = response.status === 206;
+    const ranged = answer.status === 206;
     const skipBytes = ranged ? 0 : start;
     const wanted = end === undefined ? Infinity : end - start;
-    const expected = this.expectedBodyLength(response);
+    const expected = this.expectedBodyLength(answer);
     const length = expected === undefined ? undefined : Math.min(wanted, Math.max(0, expected - skipBytes));
-    const crc = whole && response.status === 200 ? crc32cOf(response.headers.get('x-goog-hash')) : undefined;
+    const crc = whole && answer.status === 200 ? crc32cOf(answer.header('x-goog-hash')) : undefined;
     const protocol = this.protocol;
-    const stream: ReadableStream<Uint8Array> = body;
+    const body = answer.body;
     async function* chunks(): AsyncGenerator<Uint8Array> {
       const checksum = crc !== undefined ? new CRC32C() : undefined;
-      const reader = stream.getReader();
+      const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
       let skip = skipBytes;
       let remaining = wanted;
       let received = 0;
-      let done = false;
+      let ended = false;
       try {
         while (remaining > 0) {
           let chunk: Uint8Array;
           try {
-            const next = await reader.read();
+            const next = await iterator.next();
             if (next.done) {
-              done = true;
+              ended = true;
               break;
             }
             chunk = next.value;
@@ -261,27 +244,22 @@ export class GcsAdapter implements StorageAdapter {
           if (chunk.length > 0) yield chunk;
         }
       } finally {
-        if (!done) await reader.cancel().catch(() => undefined);
+        // Stopping early (enough bytes, an error, a consumer that left) closes the body.
+        if (!ended) await iterator.return?.()?.catch(() => undefined);
       }
       // A body that ends early (connection closed before Content-Length) must never pass as the data.
-      if (done && expected !== undefined && received !== expected) {
+      if (ended && expected !== undefined && received !== expected) {
         throw new StorageError(
           { path, protocol, retryable: true },
           `Download ended early: received ${received} of ${expected} bytes: ${protocol}://${path}`,
         );
       }
-      if (done && checksum && crc !== undefined && !checksum.validate(crc)) {
+      if (ended && checksum && crc !== undefined && !checksum.validate(crc)) {
         throw new StorageError({ path, protocol, retryable: true }, `Downloaded bytes do not match the object's CRC32C: ${protocol}://${path}`);
       }
     }
-    return { length, chunks: chunks() };
-  }
-
-  private lengthMismatch(path: string): StorageError {
-    return new StorageError(
-      { path, protocol: this.protocol, retryable: true },
-      `Download length differs from the announced length: ${this.protocol}://${path}`,
-    );
+    const exactBody = ranged && crc === undefined && length === expected ? body : undefined;
+    return { length, exactBody, chunks: chunks() };
   }
 
   /**
@@ -294,15 +272,15 @@ export class GcsAdapter implements StorageAdapter {
   }
 
   /**
-   * Body bytes the server announced. fetch decodes a Content-Encoding (objects uploaded gzipped by
+   * Body bytes the server announced. A compressed body is decoded (objects uploaded gzipped by
    * other tools), and then Content-Length counts the encoded bytes, so there is nothing to compare.
    */
-  private expectedBodyLength(response: Response): number | undefined {
-    const encoding = response.headers.get('content-encoding');
+  private expectedBodyLength(answer: HttpAnswer): number | undefined {
+    const encoding = answer.header('content-encoding');
     if (encoding && encoding.toLowerCase() !== 'identity') return undefined;
-    const length = response.headers.get('content-length');
+    const length = answer.header('content-length');
     if (length !== null && /^\d+$/.test(length)) return Number(length);
-    const range = /^bytes (\d+)-(\d+)\//.exec(response.headers.get('content-range') ?? '');
+    const range = /^bytes (\d+)-(\d+)\//.exec(answer.header('content-range') ?? '');
     return range ? Number(range[2]) - Number(range[1]) + 1 : undefined;
   }
 

@@ -1,18 +1,37 @@
+import { pipeline, type Readable, type Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+
 import type { Storage } from '@google-cloud/storage';
-import { Agent } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 
 import { GcsHttpError, parseRetryAfter } from './errors.js';
 import { originOf } from './options.js';
 
+/** An HTTP answer as the adapter reads it, whichever client fetched it. */
+export interface HttpAnswer {
+  readonly status: number;
+  header(name: string): string | null;
+  /** The body's bytes as they arrive (decoded if the server compressed them). */
+  readonly body: Readable | AsyncIterable<Uint8Array>;
+  json(): Promise<unknown>;
+  text(): Promise<string>;
+  /** Reads the rest of a small body and drops it, so the connection is reused. */
+  drain(): Promise<void>;
+  /** Stops reading the body; its connection is closed. */
+  cancel(): Promise<void>;
+}
+
 /**
- * Every request the adapter makes: plain fetch against the JSON API, authenticated with the SDK's
- * own auth client. Not the SDK's request path: that one cannot take an AbortSignal, buffers whole
- * streams, misses bodies cut short, and keeps sockets in a process-wide pool close() cannot reach.
+ * Every request the adapter makes, against the JSON API, authenticated with the SDK's own auth
+ * client. Not the SDK's request path: that one cannot take an AbortSignal, buffers whole streams,
+ * misses bodies cut short, and keeps sockets in a process-wide pool close() cannot reach. Sent with
+ * undici's `request` (Node streams, no WHATWG stream layer per chunk) on a pool of our own, or
+ * through a fetch the caller injects.
  */
 export class GcsHttp {
   readonly origin: string;
   private readonly authenticated: boolean;
-  private readonly fetchImpl: typeof fetch;
+  private readonly fetchImpl: typeof fetch | undefined;
   /**
    * Our own connection pool (unless a fetch was injected), so close() can release its sockets.
    * Made on demand: a filesystem shared through fs-core's instance cache may be used again after
@@ -27,15 +46,7 @@ export class GcsHttp {
     this.origin = originOf(storage);
     // Same rule as the SDK: a custom endpoint (emulator) gets no token unless asked for.
     this.authenticated = !storage.customEndpoint || storage.useAuthWithCustomEndpoint === true;
-    if (fetchImpl) {
-      this.fetchImpl = fetchImpl;
-    } else {
-      // Node's fetch takes an undici dispatcher; the DOM typings do not know the option.
-      this.fetchImpl = (input, init) => {
-        this.dispatcher ??= new Agent();
-        return globalThis.fetch(input, { ...init, dispatcher: this.dispatcher } as RequestInit);
-      };
-    }
+    this.fetchImpl = fetchImpl;
   }
 
   uploadUrl(bucket: string, query: Record<string, string>): string {
@@ -56,15 +67,15 @@ export class GcsHttp {
 
   /** Sends a request (a JSON `body` if given) and parses its JSON answer: an object resource, a listing page... */
   async json<T>(url: string, init: JsonRequest): Promise<T> {
-    const response = await this.send(url, jsonInit(init));
-    return (await response.json()) as T;
+    const answer = await this.send(url, jsonInit(init));
+    return (await answer.json()) as T;
   }
 
   /** Sends a request whose answer carries nothing we need; the body is drained so the socket is reused. */
   async call(url: string, init: JsonRequest): Promise<void> {
-    const response = await this.send(url, jsonInit(init));
+    const answer = await this.send(url, jsonInit(init));
     // The status already says it worked: a body lost after that is no failure.
-    await response.arrayBuffer().catch(() => undefined);
+    await answer.drain().catch(() => undefined);
   }
 
   /** Closes the sockets of our own pool; an injected fetch is left to its owner. */
@@ -75,24 +86,74 @@ export class GcsHttp {
     await dispatcher?.destroy();
   }
 
-  /** Sends one request; resolves with the response for 2xx, 308 and `okStatuses`, else throws GcsHttpError. */
+  /** Sends one request; resolves with the answer for 2xx, 308 and `okStatuses`, else throws GcsHttpError. */
   async send(
     url: string,
-    init: { method: string; headers?: Record<string, string>; body?: Blob | Uint8Array | string | undefined; signal?: AbortSignal | undefined },
+    init: { method: string; headers?: Record<string, string>; body?: Uint8Array | string | undefined; signal?: AbortSignal | undefined },
     okStatuses: number[] = [],
-  ): Promise<Response> {
+  ): Promise<HttpAnswer> {
     const headers: Record<string, string> = { ...(await this.authHeaders()), ...init.headers };
-    const response = await this.fetchImpl(url, {
-      method: init.method,
+    const answer = this.fetchImpl ? await this.viaFetch(this.fetchImpl, url, init, headers) : await this.viaUndici(url, init, headers);
+    if ((answer.status >= 200 && answer.status < 300) || answer.status === 308 || okStatuses.includes(answer.status)) {
+      return answer;
+    }
+    throw await httpErrorOf(answer);
+  }
+
+  private async viaUndici(url: string, init: { method: string; body?: Uint8Array | string | undefined; signal?: AbortSignal | undefined }, headers: Record<string, string>): Promise<HttpAnswer> {
+    this.dispatcher ??= new Agent();
+    // No redirects are followed: 308 is "resume incomplete" in this protocol. No Accept-Encoding is
+    // sent, so GCS serves gzip-encoded objects decompressed; a server that compresses anyway is decoded.
+    const { statusCode, headers: answerHeaders, body } = await request(url, {
+      method: init.method as Dispatcher.HttpMethod,
       headers,
       body: init.body ?? null,
-      signal: init.signal ?? null,
-      redirect: 'manual', // 308 is "resume incomplete" in this protocol, not a redirect
+      signal: init.signal,
+      dispatcher: this.dispatcher,
     });
-    if ((response.status >= 200 && response.status < 300) || response.status === 308 || okStatuses.includes(response.status)) {
-      return response;
-    }
-    throw await httpErrorOf(response);
+    const header = (name: string): string | null => {
+      const value = answerHeaders[name.toLowerCase()];
+      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+    };
+    const decoder = decoderFor(header('content-encoding'));
+    const decoded = decoder ? pipeline(body, decoder, () => undefined) : body;
+    return {
+      status: statusCode,
+      header,
+      body: decoded,
+      json: () => (decoder ? readText(decoded).then((text) => JSON.parse(text) as unknown) : body.json()),
+      text: () => (decoder ? readText(decoded) : body.text()),
+      drain: async () => {
+        if (decoder) decoded.destroy();
+        await body.dump();
+      },
+      cancel: async () => {
+        decoded.destroy();
+        body.destroy();
+      },
+    };
+  }
+
+  private async viaFetch(
+    fetchImpl: typeof fetch,
+    url: string,
+    init: { method: string; body?: Uint8Array | string | undefined; signal?: AbortSignal | undefined },
+    headers: Record<string, string>,
+  ): Promise<HttpAnswer> {
+    const response = await fetchImpl(url, { method: init.method, headers, body: init.body ?? null, signal: init.signal ?? null, redirect: 'manual' });
+    return {
+      status: response.status,
+      header: (name) => response.headers.get(name),
+      body: webStreamChunks(response.body),
+      json: () => response.json(),
+      text: () => response.text(),
+      drain: async () => {
+        await response.arrayBuffer();
+      },
+      cancel: async () => {
+        await response.body?.cancel();
+      },
+    };
   }
 
   private async authHeaders(): Promise<Record<string, string>> {
@@ -120,10 +181,10 @@ export function objectPath(bucket: string, key: string): string {
   return `/b/${encodeURIComponent(bucket)}/o/${encodeURIComponent(key)}`;
 }
 
-async function httpErrorOf(response: Response): Promise<GcsHttpError> {
+async function httpErrorOf(answer: HttpAnswer): Promise<GcsHttpError> {
   let message = '';
   try {
-    const text = await response.text();
+    const text = await answer.text();
     try {
       const parsed = JSON.parse(text) as { error?: { message?: string } | string };
       message = typeof parsed.error === 'string' ? parsed.error : (parsed.error?.message ?? text);
@@ -133,5 +194,45 @@ async function httpErrorOf(response: Response): Promise<GcsHttpError> {
   } catch {
     // The body is only for the message.
   }
-  return new GcsHttpError(response.status, message.slice(0, 1000), parseRetryAfter(response.headers.get('retry-after')));
+  return new GcsHttpError(answer.status, message.slice(0, 1000), parseRetryAfter(answer.header('retry-after')));
+}
+
+/** The decompressor for a Content-Encoding fetch would also decode, or none for identity. */
+function decoderFor(encoding: string | null): Transform | undefined {
+  switch (encoding?.trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip();
+    case 'deflate':
+      return createInflate();
+    case 'br':
+      return createBrotliDecompress();
+    default:
+      return undefined;
+  }
+}
+
+async function readText(body: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A web stream's chunks (none for a null body); leaving the loop early cancels the stream. */
+async function* webStreamChunks(stream: ReadableStream<Uint8Array> | null): AsyncGenerator<Uint8Array> {
+  if (!stream) return;
+  const reader = stream.getReader();
+  let done = false;
+  try {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) {
+        done = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    if (!done) await reader.cancel().catch(() => undefined);
+  }
 }

@@ -39,7 +39,10 @@ export interface GcsOptions extends FileSystemOptions {
    * filesystem sends no request through the SDK; fs-core's `retry` option governs its retries.
    */
   sdkRetryOptions?: SdkRetryOptions | undefined;
-  /** HTTP client for every request the filesystem makes (default: the global fetch, on a connection pool of its own that close() releases). */
+  /**
+   * A fetch to send every request through (tests, proxies, tracing). Default: undici's `request` on
+   * a connection pool of the filesystem's own, which close() releases.
+   */
   fetch?: typeof fetch | undefined;
 }
 

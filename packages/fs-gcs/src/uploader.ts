@@ -142,8 +142,8 @@ export class GcsUploader implements PartUploader {
         body: JSON.stringify({ name: this.target.key, contentType: CONTENT_TYPE }),
         signal,
       });
-      await response.arrayBuffer();
-      const location = response.headers.get('location');
+      await response.drain();
+      const location = response.header('location');
       if (!location || !/^https?:\/\//i.test(location)) {
         throw new StorageError(this.ctx(), `The server opened no resumable session for ${this.where()} (no Location header)`);
       }
@@ -239,7 +239,7 @@ export class GcsUploader implements PartUploader {
     try {
       // GCS answers a cancelled session with 499.
       const response = await this.http.send(session, { method: 'DELETE' }, [499, 404, 410]);
-      await response.arrayBuffer();
+      await response.drain();
     } catch {
       // An unfinalised session never becomes visible and expires on its own within a week.
     }
@@ -258,8 +258,8 @@ export class GcsUploader implements PartUploader {
     try {
       const response = await this.http.send(session, { method: 'PUT', headers, body, signal });
       if (response.status === 308) {
-        await response.arrayBuffer();
-        return { status: 308, range: response.headers.get('range') };
+        await response.drain();
+        return { status: 308, range: response.header('range') };
       }
       return { status: response.status, range: null, object: (await response.json()) as ObjectResource };
     } catch (error) {

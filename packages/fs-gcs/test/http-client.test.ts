@@ -1,5 +1,9 @@
-// Every request goes through the filesystem's own fetch client: close() releases all its sockets,
+// Every request goes through the filesystem's own HTTP client: close() releases all its sockets,
 // and whole reads copy into one buffer as the bytes arrive.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+
 import type { Storage } from '@google-cloud/storage';
 import { StorageError } from '@strata/fs-core';
 import { expectFsError, expectSameBytes } from '@strata/fs-core/testing';
@@ -111,5 +115,79 @@ describe('read() into one buffer', () => {
     const short = adapterWith(piecewiseFetch(split(data.subarray(0, 1000), 100), { 'Content-Length': String(data.length) }));
     const tooShort = await expectFsError(short.read('bkt/k', 0, undefined, {}), StorageError);
     expect(tooShort.retryable).toBe(true);
+  });
+});
+
+describe('the default client (undici, no fetch injected)', () => {
+  const data = countingBytes(64 * KiB);
+
+  /** An adapter whose endpoint is a loopback server answering every request with `handler`. */
+  async function adapterServedBy(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ adapter: GcsAdapter; close(): Promise<void> }> {
+    const httpServer = createServer(handler);
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    const { port } = httpServer.address() as AddressInfo;
+    const adapter = new GcsAdapter({ apiEndpoint: `http://127.0.0.1:${port}` });
+    return {
+      adapter,
+      close: async () => {
+        await adapter.close();
+        httpServer.closeAllConnections();
+        await new Promise((resolve) => httpServer.close(resolve));
+      },
+    };
+  }
+
+  /** Writes `bytes` in small pieces on separate turns, so the reader sees many chunks. */
+  async function writeInPieces(res: ServerResponse, bytes: Uint8Array): Promise<void> {
+    for (let offset = 0; offset < bytes.length; offset += 4 * KiB) {
+      res.write(bytes.subarray(offset, offset + 4 * KiB));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  it('reads a range into one buffer of its length, asking for no compression', async () => {
+    const range = data.subarray(100, 60_100);
+    let acceptEncoding: string | undefined = 'not asked';
+    const served = await adapterServedBy((req, res) => {
+      acceptEncoding = req.headers['accept-encoding'];
+      res.writeHead(206, { 'Content-Length': String(range.length), 'Content-Range': `bytes 100-60099/${data.length}` });
+      void writeInPieces(res, range).then(() => res.end());
+    });
+    try {
+      const out = await served.adapter.read('bkt/k', 100, 60_100, {});
+      expectSameBytes(out, range, 'ranged read');
+      expect(out.buffer.byteLength).toBe(range.length);
+      // Without Accept-Encoding GCS serves objects stored gzip-encoded decompressed.
+      expect(acceptEncoding).toBeUndefined();
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('a range whose connection drops before Content-Length is a retryable StorageError', async () => {
+    const served = await adapterServedBy((_req, res) => {
+      res.writeHead(206, { 'Content-Length': '60000', 'Content-Range': `bytes 0-59999/${data.length}` });
+      void writeInPieces(res, data.subarray(0, 20_000)).then(() => res.socket?.destroy());
+    });
+    try {
+      const error = await expectFsError(served.adapter.read('bkt/k', 0, 60_000, {}), StorageError);
+      expect(error.retryable).toBe(true);
+      expect(error.message).toContain('gs://bkt/k');
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('decodes a body the server compressed anyway, as fetch would', async () => {
+    const compressed = gzipSync(data);
+    const served = await adapterServedBy((_req, res) => {
+      res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Length': String(compressed.length) });
+      res.end(compressed);
+    });
+    try {
+      expectSameBytes(await served.adapter.read('bkt/k', 0, undefined, {}), data, 'gzip-encoded answer');
+    } finally {
+      await served.close();
+    }
   });
 });

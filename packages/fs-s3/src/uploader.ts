@@ -18,6 +18,8 @@ import { sendOptions } from './options.js';
  * Mode 'create' sends `If-None-Match: *` so the server decides atomically whether the key is free.
  */
 export class S3PartUploader implements PartUploader {
+  /** Parts are numbered, so they may be sent in any order. */
+  readonly partsInAnyOrder = true;
   private uploadId: string | undefined;
   private readonly parts: CompletedPart[] = [];
   private readonly ctx: S3ErrorContext;
@@ -92,7 +94,8 @@ export class S3PartUploader implements PartUploader {
 
   async complete(partCount: number, _totalBytes: number, signal?: AbortSignal, attempt = 1): Promise<void> {
     const uploadId = this.requireUpload();
-    const parts = this.parts.slice(0, partCount);
+    // Array.from turns holes (parts never recorded) into undefined, which some() then sees.
+    const parts = Array.from(this.parts.slice(0, partCount));
     if (parts.length !== partCount || parts.some((part) => part === undefined)) {
       throw mapS3Error(new Error(`Multipart upload is missing parts (${parts.length} of ${partCount} recorded)`), this.ctx);
     }

@@ -1,19 +1,8 @@
-import { PassThrough } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FsError } from '@strata/fs-core';
+import { scriptedBody as body } from '@strata/fs-core/testing';
 import { describe, expect, it } from 'vitest';
 import { S3Adapter } from '../src/adapter.js';
-
-/** A body that sends `chunks` and then ends (or fails with `error`). */
-function body(chunks: Uint8Array[], error?: Error): PassThrough {
-  const stream = new PassThrough();
-  setImmediate(() => {
-    for (const chunk of chunks) stream.write(chunk);
-    if (error) stream.destroy(error);
-    else stream.end();
-  });
-  return stream;
-}
 
 describe('S3Adapter.read', () => {
   /** An adapter whose every GetObject answers with this body and Content-Length. */

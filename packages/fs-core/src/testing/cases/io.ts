@@ -226,11 +226,13 @@ export function registerIoCases(h: Harness, test: CaseRegistrar): void {
     const path = h.path('patched.bin');
     const handle = await h.fs.open(path, 'wb');
     if (!handle.patch) {
-      // Object-store handles stream bytes away as they go; they must not pretend to patch.
+      // Handles whose bytes go out in order as they are written (GCS) must not pretend to patch.
       await handle.abort();
       expect(handle.patch).toBeUndefined();
+      expect(handle.patchableBytes).toBeUndefined();
       return;
     }
+    expect(handle.patchableBytes).toBeGreaterThanOrEqual(4000);
     const first = pseudoRandomBytes(1000, 3);
     const second = pseudoRandomBytes(3000, 4);
     await handle.write(first);
@@ -246,6 +248,22 @@ export function registerIoCases(h: Harness, test: CaseRegistrar): void {
     expected.set(utf8('xyzw'), 998);
     expectSameBytes(await h.fs.cat(path), expected);
     await expectFsError(handle.patch(0, utf8('late')), FsError);
+  });
+
+  test('patch refuses bytes past patchableBytes (object stores hold back only their first part)', async () => {
+    const handle = await h.fs.open(h.path('patch-limit.bin'), 'wb');
+    const limit = handle.patchableBytes;
+    if (!handle.patch || limit === undefined || !Number.isFinite(limit)) {
+      await handle.abort();
+      return;
+    }
+    try {
+      await handle.write(pseudoRandomBytes(limit + 10, 5));
+      await handle.patch(limit - 4, utf8('last')); // the last patchable bytes
+      await expect(handle.patch(limit - 2, utf8('over'))).rejects.toThrow(RangeError);
+    } finally {
+      await handle.abort();
+    }
   });
 
   test('abort leaves the old content, and a new path absent', async () => {
