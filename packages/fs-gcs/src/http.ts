@@ -124,13 +124,11 @@ export class GcsHttp {
       json: () => (decoder ? readText(decoded).then((text) => JSON.parse(text) as unknown) : body.json()),
       text: () => (decoder ? readText(decoded) : body.text()),
       drain: async () => {
-        if (decoder) decoded.destroy();
-        await body.dump();
+        // A compressed body is rare and small here: closing it (and its connection) is enough.
+        if (decoder) discard(decoded);
+        else await body.dump();
       },
-      cancel: async () => {
-        decoded.destroy();
-        body.destroy();
-      },
+      cancel: async () => discard(decoded),
     };
   }
 
@@ -210,6 +208,16 @@ function decoderFor(encoding: string | null): Transform | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * Destroys a body nobody reads any more. undici's body emits RequestAbortedError when destroyed
+ * unfinished, which would be an uncaught exception without a listener. With a decoder, the
+ * pipeline then closes the raw body too.
+ */
+function discard(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 async function readText(body: Readable): Promise<string> {
