@@ -154,7 +154,7 @@ export class GcsAdapter implements StorageAdapter {
     if (end !== undefined && end <= start) return new Uint8Array(0);
     const download = await this.download(path, start, end, options);
     if (!download) return new Uint8Array(0);
-    const { length, exactBody, chunks } = download;
+    const { length, exactBody, chunks, ctx } = download;
     try {
       // Length known: copied into one buffer as chunks arrive, so a load peaks at 1x, not 2x, its size.
       if (length !== undefined) return await readBodyExactly(exactBody ?? chunks, length, { protocol: this.protocol, path, start });
@@ -162,7 +162,7 @@ export class GcsAdapter implements StorageAdapter {
       for await (const chunk of chunks) parts.push(chunk);
       return Buffer.concat(parts);
     } catch (error) {
-      throw toFsError(error, this.ctx(path, this.split(path).bucket, { pinned: options.etag !== undefined, action: 'read' }));
+      throw toFsError(error, ctx);
     }
   }
 
@@ -176,15 +176,15 @@ export class GcsAdapter implements StorageAdapter {
    * Starts a download of [start, end): the bytes it will yield (`length`, when the response says)
    * and the chunks, checked against Content-Length and (whole objects) CRC32C. When the body is
    * exactly the wanted bytes with nothing to check but its length (a ranged answer), it is also
-   * offered as `exactBody`, for a reader that checks the length itself. Undefined when `start` is
-   * at or past the end.
+   * offered as `exactBody`, for a reader that checks the length itself; `ctx` maps its errors.
+   * Undefined when `start` is at or past the end.
    */
   private async download(
     path: string,
     start: number,
     end: number | undefined,
     options: AdapterReadOptions,
-  ): Promise<{ length: number | undefined; exactBody: HttpAnswer['body'] | undefined; chunks: AsyncGenerator<Uint8Array> } | undefined> {
+  ): Promise<{ length: number | undefined; exactBody: HttpAnswer['body'] | undefined; chunks: AsyncGenerator<Uint8Array>; ctx: ErrorContext } | undefined> {
     const { bucket, key } = this.split(path);
     const ctx = this.ctx(path, bucket, { pinned: options.etag !== undefined, action: 'read' });
     if (options.signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: options.signal.reason });
@@ -259,7 +259,7 @@ export class GcsAdapter implements StorageAdapter {
       }
     }
     const exactBody = ranged && crc === undefined && length === expected ? body : undefined;
-    return { length, exactBody, chunks: chunks() };
+    return { length, exactBody, chunks: chunks(), ctx };
   }
 
   /**

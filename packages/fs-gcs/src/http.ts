@@ -1,4 +1,5 @@
-import { pipeline, type Readable, type Transform } from 'node:stream';
+import { Readable, pipeline, type Transform } from 'node:stream';
+import { json as readJson, text as readText } from 'node:stream/consumers';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
 import type { Storage } from '@google-cloud/storage';
@@ -6,6 +7,14 @@ import { Agent, request, type Dispatcher } from 'undici';
 
 import { GcsHttpError, parseRetryAfter } from './errors.js';
 import { originOf } from './options.js';
+
+/** One request as the adapter sends it (auth headers are added by GcsHttp). */
+interface HttpRequest {
+  method: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string | undefined;
+  signal?: AbortSignal | undefined;
+}
 
 /** An HTTP answer as the adapter reads it, whichever client fetched it. */
 export interface HttpAnswer {
@@ -87,11 +96,7 @@ export class GcsHttp {
   }
 
   /** Sends one request; resolves with the answer for 2xx, 308 and `okStatuses`, else throws GcsHttpError. */
-  async send(
-    url: string,
-    init: { method: string; headers?: Record<string, string>; body?: Uint8Array | string | undefined; signal?: AbortSignal | undefined },
-    okStatuses: number[] = [],
-  ): Promise<HttpAnswer> {
+  async send(url: string, init: HttpRequest, okStatuses: number[] = []): Promise<HttpAnswer> {
     const headers: Record<string, string> = { ...(await this.authHeaders()), ...init.headers };
     const answer = this.fetchImpl ? await this.viaFetch(this.fetchImpl, url, init, headers) : await this.viaUndici(url, init, headers);
     if ((answer.status >= 200 && answer.status < 300) || answer.status === 308 || okStatuses.includes(answer.status)) {
@@ -100,7 +105,7 @@ export class GcsHttp {
     throw await httpErrorOf(answer);
   }
 
-  private async viaUndici(url: string, init: { method: string; body?: Uint8Array | string | undefined; signal?: AbortSignal | undefined }, headers: Record<string, string>): Promise<HttpAnswer> {
+  private async viaUndici(url: string, init: HttpRequest, headers: Record<string, string>): Promise<HttpAnswer> {
     this.dispatcher ??= new Agent();
     // No redirects are followed: 308 is "resume incomplete" in this protocol. No Accept-Encoding is
     // sent, so GCS serves gzip-encoded objects decompressed; a server that compresses anyway is decoded.
@@ -121,8 +126,8 @@ export class GcsHttp {
       status: statusCode,
       header,
       body: decoded,
-      json: () => (decoder ? readText(decoded).then((text) => JSON.parse(text) as unknown) : body.json()),
-      text: () => (decoder ? readText(decoded) : body.text()),
+      json: () => readJson(decoded),
+      text: () => readText(decoded),
       drain: async () => {
         // A compressed body is rare and small here: closing it (and its connection) is enough.
         if (decoder) discard(decoded);
@@ -132,17 +137,13 @@ export class GcsHttp {
     };
   }
 
-  private async viaFetch(
-    fetchImpl: typeof fetch,
-    url: string,
-    init: { method: string; body?: Uint8Array | string | undefined; signal?: AbortSignal | undefined },
-    headers: Record<string, string>,
-  ): Promise<HttpAnswer> {
+  private async viaFetch(fetchImpl: typeof fetch, url: string, init: HttpRequest, headers: Record<string, string>): Promise<HttpAnswer> {
     const response = await fetchImpl(url, { method: init.method, headers, body: init.body ?? null, signal: init.signal ?? null, redirect: 'manual' });
     return {
       status: response.status,
       header: (name) => response.headers.get(name),
-      body: webStreamChunks(response.body),
+      // A web stream iterates its chunks itself, and leaving the loop early cancels it.
+      body: response.body ?? Readable.from([]),
       json: () => response.json(),
       text: () => response.text(),
       drain: async () => {
@@ -218,29 +219,4 @@ function decoderFor(encoding: string | null): Transform | undefined {
 function discard(body: Readable): void {
   body.on('error', () => undefined);
   body.destroy();
-}
-
-async function readText(body: Readable): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** A web stream's chunks (none for a null body); leaving the loop early cancels the stream. */
-async function* webStreamChunks(stream: ReadableStream<Uint8Array> | null): AsyncGenerator<Uint8Array> {
-  if (!stream) return;
-  const reader = stream.getReader();
-  let done = false;
-  try {
-    for (;;) {
-      const next = await reader.read();
-      if (next.done) {
-        done = true;
-        return;
-      }
-      yield next.value;
-    }
-  } finally {
-    if (!done) await reader.cancel().catch(() => undefined);
-  }
 }
