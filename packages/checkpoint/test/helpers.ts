@@ -102,6 +102,34 @@ export function instrumentedFs(inner: FileSystem): { fs: FileSystem; stats: Read
   return { fs, stats };
 }
 
+/**
+ * Wraps a filesystem so its write handles call `beforeWrite(chunk)` before each write; with
+ * `hidePatch` they also look unable to patch, as a GCS handle does.
+ */
+export function watchedWrites(inner: FileSystem, beforeWrite: (chunk: Uint8Array) => void, options: { hidePatch?: boolean } = {}): FileSystem {
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop !== 'open') return Reflect.get(target, prop, target);
+      return async (path: string, mode: 'wb' | 'xb') => {
+        const handle = await target.open(path, mode);
+        return new Proxy(handle, {
+          get(h, q) {
+            if (q === 'patch' && options.hidePatch) return undefined;
+            if (q === 'write') {
+              return (chunk: Uint8Array) => {
+                beforeWrite(chunk);
+                return h.write(chunk);
+              };
+            }
+            const v = Reflect.get(h, q, h);
+            return typeof v === 'function' ? v.bind(h) : v;
+          },
+        });
+      };
+    },
+  });
+}
+
 /** Deterministic pseudo-random bytes. */
 export function pseudoRandomBytes(length: number, seed = 1): Uint8Array {
   const out = new Uint8Array(length);

@@ -16,7 +16,7 @@ import {
   tensor,
   type Tensor,
 } from '../src/index.js';
-import { instrumentedFs, privateMemoryFs, pseudoRandomBytes, richCheckpoint, tempDir } from './helpers.js';
+import { instrumentedFs, privateMemoryFs, pseudoRandomBytes, richCheckpoint, tempDir, watchedWrites } from './helpers.js';
 
 describe('round trip in memory', () => {
   it('restores every supported value exactly', () => {
@@ -205,29 +205,9 @@ describe('round trip through storage', () => {
 
   it('streams: a large checkpoint goes out in bounded chunks, not one copy', async () => {
     const fs = await privateMemoryFs();
-    const { fs: watched } = instrumentedFs(fs);
     const big = tensor('U8', [24 << 20], pseudoRandomBytes(24 << 20, 7));
     const writes: number[] = [];
-    const spy = new Proxy(watched, {
-      get(target, prop) {
-        if (prop !== 'open') return Reflect.get(target, prop, target);
-        return async (p: string, mode: 'wb' | 'xb') => {
-          const handle = await target.open(p, mode);
-          return new Proxy(handle, {
-            get(h, q) {
-              if (q === 'write') {
-                return (chunk: Uint8Array) => {
-                  writes.push(chunk.length);
-                  return h.write(chunk);
-                };
-              }
-              const v = Reflect.get(h, q, h);
-              return typeof v === 'function' ? v.bind(h) : v;
-            },
-          });
-        };
-      },
-    });
+    const spy = watchedWrites(fs, (chunk) => writes.push(chunk.length));
     await saveCheckpoint({ big, small: tensor('F32', [3], [1, 2, 3]) }, '/big.safetensors', { fs: spy });
     expect(Math.max(...writes)).toBeLessThanOrEqual(4 << 20);
     expect(writes.reduce((a, b) => a + b, 0)).toBe((await fs.info('/big.safetensors')).size);
@@ -237,36 +217,18 @@ describe('round trip through storage', () => {
 });
 
 describe('tensors changed during a plain save', () => {
-  /** A filesystem whose write handles flip data[0] on their first write (the header), optionally hiding patch(). */
-  function mutatingFs(fs: FileSystem, data: Uint8Array, hidePatch: boolean): FileSystem {
+  /** A filesystem whose write handles cannot patch and flip data[0] on their first write (the header). */
+  function mutatingFs(fs: FileSystem, data: Uint8Array): FileSystem {
     let writes = 0;
-    return new Proxy(fs, {
-      get(target, prop) {
-        if (prop !== 'open') return Reflect.get(target, prop, target);
-        return async (p: string, mode: 'wb' | 'xb') => {
-          const handle = await target.open(p, mode);
-          return new Proxy(handle, {
-            get(h, q) {
-              if (q === 'patch' && hidePatch) return undefined;
-              if (q === 'write') {
-                return (chunk: Uint8Array) => {
-                  if (writes++ === 0) data[0]! ^= 0xff;
-                  return h.write(chunk);
-                };
-              }
-              const v = Reflect.get(h, q, h);
-              return typeof v === 'function' ? v.bind(h) : v;
-            },
-          });
-        };
-      },
-    });
+    return watchedWrites(fs, () => {
+      if (writes++ === 0) data[0]! ^= 0xff;
+    }, { hidePatch: true });
   }
 
   it('without patch(): hashed before writing, so the save commits and the file fails to load as corrupt', async () => {
     const fs = await privateMemoryFs();
     const data = pseudoRandomBytes(1 << 20, 3);
-    await saveCheckpoint({ w: tensor('U8', [data.length], data) }, '/m.safetensors', { fs: mutatingFs(fs, data, true) });
+    await saveCheckpoint({ w: tensor('U8', [data.length], data) }, '/m.safetensors', { fs: mutatingFs(fs, data) });
     const error = await loadCheckpoint('/m.safetensors', { fs }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CorruptCheckpointError);
     expect((error as CorruptCheckpointError).reason).toBe('digest-mismatch');
@@ -278,7 +240,7 @@ describe('tensors changed during a plain save', () => {
     const data = new Uint8Array(8);
     await saveCheckpoint(ckpt, '/patched.safetensors', { fs });
     // mutatingFs only flips a byte nobody else reads.
-    await saveCheckpoint(ckpt, '/hashed-first.safetensors', { fs: mutatingFs(fs, data, true) });
+    await saveCheckpoint(ckpt, '/hashed-first.safetensors', { fs: mutatingFs(fs, data) });
     const reference = serializeCheckpoint(ckpt);
     expect(Buffer.compare(await fs.cat('/patched.safetensors'), reference)).toBe(0);
     expect(Buffer.compare(await fs.cat('/hashed-first.safetensors'), reference)).toBe(0);
