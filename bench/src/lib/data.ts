@@ -134,6 +134,7 @@ export function safetensorsHeader(specs: readonly TensorSpec[]): Uint8Array {
 export interface ParsedSafetensors {
   dataStart: number;
   tensors: Map<string, { dtype: string; shape: number[]; start: number; end: number }>;
+  metadata: Record<string, string> | undefined;
 }
 
 /** Parses the header of a safetensors file held in `bytes` (at least the header). */
@@ -146,24 +147,19 @@ export function parseSafetensorsHeader(bytes: Uint8Array): ParsedSafetensors {
     const v = value as { dtype: string; shape: number[]; data_offsets: [number, number] };
     tensors.set(name, { dtype: v.dtype, shape: v.shape, start: v.data_offsets[0], end: v.data_offsets[1] });
   }
-  return { dataStart: 8 + length, tensors };
+  return { dataStart: 8 + length, tensors, metadata: json['__metadata__'] as Record<string, string> | undefined };
 }
 
 /**
  * The check a raw download needs to give loadCheckpoint's guarantee (tampered bytes are an error):
  * the SHA-256 of every tensor against the digest Strata wrote into `__metadata__`, on this thread.
  */
-export function checkTensorDigests(image: Uint8Array, who: string): void {
-  const length = Number(new DataView(image.buffer, image.byteOffset, 8).getBigUint64(0, true));
-  const json = JSON.parse(Buffer.from(image.buffer, image.byteOffset + 8, length).toString('utf8')) as Record<string, { data_offsets?: [number, number] }> & {
-    __metadata__?: { strata?: string };
-  };
-  const manifest = JSON.parse(json.__metadata__?.strata ?? '{"tensors":[]}') as { tensors: { name: string; sha256: string }[] };
+export function checkTensorDigests(header: ParsedSafetensors, image: Uint8Array, who: string): void {
+  const manifest = JSON.parse(header.metadata?.['strata'] ?? '{"tensors":[]}') as { tensors: { name: string; sha256: string }[] };
   if (manifest.tensors.length === 0) throw new Error(`${who}: no tensor digests in the metadata`);
-  const dataStart = 8 + length;
   for (const { name, sha256 } of manifest.tensors) {
-    const [start, end] = json[name]!.data_offsets!;
-    const actual = createHash('sha256').update(image.subarray(dataStart + start, dataStart + end)).digest('hex');
+    const { start, end } = header.tensors.get(name)!;
+    const actual = createHash('sha256').update(image.subarray(header.dataStart + start, header.dataStart + end)).digest('hex');
     if (actual !== sha256) throw new Error(`${who}: tensor ${name} hashes to ${actual}, the metadata says ${sha256}`);
   }
 }

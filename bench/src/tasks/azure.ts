@@ -36,8 +36,8 @@ const loadRanged: Task = async (params) => {
     const buffer = Buffer.allocUnsafe(size);
     await blob.downloadToBuffer(buffer, 0, size, { blockSize: numberParam(params, 'partSize'), concurrency: numberParam(params, 'downloadConcurrency') });
     image = buffer;
-    parseSafetensorsHeader(image);
-    if (params.checkDigests === true) checkTensorDigests(image, 'azure-sdk');
+    const header = parseSafetensorsHeader(image);
+    if (params.checkDigests === true) checkTensorDigests(header, image, 'azure-sdk');
     return { bytes: totalBytes(specs), outputBytes: size };
   });
   verifySafetensorsImage(specs, image, 'azure-sdk downloadToBuffer');

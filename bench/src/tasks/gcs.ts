@@ -55,8 +55,8 @@ const loadRanged: Task = async (params) => {
       );
       if (position !== end) throw new Error(`range ${start}-${end} returned ${position - start} bytes`);
     });
-    parseSafetensorsHeader(image);
-    if (params.checkDigests === true) checkTensorDigests(image, 'gcs-sdk');
+    const header = parseSafetensorsHeader(image);
+    if (params.checkDigests === true) checkTensorDigests(header, image, 'gcs-sdk');
     return { bytes: totalBytes(specs), outputBytes: size };
   });
   verifySafetensorsImage(specs, image, 'gcs-sdk ranged');

@@ -90,8 +90,8 @@ const loadRanged: Task = async (params) => {
     const starts = Array.from({ length: Math.ceil(size / rangeSize) }, (_, i) => i * rangeSize);
     await mapLimit(starts, concurrency, (start) => readInto(client, params, image, start, Math.min(size, start + rangeSize)));
     // Parse the header, as a user needs it to find the tensors.
-    parseSafetensorsHeader(image);
-    if (params.checkDigests === true) checkTensorDigests(image, 'aws-sdk');
+    const header = parseSafetensorsHeader(image);
+    if (params.checkDigests === true) checkTensorDigests(header, image, 'aws-sdk');
     return { bytes: totalBytes(specs), outputBytes: size };
   });
   verifySafetensorsImage(specs, image, 'aws-sdk ranged');
