@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
-import type { Storage } from '@google-cloud/storage';
+import { CRC32C, type Storage } from '@google-cloud/storage';
 import { StorageError } from '@strata/fs-core';
 import { expectFsError, expectSameBytes } from '@strata/fs-core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,6 +100,25 @@ describe('read() into one buffer', () => {
 
     const ignoring = adapterWith(piecewiseFetch(split(data, 16 * KiB), { 'Content-Length': String(data.length) }));
     expectSameBytes(await ignoring.read('bkt/k', 1000, 101_000, {}), range, 'range cut from a 200');
+  });
+
+  it("checks a whole object against the CRC32C in x-goog-hash: a mismatch is a retryable StorageError, in read() and readStream()", async () => {
+    const crcOf = (bytes: Uint8Array) => {
+      const checksum = new CRC32C();
+      checksum.update(Buffer.from(bytes));
+      return checksum.toString();
+    };
+    const crc = crcOf(data);
+    const served = (hash: string) => adapterWith(piecewiseFetch(split(data, 16 * KiB), { 'Content-Length': String(data.length), 'x-goog-hash': `crc32c=${hash},md5=x` }));
+    expectSameBytes(await served(crc).read('bkt/k', 0, undefined, {}), data, 'matching CRC32C');
+    const wrong = crcOf(data.subarray(1));
+    const mismatch = await expectFsError(served(wrong).read('bkt/k', 0, undefined, {}), StorageError);
+    expect(mismatch.retryable).toBe(true);
+    expect(mismatch.message).toContain('CRC32C');
+    const drain = async () => {
+      for await (const _ of served(wrong).readStream('bkt/k', 0, undefined, {})) void _;
+    };
+    expect((await expectFsError(drain(), StorageError)).message).toContain('CRC32C');
   });
 
   it('without a usable length (no Content-Length) it still returns the exact bytes', async () => {
