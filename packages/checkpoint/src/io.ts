@@ -114,12 +114,18 @@ export interface AsyncCheckpointIOOptions {
  * Saves in the background. `saveCheckpoint` snapshots the checkpoint (copying tensor bytes) on the
  * calling thread, synchronously at the call, and returns once the save is queued (after waiting
  * while `maxPendingSaves` are pending); the write happens afterwards through the wrapped CheckpointIO. Saves
- * to the same URL run one after another, never at once. A failed background save is thrown by the
- * next call (or by `flush`/`teardown`); loads and removes of a URL wait for its pending saves.
+ * to the same URL run one after another, never at once. `removeCheckpoint` is queued too: it runs
+ * once every save queued before it has committed, so the checkpoint a newer one replaces is never
+ * deleted before its successor is on storage (nor at all if that save failed). A failed background
+ * save or removal is thrown by the next call (or by `flush`/`teardown`); loads of a URL wait for
+ * its pending saves and removals.
  */
 export class AsyncCheckpointIO implements CheckpointIO {
-  private readonly tails = new Map<string, Promise<void>>();
-  private readonly running = new Set<Promise<void>>();
+  /** The last queued save or removal of each URL; the next one of that URL runs after it. */
+  private readonly tails = new Map<string, Promise<boolean>>();
+  /** Saves not finished yet; each resolves to whether it committed. */
+  private readonly running = new Set<Promise<boolean>>();
+  private readonly removals = new Set<Promise<boolean>>();
   private errors: unknown[] = [];
   private admission: Promise<void> = Promise.resolve();
   private readonly maxPendingSaves: number;
@@ -159,19 +165,29 @@ export class AsyncCheckpointIO implements CheckpointIO {
   }
 
   private start(snapshot: object, url: string, options: SaveOptions | undefined, buffers: Uint8Array[]): void {
-    const previous = this.tails.get(url) ?? Promise.resolve();
-    const task: Promise<void> = previous
-      .then(() => this.inner.saveCheckpoint(snapshot, url, options))
-      .catch((error: unknown) => {
-        this.errors.push(error);
-      })
+    const task = this.queue(url, this.running, () => this.inner.saveCheckpoint(snapshot, url, options), () => this.pool.give(buffers));
+    this.running.add(task);
+  }
+
+  /** Runs `work` after the URL's last queued task, in `set` until it settles; failures go to `errors`. */
+  private queue(url: string, set: Set<Promise<boolean>>, work: () => Promise<void>, cleanup?: () => void): Promise<boolean> {
+    const previous = this.tails.get(url) ?? Promise.resolve(true);
+    const task: Promise<boolean> = previous
+      .then(work)
+      .then(
+        () => true,
+        (error: unknown) => {
+          this.errors.push(error);
+          return false;
+        },
+      )
       .finally(() => {
-        this.pool.give(buffers);
-        this.running.delete(task);
+        cleanup?.();
+        set.delete(task);
         if (this.tails.get(url) === task) this.tails.delete(url);
       });
     this.tails.set(url, task);
-    this.running.add(task);
+    return task;
   }
 
   async loadCheckpoint(url: string, options?: LoadOptions): Promise<Record<string, unknown>> {
@@ -179,17 +195,28 @@ export class AsyncCheckpointIO implements CheckpointIO {
     return this.inner.loadCheckpoint(url, options);
   }
 
+  /**
+   * Queues the removal and returns: training does not wait for the saves it must follow. It runs
+   * once every save queued before it has committed, and not at all if one of them failed (that
+   * failure is thrown by the next call, and the file stays as the last good checkpoint).
+   */
   async removeCheckpoint(url: string, options?: StorageCallOptions): Promise<void> {
-    await this.settle(url);
-    await this.inner.removeCheckpoint(url, options);
+    this.surfaceErrors();
+    await this.admission; // every earlier save call has been admitted, so `running` holds them
+    const earlierSaves = [...this.running];
+    const task = this.queue(url, this.removals, async () => {
+      const committed = await Promise.all(earlierSaves);
+      if (committed.every(Boolean)) await this.inner.removeCheckpoint(url, options);
+    });
+    this.removals.add(task);
   }
 
-  /** Waits for every pending save; throws if any background save failed. */
+  /** Waits for every pending save and removal; throws if any of them failed. */
   async flush(): Promise<void> {
     for (;;) {
       await this.admission;
-      if (this.running.size === 0) break;
-      await Promise.allSettled([...this.running]);
+      if (this.running.size === 0 && this.removals.size === 0) break;
+      await Promise.allSettled([...this.running, ...this.removals]);
     }
     this.surfaceErrors();
   }

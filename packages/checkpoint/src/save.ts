@@ -19,8 +19,14 @@ export interface SaveOptions extends StorageCallOptions {
   onProgress?: ((bytesDone: number, bytesTotal: number) => void) | undefined;
 }
 
-/** Bytes hashed or written per step; a multiple of every element size. */
+/** Bytes hashed (and, while hashing, written) per step; a multiple of every element size. */
 const CHUNK_BYTES = 4 << 20;
+/**
+ * Bytes per write once the digests are known: larger writes, because each one waits for a turn of
+ * the event loop, and a background save (AsyncCheckpointIO) gets a turn only between training
+ * steps. Little-endian hosts write views of the tensors, so this costs no memory.
+ */
+const WRITE_CHUNK_BYTES = 16 << 20;
 /** Writes smaller than this are gathered into one buffer of this size before going out. */
 const COALESCE_BYTES = 1 << 20;
 /** Asynchronous hashing yields to the event loop after this many bytes. */
@@ -68,11 +74,11 @@ export function encodeCheckpoint(
   return { tree, tensors: copied, owned: true };
 }
 
-function* littleEndianChunks(data: ArrayBufferView, itemSize: number): Generator<Uint8Array> {
+function* littleEndianChunks(data: ArrayBufferView, itemSize: number, chunkBytes = CHUNK_BYTES): Generator<Uint8Array> {
   const total = data.byteLength;
   if (total === 0) return;
-  for (let offset = 0; offset < total; offset += CHUNK_BYTES) {
-    yield littleEndianSlice(data, itemSize, offset, Math.min(total, offset + CHUNK_BYTES));
+  for (let offset = 0; offset < total; offset += chunkBytes) {
+    yield littleEndianSlice(data, itemSize, offset, Math.min(total, offset + chunkBytes));
   }
 }
 
@@ -207,7 +213,7 @@ async function streamTensors(handle: WriteHandle, prepared: PreparedCheckpoint, 
   await writer.write(prepared.header);
   let inFlight: Promise<void> = Promise.resolve();
   for (const [i, t] of prepared.tensors.entries()) {
-    for (const chunk of littleEndianChunks(t.data, t.itemSize)) {
+    for (const chunk of littleEndianChunks(t.data, t.itemSize, hashes ? CHUNK_BYTES : WRITE_CHUNK_BYTES)) {
       hashes?.[i]!.update(chunk);
       // One write in flight: the writer's state changes only between awaited writes.
       await inFlight;

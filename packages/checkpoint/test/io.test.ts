@@ -181,6 +181,56 @@ describe('AsyncCheckpointIO', () => {
     expect(io.pendingSaves).toBe(0);
   });
 
+  it('queues a removal: it returns at once and deletes the older checkpoint only after the newer save commits', async () => {
+    const fs = await privateMemoryFs();
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: slowWrites(fs, 20) }));
+    await new FsCheckpointIO({ fs }).saveCheckpoint({ step: 1 }, '/step-1.safetensors');
+    await io.saveCheckpoint({ step: 2, w: tensor('U8', [3 << 20]) }, '/step-2.safetensors');
+    await io.removeCheckpoint('/step-1.safetensors');
+    // The newer save is still writing, so the older checkpoint is still the one on storage.
+    expect(io.pendingSaves).toBe(1);
+    expect(await fs.exists('/step-2.safetensors')).toBe(false);
+    expect(await fs.exists('/step-1.safetensors')).toBe(true);
+    await io.flush();
+    expect(await fs.exists('/step-2.safetensors')).toBe(true);
+    expect(await fs.exists('/step-1.safetensors')).toBe(false);
+  });
+
+  it('keeps the older checkpoint when the save queued before its removal fails, and reports the failure', async () => {
+    const fs = await privateMemoryFs();
+    await new FsCheckpointIO({ fs }).saveCheckpoint({ step: 1 }, '/keep-1.safetensors');
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: failingWrites(fs, 'bad') }));
+    await io.saveCheckpoint({ step: 2 }, '/bad-2.safetensors');
+    await io.removeCheckpoint('/keep-1.safetensors');
+    await expect(io.flush()).rejects.toThrow(/injected failure/);
+    expect(await io.loadCheckpoint('/keep-1.safetensors')).toEqual({ step: 1 });
+  });
+
+  it('surfaces a failed background removal on the next call; a load of that URL waits for the removal', async () => {
+    const fs = await privateMemoryFs();
+    const inner = new FsCheckpointIO({ fs });
+    let removals = 0;
+    const failingRemove: CheckpointIO = {
+      saveCheckpoint: (c, u, o) => inner.saveCheckpoint(c, u, o),
+      loadCheckpoint: (u, o) => inner.loadCheckpoint(u, o),
+      removeCheckpoint: async (u) => {
+        removals++;
+        if (u.includes('stuck')) throw new StorageError({ path: u, protocol: 'memory' }, `injected failure removing ${u}`);
+        await inner.removeCheckpoint(u);
+      },
+      teardown: () => inner.teardown(),
+    };
+    const io = new AsyncCheckpointIO(failingRemove);
+    await io.saveCheckpoint({ v: 1 }, '/gone-too.safetensors');
+    await io.removeCheckpoint('/gone-too.safetensors');
+    await expect(io.loadCheckpoint('/gone-too.safetensors')).rejects.toThrow(/not found|No such/i);
+    await io.removeCheckpoint('/stuck.safetensors');
+    await new Promise((r) => setTimeout(r, 20));
+    await expect(io.saveCheckpoint({ v: 2 }, '/next.safetensors')).rejects.toThrow(/injected failure removing/);
+    expect(removals).toBe(2);
+    await io.teardown();
+  });
+
   it('removes a checkpoint only after its pending save', async () => {
     const fs = await privateMemoryFs();
     const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: slowWrites(fs, 10) }));
