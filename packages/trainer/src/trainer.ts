@@ -1,3 +1,5 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
 import { FsCheckpointIO, type CheckpointIO } from '@strata/checkpoint';
 import type { StorageOptions } from '@strata/fs-core';
 import type { Callback } from './callback.js';
@@ -59,6 +61,8 @@ export interface FitOptions<Batch> {
 
 const emptyCounters = (): ProgressCounters => ({ ready: 0, started: 0, processed: 0, completed: 0 });
 const emptyProgress = (): Progress => ({ total: emptyCounters(), current: emptyCounters() });
+/** How often, at most, the loops hand the event loop a turn between steps (see letIoRun). */
+const LET_IO_RUN_EVERY_MS = 5;
 
 function bump(progress: Progress, field: keyof ProgressCounters): void {
   progress.total[field] += 1;
@@ -137,6 +141,7 @@ export class Trainer {
   private readonly seedGiven: boolean;
   private readonly onWarning: (message: string) => void;
   private phase: LogPhase = 'train';
+  private lastIoTurn = performance.now();
   private epochProgress = emptyProgress();
   private batchProgress = emptyProgress();
   private lastValidationStep = -1;
@@ -512,6 +517,7 @@ export class Trainer {
       let exhausted = true;
       for await (const { batch, isLast } of lookahead(loader, this.batchProgress.current.completed)) {
         await this.trainBatch(module, batch, this.batchProgress.current.completed, isLast);
+        await this.letIoRun();
         if (this.stepValidationDue() && this.lastValidationStep !== this.globalStep) await this.runValidation(module);
         if ((this.stepLimitReached || this.shouldStop) && !isLast) {
           exhausted = false;
@@ -522,6 +528,18 @@ export class Trainer {
       await this.endTrainEpoch(module);
     }
     await this.callHook('onTrainEnd', module);
+  }
+
+  /**
+   * Gives the event loop a turn between steps. Synchronous steps that only await promises never let
+   * it poll, so I/O callbacks (AsyncCheckpointIO's background saves, logger writes) would wait until
+   * training stops or waits. At most once per LET_IO_RUN_EVERY_MS, so tiny steps pay next to nothing.
+   */
+  private async letIoRun(): Promise<void> {
+    const now = performance.now();
+    if (now - this.lastIoTurn < LET_IO_RUN_EVERY_MS) return;
+    await nextTurn();
+    this.lastIoTurn = performance.now();
   }
 
   private async trainBatch(module: Module<any>, batch: unknown, batchIdx: number, isLast: boolean): Promise<void> {
@@ -591,6 +609,7 @@ export class Trainer {
       await this.callHook('onValidationBatchStart', module, batch, index);
       const out = await module.validationStep!(batch, index);
       await this.callHook('onValidationBatchEnd', module, out, batch, index);
+      await this.letIoRun();
       index += 1;
     }
     const valMetrics = this.metrics.endEpoch('validate');
