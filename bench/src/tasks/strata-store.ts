@@ -2,7 +2,7 @@
 import { loadCheckpoint, saveCheckpoint } from '@strata/checkpoint';
 import { urlToFs, type StorageOptions } from '@strata/fs-core';
 
-import { checkpointLayout, totalBytes } from '../lib/data.js';
+import { checkpointLayout, totalBytes, verifySafetensorsImage } from '../lib/data.js';
 import { measurePhase } from '../lib/measure.js';
 import { buildCheckpoint, numberParam, runSmallObjects, smallObjectName, stringParam, verifyLoaded, type Task } from './common.js';
 
@@ -55,6 +55,32 @@ const load: Task = async (params) => {
   return { phases: [phase] };
 };
 
+/** The range size loadCheckpoint reads with (adjacent tensors coalesced up to it). */
+const LOAD_RANGE_BYTES = 64 << 20;
+
+/**
+ * Reference: the whole file in loadCheckpoint's 64 MiB ranges through fs.catRanges (the
+ * filesystem's concurrency, 16), with no SHA-256 check: the cost of Strata's read path alone.
+ */
+const loadRanges: Task = async (params) => {
+  const specs = checkpointLayout(numberParam(params, 'scale'));
+  const { fs, path } = await urlToFs(stringParam(params, 'url'), storageOptions(params));
+  let parts: Uint8Array[] = [];
+  const phase = await measurePhase('load', async () => {
+    const size = (await fs.info(path)).size;
+    const starts: number[] = [];
+    for (let offset = 0; offset < size; offset += LOAD_RANGE_BYTES) starts.push(offset);
+    parts = await fs.catRanges(
+      starts.map(() => path),
+      starts,
+      starts.map((start) => Math.min(size, start + LOAD_RANGE_BYTES)),
+    );
+    return { bytes: totalBytes(specs), outputBytes: size };
+  });
+  verifySafetensorsImage(specs, Buffer.concat(parts), 'strata catRanges');
+  return { phases: [phase] };
+};
+
 /** 2,000 small objects: pipe each (bounded concurrency), list the prefix, cat each. */
 const smallObjects: Task = async (params) => {
   const { fs, path: prefix } = await urlToFs(`${stringParam(params, 'urlPrefix')}/strata-${process.pid}`, storageOptions(params));
@@ -74,5 +100,6 @@ export const tasks: Record<string, Task> = {
   prepare,
   save,
   load,
+  'load-ranges': loadRanges,
   'small-objects': smallObjects,
 };
