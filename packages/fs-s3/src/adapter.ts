@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -19,6 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
+  AbortError,
   IsADirectoryError,
   NotSupportedError,
   PartWriter,
@@ -38,6 +40,7 @@ import {
 } from '@strata/fs-core';
 import { mapS3Error, type S3ErrorContext } from './errors.js';
 import { createS3Client, MAX_PARTS, resolveTuning, sendOptions, type ResolvedS3Options, type S3AdapterOptions } from './options.js';
+import { SignedGet, type SignedGetAnswer } from './signed-get.js';
 import { S3PartUploader } from './uploader.js';
 
 export const S3_PROTOCOLS = ['s3', 's3a'] as const;
@@ -62,6 +65,8 @@ export class S3Adapter implements StorageAdapter {
   readonly client: S3Client;
   private readonly ownsClient: boolean;
   private readonly tuning: ResolvedS3Options;
+  /** GetObject past the SDK's middleware (see SignedGet); undefined for a client the caller built. */
+  private readonly signedGet: SignedGet | undefined;
 
   constructor(options: S3AdapterOptions = {}, protocol = 's3') {
     this.protocol = protocol;
@@ -69,6 +74,9 @@ export class S3Adapter implements StorageAdapter {
     this.tuning = resolveTuning(options);
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? createS3Client(options);
+    // A client the caller built may carry middleware of its own (logging, counting, auth), which
+    // only the SDK's request path runs; so does a request handler given in clientConfig.
+    this.signedGet = this.ownsClient && options.clientConfig?.requestHandler === undefined ? new SignedGet(this.client) : undefined;
   }
 
   async head(path: string, options: CallOptions): Promise<FileInfo> {
@@ -148,10 +156,12 @@ export class S3Adapter implements StorageAdapter {
     const got = await this.getObject(path, start, end, options);
     if (got?.Body === undefined) return new Uint8Array(0);
     try {
+      const body = got.Body as unknown as Readable;
       // Content-Length is what the server promised for this range (a range past the end is shorter).
-      if (got.ContentLength === undefined) return await got.Body.transformToByteArray();
-      return await readBodyExactly(got.Body as unknown as Readable, got.ContentLength, { protocol: this.protocol, path, start });
+      if (got.ContentLength === undefined) return new Uint8Array(await buffer(body));
+      return await readBodyExactly(body, got.ContentLength, { protocol: this.protocol, path, start });
     } catch (error) {
+      if (options.signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: error });
       throw mapS3Error(error, this.ctx(path));
     }
   }
@@ -283,6 +293,7 @@ export class S3Adapter implements StorageAdapter {
   }
 
   async close(): Promise<void> {
+    await this.signedGet?.close();
     if (this.ownsClient) this.client.destroy();
   }
 
@@ -303,12 +314,19 @@ export class S3Adapter implements StorageAdapter {
   }
 
   /** The answer for bytes [start, end), or undefined when the range starts at or past the end. */
-  private async getObject(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<GetObjectCommandOutput | undefined> {
+  private async getObject(
+    path: string,
+    start: number,
+    end: number | undefined,
+    options: AdapterReadOptions,
+  ): Promise<GetObjectCommandOutput | SignedGetAnswer | undefined> {
     const { bucket, key } = this.split(path);
     if (key === '') throw new IsADirectoryError({ path, protocol: this.protocol });
     const range = start === 0 && end === undefined ? undefined : `bytes=${start}-${end === undefined ? '' : end - 1}`;
     const ctx: S3ErrorContext = { ...this.ctx(path, bucket), precondition: 'changed' };
     try {
+      const signed = await this.signedGet?.send(bucket, key, range, options.etag, options.signal);
+      if (signed) return signed;
       return await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), sendOptions(options.signal));
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

@@ -77,6 +77,10 @@ const networkCodes = new Set([
   'ENETUNREACH',
   'ENETDOWN',
   'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 
 const invalidPathCodes = new Set(['InvalidBucketName', 'KeyTooLongError', 'InvalidObjectName', 'XMinioInvalidObjectName']);

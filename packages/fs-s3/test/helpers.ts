@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3ServerInfo } from '@strata/test-servers';
 import type {} from '@strata/test-servers/vitest-setup';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { createFileSystem, type S3FileSystemOptions } from '../src/index.js';
 
 export type { S3ServerInfo };
@@ -134,4 +134,18 @@ export function clientFailingFirst(command: string, when: 'before' | 'after', me
     { step: 'initialize', name: 'failFirst' },
   );
   return lossy;
+}
+
+/** A raw client and a bucket made before the calling file's tests and destroyed after them. */
+export function bucketForThisFile(): { readonly client: S3Client; readonly bucket: string } {
+  const state = {} as { client: S3Client; bucket: string };
+  beforeAll(async () => {
+    state.client = rawClient();
+    state.bucket = await createBucket(state.client);
+  });
+  afterAll(async () => {
+    if (state.bucket) await destroyBucket(state.client, state.bucket);
+    state.client?.destroy();
+  });
+  return state;
 }

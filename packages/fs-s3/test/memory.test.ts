@@ -3,10 +3,10 @@ import { createHash } from 'node:crypto';
 import { statSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { RANGE_READ_RSS_SCRIPT } from '@strata/fs-core/testing';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createBucket, destroyBucket, MiB, rawClient, server, serverOptions } from './helpers.js';
+import { expect, it } from 'vitest';
+import { bucketForThisFile, MiB, server, serverOptions } from './helpers.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const TOTAL_MIB = 256;
@@ -25,16 +25,7 @@ function ensureBuilt(): void {
   if (newest > built) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: packageDir, stdio: 'inherit' });
 }
 
-let client: S3Client;
-let bucket: string;
-beforeAll(async () => {
-  client = rawClient();
-  bucket = await createBucket(client);
-});
-afterAll(async () => {
-  if (bucket) await destroyBucket(client, bucket);
-  client?.destroy();
-});
+const shared = bucketForThisFile();
 
 it(`writes ${TOTAL_MIB} MiB through open('wb') with peak RSS growth under 128 MiB`, async () => {
   ensureBuilt();
@@ -48,7 +39,7 @@ it(`writes ${TOTAL_MIB} MiB through open('wb') with peak RSS growth under 128 Mi
       S3_REGION: s.region,
       S3_KEY: s.accessKeyId,
       S3_SECRET: s.secretAccessKey,
-      TARGET: `${bucket}/${key}`,
+      TARGET: `${shared.bucket}/${key}`,
       TOTAL_MIB: String(TOTAL_MIB),
     },
     maxBuffer: 1024 * 1024,
@@ -60,12 +51,12 @@ it(`writes ${TOTAL_MIB} MiB through open('wb') with peak RSS growth under 128 Mi
   );
   expect(report.growth).toBeLessThan(LIMIT);
 
-  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  const head = await shared.client.send(new HeadObjectCommand({ Bucket: shared.bucket, Key: key }));
   expect(head.ContentLength).toBe(TOTAL_MIB * MiB);
   expect(head.ETag).toMatch(/-32"$/); // 8 MiB default parts
   // Spot-check words at part boundaries and the very end.
   for (const offset of [0, 8 * MiB - 8, 8 * MiB, 100 * MiB + 12, TOTAL_MIB * MiB - 8]) {
-    const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + 7}` }));
+    const got = await shared.client.send(new GetObjectCommand({ Bucket: shared.bucket, Key: key, Range: `bytes=${offset}-${offset + 7}` }));
     const bytes = await got.Body!.transformToByteArray();
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     expect([view.getUint32(0), view.getUint32(4)]).toEqual([offset / 4, offset / 4 + 1]);
@@ -76,7 +67,7 @@ it(`reads the ${TOTAL_MIB} MiB back in 64 MiB ranges, 4 at once, holding each ra
   ensureBuilt();
   const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', RANGE_READ_RSS_SCRIPT], {
     cwd: packageDir,
-    env: { ...process.env, STRATA_URL: `s3://${bucket}/memory/256mib.bin`, STRATA_OPTIONS: JSON.stringify(serverOptions()), RANGE_MIB: '64', IN_FLIGHT: '4' },
+    env: { ...process.env, STRATA_URL: `s3://${shared.bucket}/memory/256mib.bin`, STRATA_OPTIONS: JSON.stringify(serverOptions()), RANGE_MIB: '64', IN_FLIGHT: '4' },
     maxBuffer: 1024 * 1024,
   });
   const report = JSON.parse(stdout.trim().split('\n').pop()!) as { baseline: number; peak: number; loaded: number; extra: number; sha256: string };
