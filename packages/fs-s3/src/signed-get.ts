@@ -52,7 +52,9 @@ export class SignedGet {
     const headers: Record<string, string> = { host: target.port === undefined ? target.hostname : `${target.hostname}:${target.port}`, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
     if (range !== undefined) headers.range = range;
     if (ifMatch !== undefined) headers['if-match'] = ifMatch;
-    const signed = await target.signer.sign({ method: 'GET', protocol: target.protocol, hostname: target.hostname, port: target.port, path, query: {}, headers });
+    // The SDK keeps the clock offset it learned from a server that said RequestTimeTooSkewed.
+    const signingDate = new Date(Date.now() + ((this.client.config as { systemClockOffset?: number }).systemClockOffset ?? 0));
+    const signed = await target.signer.sign({ method: 'GET', protocol: target.protocol, hostname: target.hostname, port: target.port, path, query: {}, headers }, { signingDate });
     this.pool ??= new Agent({ keepAliveTimeout: 10_000 });
     let answer: Dispatcher.ResponseData;
     try {

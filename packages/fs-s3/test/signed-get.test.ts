@@ -54,6 +54,17 @@ describe('reads signed without the SDK middleware', () => {
     await wrongKey.close();
   });
 
+  it("signs with the clock offset the SDK learned (config.systemClockOffset), as the SDK's own requests do", async () => {
+    const adapter = new S3Adapter(serverOptions());
+    await shared.client.send(new PutObjectCommand({ Bucket: shared.bucket, Key: 'clock.bin', Body: patternBytes(10, 4) }));
+    const config = adapter.client.config as { systemClockOffset: number };
+    config.systemClockOffset = -60 * 60_000; // an hour off: outside the 15 minutes S3 accepts
+    await expect(adapter.read(`${shared.bucket}/clock.bin`, 0, undefined, {})).rejects.toThrow(/RequestTimeTooSkewed|skew|time/i);
+    config.systemClockOffset = 0;
+    expect((await adapter.read(`${shared.bucket}/clock.bin`, 0, undefined, {})).length).toBe(10);
+    await adapter.close();
+  });
+
   it('a client the caller built keeps the SDK path, so its middleware sees every read', async () => {
     const own = new S3Client({ ...serverOptions(), forcePathStyle: true });
     let seen = 0;
