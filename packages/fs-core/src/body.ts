@@ -68,3 +68,12 @@ export async function readBodyExactly(body: Readable | AsyncIterable<Uint8Array>
 function isNodeStream(body: Readable | AsyncIterable<Uint8Array>): body is Readable {
   return typeof (body as Readable).on === 'function' && typeof (body as Readable).destroy === 'function';
 }
+
+/**
+ * Destroys a response body nobody will read. Some clients' bodies (undici's) emit an error when
+ * destroyed unfinished, which would be an uncaught exception without a listener.
+ */
+export function discardBody(body: Readable): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}

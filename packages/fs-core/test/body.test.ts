@@ -1,8 +1,8 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
-import { StorageError, readBodyExactly } from '../src/index.js';
+import { StorageError, discardBody, readBodyExactly } from '../src/index.js';
 import { scriptedBody as body } from '../src/testing/bodies.js';
 
 const ctx = { protocol: 's3', path: 'b/k', start: 100 };
@@ -85,5 +85,24 @@ describe('readBodyExactly over an async iterable (web streams, generators)', () 
       throw new Error('socket gone');
     }
     await expect(readBodyExactly(failing(), 8, ctx)).rejects.toThrow('socket gone');
+  });
+});
+
+describe('discardBody', () => {
+  it('destroys a body whose destruction emits an error (as undici bodies do) without an unhandled error', async () => {
+    // Like undici's BodyReadable: destroyed before its end, it fails with an abort error.
+    const unfinished = new Readable({
+      read() {},
+      destroy(error, callback) {
+        callback(error ?? new Error('Request aborted'));
+      },
+    });
+    unfinished.push(new Uint8Array(4));
+    discardBody(unfinished);
+    // The error comes on a later tick: only a listener discardBody left can take it (else vitest
+    // reports an unhandled error and the run fails).
+    expect(unfinished.listenerCount('error')).toBe(1);
+    await new Promise((resolve) => unfinished.once('close', resolve));
+    expect(unfinished.destroyed).toBe(true);
   });
 });

@@ -3,6 +3,7 @@ import { json as readJson, text as readText } from 'node:stream/consumers';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
 import type { Storage } from '@google-cloud/storage';
+import { discardBody } from '@strata/fs-core';
 import { Agent, request, type Dispatcher } from 'undici';
 
 import { GcsHttpError, parseRetryAfter } from './errors.js';
@@ -130,10 +131,11 @@ export class GcsHttp {
       text: () => readText(decoded),
       drain: async () => {
         // A compressed body is rare and small here: closing it (and its connection) is enough.
-        if (decoder) discard(decoded);
+        if (decoder) discardBody(decoded);
         else await body.dump();
       },
-      cancel: async () => discard(decoded),
+      // With a decoder, the pipeline closes the raw body too.
+      cancel: async () => discardBody(decoded),
     };
   }
 
@@ -209,14 +211,4 @@ function decoderFor(encoding: string | null): Transform | undefined {
     default:
       return undefined;
   }
-}
-
-/**
- * Destroys a body nobody reads any more. undici's body emits RequestAbortedError when destroyed
- * unfinished, which would be an uncaught exception without a listener. With a decoder, the
- * pipeline then closes the raw body too.
- */
-function discard(body: Readable): void {
-  body.on('error', () => undefined);
-  body.destroy();
 }
