@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { discardBody } from '@strata/fs-core';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { XMLParser } from 'fast-xml-parser';
@@ -119,7 +120,7 @@ function encodeSegment(segment: string): string {
 }
 
 /** The error S3 answered, as the SDK would throw it: `name` from the XML `Code`, the status in `$metadata`. */
-async function sdkShapedError(status: number, headers: Record<string, string | string[] | undefined>, body: Readable & { dump?: (opts?: { limit: number }) => Promise<void> }): Promise<Error> {
+async function sdkShapedError(status: number, headers: Record<string, string | string[] | undefined>, body: Readable): Promise<Error> {
   const length = Number(headers['content-length']);
   let code: string | undefined;
   let message: string | undefined;
@@ -128,7 +129,7 @@ async function sdkShapedError(status: number, headers: Record<string, string | s
     if (typeof parsed?.Code === 'string') code = parsed.Code;
     if (typeof parsed?.Message === 'string') message = parsed.Message;
   } else {
-    body.destroy();
+    discardBody(body);
   }
   const flat: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(headers)) flat[name] = Array.isArray(value) ? value.join(', ') : value;

@@ -1,8 +1,11 @@
 // Reads skip the SDK's middleware: GetObject is signed with the SDK's own SigV4 signer and sent with
 // undici. These tests check that the path is taken, that it reads exactly what the SDK would, and
 // that a client the caller built keeps the SDK's path (its middleware must run).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ConflictError, NotFoundError, PermissionDeniedError } from '@strata/fs-core';
+import { ConflictError, NotFoundError, PermissionDeniedError, StorageError } from '@strata/fs-core';
 import { expectSameBytes } from '@strata/fs-core/testing';
 import { describe, expect, it, vi } from 'vitest';
 
@@ -63,6 +66,28 @@ describe('reads signed without the SDK middleware', () => {
     config.systemClockOffset = 0;
     expect((await adapter.read(`${shared.bucket}/clock.bin`, 0, undefined, {})).length).toBe(10);
     await adapter.close();
+  });
+
+  it('an error answer with no length (not read, only dropped) is a mapped error and leaves no unhandled error', async () => {
+    // A throttling answer that streams without Content-Length and never ends.
+    const httpServer = createServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/xml' });
+      res.write('<Error><Code>SlowDown</Code>');
+    });
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    const { port } = httpServer.address() as AddressInfo;
+    const adapter = new S3Adapter({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    try {
+      const error = await adapter.read('bkt/key', 0, undefined, {}).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as StorageError).retryable).toBe(true);
+      // The dropped body fails on a later tick; vitest would report it if nothing listened.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      await adapter.close();
+      httpServer.closeAllConnections();
+      await new Promise((resolve) => httpServer.close(resolve));
+    }
   });
 
   it('a client the caller built keeps the SDK path, so its middleware sees every read', async () => {
