@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { throwIfAborted, type FileSystem, type WriteHandle, type WriteMode } from '@strata/fs-core';
 
@@ -81,8 +82,6 @@ function* littleEndianChunks(data: ArrayBufferView, itemSize: number, chunkBytes
     yield littleEndianSlice(data, itemSize, offset, Math.min(total, offset + chunkBytes));
   }
 }
-
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Hashes each tensor's file bytes chunk by chunk into `digests`, yielding each chunk's size so a caller can pause. */
 function* hashSteps(tensors: FoundTensor[], digests: string[]): Generator<number> {
