@@ -40,7 +40,7 @@ import {
 } from '@strata/fs-core';
 import { mapS3Error, type S3ErrorContext } from './errors.js';
 import { createS3Client, MAX_PARTS, resolveTuning, sendOptions, type ResolvedS3Options, type S3AdapterOptions } from './options.js';
-import { SignedGet, type SignedGetAnswer } from './signed-get.js';
+import { SignedRequests, type SignedGetAnswer } from './signed-requests.js';
 import { S3PartUploader } from './uploader.js';
 
 export const S3_PROTOCOLS = ['s3', 's3a'] as const;
@@ -65,8 +65,8 @@ export class S3Adapter implements StorageAdapter {
   readonly client: S3Client;
   private readonly ownsClient: boolean;
   private readonly tuning: ResolvedS3Options;
-  /** GetObject past the SDK's middleware (see SignedGet); undefined for a client the caller built. */
-  private readonly signedGet: SignedGet | undefined;
+  /** GetObject and PutObject past the SDK's middleware (see SignedRequests); undefined for a client the caller built. */
+  private readonly signed: SignedRequests | undefined;
 
   constructor(options: S3AdapterOptions = {}, protocol = 's3') {
     this.protocol = protocol;
@@ -76,7 +76,7 @@ export class S3Adapter implements StorageAdapter {
     this.client = options.client ?? createS3Client(options);
     // A client the caller built may carry middleware of its own (logging, counting, auth), which
     // only the SDK's request path runs; so does a request handler given in clientConfig.
-    this.signedGet = this.ownsClient && options.clientConfig?.requestHandler === undefined ? new SignedGet(this.client) : undefined;
+    this.signed = this.ownsClient && options.clientConfig?.requestHandler === undefined ? new SignedRequests(this.client) : undefined;
   }
 
   async head(path: string, options: CallOptions): Promise<FileInfo> {
@@ -189,7 +189,7 @@ export class S3Adapter implements StorageAdapter {
   async createWriter(path: string, mode: WriteMode, options: AdapterWriteOptions): Promise<AdapterWriter> {
     const { bucket, key } = this.split(path);
     if (key === '') throw new IsADirectoryError({ path, protocol: this.protocol }, `Cannot write to a bucket root: ${this.protocol}://${path}`);
-    const uploader = new S3PartUploader(this.client, bucket, key, mode, this.protocol, path);
+    const uploader = new S3PartUploader(this.client, this.signed, bucket, key, mode, this.protocol, path);
     return new PartWriter(uploader, { partSize: this.tuning.partSize, concurrency: this.tuning.uploadConcurrency, retry: options.retry });
   }
 
@@ -293,7 +293,7 @@ export class S3Adapter implements StorageAdapter {
   }
 
   async close(): Promise<void> {
-    await this.signedGet?.close();
+    await this.signed?.close();
     if (this.ownsClient) this.client.destroy();
   }
 
@@ -325,7 +325,7 @@ export class S3Adapter implements StorageAdapter {
     const range = start === 0 && end === undefined ? undefined : `bytes=${start}-${end === undefined ? '' : end - 1}`;
     const ctx: S3ErrorContext = { ...this.ctx(path, bucket), precondition: 'changed' };
     try {
-      const signed = await this.signedGet?.send(bucket, key, range, options.etag, options.signal);
+      const signed = await this.signed?.get(bucket, key, range, options.etag, options.signal);
       if (signed) return signed;
       return await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), sendOptions(options.signal));
     } catch (error) {

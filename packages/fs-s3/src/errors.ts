@@ -53,6 +53,9 @@ const permissionCodes = new Set([
 ]);
 
 const retryableCodes = new Set([
+  // The body arrived changed (it is hashed before sending), so sending it again can succeed.
+  'BadDigest',
+  'XAmzContentSHA256Mismatch',
   'InternalError',
   'RequestTimeout',
   'RequestTimeTooSkewed',

@@ -12,6 +12,7 @@ import {
 import { AbortError, AlreadyExistsError, type PartUploader, type WriteMode } from '@strata/fs-core';
 import { mapS3Error, type S3ErrorContext } from './errors.js';
 import { sendOptions } from './options.js';
+import type { SignedRequests } from './signed-requests.js';
 
 /**
  * One object write: a single PutObject when it fits in one part, otherwise a multipart upload.
@@ -26,6 +27,8 @@ export class S3PartUploader implements PartUploader {
 
   constructor(
     private readonly client: S3Client,
+    /** Sends a single PutObject without the SDK's middleware when it can (see SignedRequests). */
+    private readonly signed: SignedRequests | undefined,
     private readonly bucket: string,
     private readonly key: string,
     private readonly mode: WriteMode,
@@ -41,10 +44,13 @@ export class S3PartUploader implements PartUploader {
 
   async putWhole(data: Uint8Array, signal?: AbortSignal, attempt = 1): Promise<void> {
     try {
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: data, ContentLength: data.byteLength, IfNoneMatch: this.ifNoneMatch }),
-        sendOptions(signal),
-      );
+      const sent = await this.signed?.put(this.bucket, this.key, data, this.ifNoneMatch, signal);
+      if (!sent) {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: data, ContentLength: data.byteLength, IfNoneMatch: this.ifNoneMatch }),
+          sendOptions(signal),
+        );
+      }
     } catch (raw) {
       const error = mapS3Error(raw, this.ctx);
       // An earlier try may have landed unseen; then the object in the way is our own.
