@@ -10,6 +10,7 @@ import {
 } from '@azure/storage-blob';
 import {
   AlreadyExistsError,
+  discardBody,
   InvalidPathError,
   IsADirectoryError,
   NotFoundError,
@@ -29,8 +30,9 @@ import {
   type StorageAdapter,
   type WriteMode,
 } from '@strata/fs-core';
-import { resolveConnection, type AzureBlobOptions, type AzureConnection } from './connection.js';
+import { resolveConnection, signedRequestsFor, type AzureBlobOptions, type AzureConnection } from './connection.js';
 import { statusOf, toFsError, type ErrorContext } from './errors.js';
+import type { SignedBlobRequests } from './signed-requests.js';
 import { AzureBlockUploader } from './uploader.js';
 import { AZURE_PROTOCOLS, splitAccountSegment } from './url.js';
 
@@ -61,6 +63,8 @@ export class AzureBlobAdapter implements StorageAdapter {
   readonly aliases: string[];
   readonly capabilities: Capabilities;
   private readonly connection: AzureConnection;
+  /** Get and Put Blob past the SDK's pipeline, where the credentials allow (see signedRequestsFor). */
+  private readonly signed: SignedBlobRequests | undefined;
   private readonly blockSize: number;
   private readonly uploadConcurrency: number;
   private readonly listPageSize: number;
@@ -72,6 +76,7 @@ export class AzureBlobAdapter implements StorageAdapter {
     this.protocol = protocol;
     this.aliases = AZURE_PROTOCOLS.filter((p) => p !== protocol);
     this.connection = resolveConnection(options, protocol);
+    this.signed = signedRequestsFor(this.connection);
     this.blockSize = positive(options.blockSize, DEFAULT_BLOCK_SIZE, 'blockSize');
     this.uploadConcurrency = positive(options.uploadConcurrency, DEFAULT_UPLOAD_CONCURRENCY, 'uploadConcurrency');
     this.listPageSize = Math.min(MAX_LIST_PAGE, positive(options.listPageSize, MAX_LIST_PAGE, 'listPageSize'));
@@ -166,10 +171,15 @@ export class AzureBlobAdapter implements StorageAdapter {
   async *readStream(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array> {
     const opened = await this.download(path, start, end, options);
     if (!opened) return;
+    let finished = false;
     try {
       for await (const chunk of opened.body as AsyncIterable<Buffer>) yield chunk;
+      finished = true;
     } catch (error) {
       throw this.error(error, path, opened.container, opened.ctx);
+    } finally {
+      // A consumer that stops early leaves the body half-read: drop it without an unhandled error.
+      if (!finished) discardBody(opened.body);
     }
   }
 
@@ -186,19 +196,25 @@ export class AzureBlobAdapter implements StorageAdapter {
       await checkBlob();
       return undefined;
     }
-    let response;
+    let opened: { body: Readable | undefined; length: number };
     try {
-      response = await client.download(start, count, { abortSignal: options.signal, conditions });
+      opened = this.signed
+        ? await this.signed.get(container, blob, start, count, options.etag, options.signal)
+        : await this.sdkDownload(client, start, count, options.signal, conditions);
     } catch (error) {
       if (statusOf(error) !== 416) throw this.error(error, path, container, ctx);
       // Range starts at or past the end: empty, once we know the blob (and its version) is still there.
       await checkBlob();
       return undefined;
     }
-    const body = response.readableStreamBody as Readable | undefined;
-    if (!body) return undefined;
+    if (!opened.body) return undefined;
+    return { body: opened.body, length: opened.length, container, ctx };
+  }
+
+  private async sdkDownload(client: BlobClient, start: number, count: number | undefined, signal: AbortSignal | undefined, conditions: { ifMatch: string } | undefined) {
+    const response = await client.download(start, count, { abortSignal: signal, conditions });
     // The SDK refuses an answer without Content-Length, so this is the byte count promised.
-    return { body, length: response.contentLength ?? 0, container, ctx };
+    return { body: response.readableStreamBody as Readable | undefined, length: response.contentLength ?? 0 };
   }
 
   /* ------------------------------ writes ------------------------------ */
@@ -215,7 +231,7 @@ export class AzureBlobAdapter implements StorageAdapter {
       const found = options.retry ? await options.retry.run(exists, options.signal) : await exists(options.signal);
       if (found) throw new AlreadyExistsError({ path, protocol: this.protocol });
     }
-    const uploader = new AzureBlockUploader(client, mode, this.context(path, container, { create }));
+    const uploader = new AzureBlockUploader(client, this.signed, mode, this.context(path, container, { create }));
     return new PartWriter(uploader, { partSize: this.blockSize, concurrency: this.uploadConcurrency, retry: options.retry });
   }
 
@@ -382,6 +398,7 @@ export class AzureBlobAdapter implements StorageAdapter {
 
   /** Releases the sockets of the client this adapter built; an injected client stays its owner's. */
   async close(): Promise<void> {
+    await this.signed?.close();
     this.connection.agent?.destroy();
   }
 

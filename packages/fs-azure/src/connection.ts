@@ -3,6 +3,7 @@ import https from 'node:https';
 import { isTokenCredential, type TokenCredential } from '@azure/core-auth';
 import { BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from '@azure/storage-blob';
 import { InvalidPathError, ProtocolNotAvailableError, type FileSystemOptions } from '@strata/fs-core';
+import { SignedBlobRequests } from './signed-requests.js';
 
 export interface AzureBlobOptions extends FileSystemOptions {
   /** Full connection string (`AccountName=...;AccountKey=...` or with `SharedAccessSignature=...`). */
@@ -42,6 +43,22 @@ export interface AzureConnection {
   secrets: string[];
   /** Keep-alive agent of a client built here (none for an injected client); close() destroys it. */
   agent: http.Agent | undefined;
+}
+
+/**
+ * Get/Put Blob past the SDK's pipeline (SignedBlobRequests) for a client built here with a shared
+ * key or a SAS token. An injected client keeps the SDK's path, since its pipeline may carry policies
+ * of the caller's own; so do token credentials, whose refresh and challenges the SDK handles.
+ */
+export function signedRequestsFor(connection: AzureConnection): SignedBlobRequests | undefined {
+  const client = connection.client;
+  // Only clients built here have an agent of ours.
+  if (connection.agent === undefined || client instanceof Promise) return undefined;
+  const url = new URL(client.url);
+  const serviceUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  if (connection.sharedKey) return new SignedBlobRequests(serviceUrl, { sharedKey: connection.sharedKey });
+  const sasToken = url.search.slice(1);
+  return sasToken ? new SignedBlobRequests(serviceUrl, { sasToken }) : undefined;
 }
 
 /**

@@ -179,6 +179,10 @@ export function toFsError(error: unknown, ctx: ErrorContext): FsError {
     // Committing a blob discards every uncommitted block, including another writer's staged ones.
     return new ConflictError(o, `Another writer committed ${where} while this upload was staging blocks; its staged blocks were discarded. Write again.`);
   }
+  if (code === 'Md5Mismatch' || code === 'Crc64Mismatch') {
+    // The body is hashed before it is sent, so it changed on the way: sending it again can succeed.
+    return new StorageError({ ...o, retryable: true }, `The bytes Azure Blob Storage received for ${where} do not match their checksum${suffix}`);
+  }
   if (status !== undefined && RETRYABLE_STATUS.has(status)) {
     const err = new StorageError({ ...o, retryable: true }, `Azure Blob Storage is unavailable for ${where}${suffix}`);
     const hint = retryAfterMs(e);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BlobRequestConditions, BlockBlobClient } from '@azure/storage-blob';
 import { AbortError, AlreadyExistsError, NotSupportedError, type PartUploader, type WriteMode } from '@strata/fs-core';
 import { toFsError, type ErrorContext } from './errors.js';
+import type { SignedBlobRequests } from './signed-requests.js';
 
 /** Azure's limit of committed blocks per blob. */
 export const MAX_BLOCKS = 50_000;
@@ -23,6 +24,8 @@ export class AzureBlockUploader implements PartUploader {
 
   constructor(
     private readonly blob: BlockBlobClient,
+    /** Sends a single Put Blob past the SDK's pipeline when the credentials allow (see SignedBlobRequests). */
+    private readonly signed: SignedBlobRequests | undefined,
     private readonly mode: WriteMode,
     private readonly context: ErrorContext,
   ) {}
@@ -41,7 +44,8 @@ export class AzureBlockUploader implements PartUploader {
 
   async putWhole(data: Uint8Array, signal?: AbortSignal, attempt = 1): Promise<void> {
     try {
-      await this.blob.upload(data, data.length, { abortSignal: signal, conditions: this.conditions, metadata: this.metadata });
+      if (this.signed) await this.signed.put(this.blob.containerName, this.blob.name, data, this.mode === 'create', this.metadata, signal);
+      else await this.blob.upload(data, data.length, { abortSignal: signal, conditions: this.conditions, metadata: this.metadata });
     } catch (error) {
       await this.settleCreateRetry(error, attempt, signal);
     }

@@ -25,6 +25,7 @@ import {
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AzureBlobAdapter, createFileSystem } from '../src/index.js';
 import { loadDefaultCredential, resolveConnection } from '../src/connection.js';
+import { SignedBlobRequests } from '../src/signed-requests.js';
 import { AzureBlockUploader } from '../src/uploader.js';
 import { azureFs, azurite, createContainer, deleteContainer, sdkClient, uniqueContainer } from './helpers.js';
 
@@ -140,17 +141,22 @@ describe('block uploads', () => {
     expect(sha256(await small.cat(path))).toBe(sha256(fastData));
   });
 
-  test('a retried create-only commit whose first answer was lost recognises its own blob', async () => {
-    const blobs = sdkClient().getContainerClient(container);
+  test.each(['the SDK', 'a signed Put Blob'])('a retried create-only commit whose first answer was lost recognises its own blob (%s)', async (via) => {
+    const service = sdkClient();
+    const blobs = service.getContainerClient(container);
     const context = { protocol: 'az', path: `${container}/retry/x`, container, create: true };
+    const signed = via === 'the SDK' ? undefined : new SignedBlobRequests(service.url.replace(/\/$/, ''), { sharedKey: service.credential as StorageSharedKeyCredential });
+    const name = `retry/small-${signed ? 'signed' : 'sdk'}.txt`;
 
-    const small = new AzureBlockUploader(blobs.getBlockBlobClient('retry/small.txt'), 'create', context);
+    const small = new AzureBlockUploader(blobs.getBlockBlobClient(name), signed, 'create', context);
     await small.putWhole(Buffer.from('first try landed'), undefined, 1);
     await small.putWhole(Buffer.from('first try landed'), undefined, 2); // the retry: our own blob, not a conflict
-    const stranger = new AzureBlockUploader(blobs.getBlockBlobClient('retry/small.txt'), 'create', context);
+    const stranger = new AzureBlockUploader(blobs.getBlockBlobClient(name), signed, 'create', context);
     await expect(stranger.putWhole(Buffer.from('someone else'), undefined, 2)).rejects.toBeInstanceOf(AlreadyExistsError);
+    await signed?.close();
+    if (signed) return; // blocks are staged through the SDK either way
 
-    const blocks = new AzureBlockUploader(blobs.getBlockBlobClient('retry/blocks.bin'), 'create', context);
+    const blocks = new AzureBlockUploader(blobs.getBlockBlobClient('retry/blocks.bin'), undefined, 'create', context);
     await blocks.uploadPart(1, randomBytes(1000), false);
     await blocks.uploadPart(2, randomBytes(10), true);
     await blocks.complete(2, 1010, undefined, 1);

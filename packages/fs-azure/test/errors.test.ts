@@ -48,6 +48,7 @@ describe('toFsError', () => {
     ['ECONNRESET', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), {}, StorageError, true],
     ['ENOTFOUND (wrong account name)', Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), {}, StorageError, false],
     ['400 InvalidHeaderValue', restError(400, 'InvalidHeaderValue'), {}, StorageError, false],
+    ['400 Md5Mismatch (the body changed on the way)', restError(400, 'Md5Mismatch'), {}, StorageError, true],
     ['AbortError after the caller aborted', Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' }), { signal: AbortSignal.abort() }, AbortError, false],
     ['AbortError nobody asked for (connection closed mid-body)', Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' }), { signal: new AbortController().signal }, StorageError, true],
     ['PARSE_ERROR of a listing cut short', new RestError('Error reading response as text: aborted', { code: 'PARSE_ERROR' }), {}, StorageError, true],

@@ -77,3 +77,33 @@ export function discardBody(body: Readable): void {
   body.on('error', () => undefined);
   body.destroy();
 }
+
+/** An error document (S3's or Azure's XML, a JSON error) is at most a few KiB; more is not one. */
+export const ERROR_DOCUMENT_LIMIT = 64 << 10;
+
+/**
+ * The text of an error answer's body, or undefined when it is longer than any error document (it
+ * is then dropped unread) or fails. Stores often send errors chunked, with no Content-Length, so
+ * the length is counted as it arrives.
+ */
+export async function readErrorDocument(body: Readable, declaredLength: number, limit = ERROR_DOCUMENT_LIMIT): Promise<string | undefined> {
+  if (declaredLength > limit) {
+    discardBody(body);
+    return undefined;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.byteLength;
+      if (size > limit) {
+        discardBody(body);
+        return undefined;
+      }
+      chunks.push(chunk);
+    }
+  } catch {
+    return undefined;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

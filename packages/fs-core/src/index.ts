@@ -17,7 +17,7 @@ export { RetryPolicy, noRetry } from './retry.js';
 export type { RetryOptions, RetryEvent, RetryAfterHint } from './retry.js';
 export { splitBucketPath, splitProtocol, normalizePath } from './paths.js';
 export { toBytes } from './handles.js';
-export { discardBody, readBodyExactly, shortReadError } from './body.js';
+export { discardBody, readBodyExactly, readErrorDocument, shortReadError } from './body.js';
 export type { BodyContext } from './body.js';
 export { LocalAdapter } from './backends/local.js';
 export type { LocalAdapterOptions } from './backends/local.js';

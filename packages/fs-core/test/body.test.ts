@@ -2,7 +2,7 @@ import { PassThrough, Readable } from 'node:stream';
 
 import { describe, expect, it } from 'vitest';
 
-import { StorageError, discardBody, readBodyExactly } from '../src/index.js';
+import { StorageError, discardBody, readBodyExactly, readErrorDocument } from '../src/index.js';
 import { scriptedBody as body } from '../src/testing/bodies.js';
 
 const ctx = { protocol: 's3', path: 'b/k', start: 100 };
@@ -104,5 +104,34 @@ describe('discardBody', () => {
     expect(unfinished.listenerCount('error')).toBe(1);
     await new Promise((resolve) => unfinished.once('close', resolve));
     expect(unfinished.destroyed).toBe(true);
+  });
+});
+
+describe('readErrorDocument', () => {
+  /** Like an undici body: never ends on its own, and fails when destroyed unfinished. */
+  const endless = (first: string) => {
+    const stream = new Readable({
+      read() {},
+      destroy(error, callback) {
+        callback(error ?? new Error('Request aborted'));
+      },
+    });
+    stream.push(Buffer.from(first));
+    return stream;
+  };
+
+  it('reads a document sent without a length (chunked), counting as it goes', async () => {
+    expect(await readErrorDocument(body([Buffer.from('<Error><Code>'), Buffer.from('SlowDown</Code></Error>')]), Number.NaN)).toBe('<Error><Code>SlowDown</Code></Error>');
+  });
+
+  it('drops, unread, a body that announces or reaches more than the limit, with no unhandled error', async () => {
+    const announced = endless('<Error>');
+    expect(await readErrorDocument(announced, 1 << 20)).toBeUndefined();
+    expect(announced.destroyed).toBe(true);
+    const endlessLong = endless(`<Error>${' '.repeat(70_000)}`);
+    expect(await readErrorDocument(endlessLong, Number.NaN)).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(endlessLong.destroyed).toBe(true);
+    expect(await readErrorDocument(body([Buffer.alloc(10)]), Number.NaN, 5)).toBeUndefined();
   });
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { discardBody } from '@strata/fs-core';
+import { readErrorDocument } from '@strata/fs-core';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { XMLParser } from 'fast-xml-parser';
@@ -25,9 +25,6 @@ export interface SignedGetAnswer {
   Body: Readable;
   ContentLength: number | undefined;
 }
-
-/** An S3 error answer is at most a few hundred bytes; more is not an error document. */
-const ERROR_BODY_LIMIT = 64 << 10;
 
 const xml = new XMLParser();
 
@@ -170,28 +167,3 @@ async function sdkShapedError(status: number, headers: Record<string, string | s
   });
 }
 
-/**
- * The error document, or undefined when the body is longer than any error document (it is dropped
- * unread) or fails. S3 often sends errors chunked, with no Content-Length, so the length is counted.
- */
-async function readErrorDocument(body: Readable, declaredLength: number): Promise<string | undefined> {
-  if (declaredLength > ERROR_BODY_LIMIT) {
-    discardBody(body);
-    return undefined;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      size += chunk.byteLength;
-      if (size > ERROR_BODY_LIMIT) {
-        discardBody(body);
-        return undefined;
-      }
-      chunks.push(chunk);
-    }
-  } catch {
-    return undefined;
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
