@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BlobSASPermissions,
@@ -162,6 +163,7 @@ export class AzureBlobAdapter implements StorageAdapter {
     if (!opened) return new Uint8Array(0);
     try {
       // One buffer of the announced length, filled as chunks arrive: the range is never held twice.
+      if (opened.length === undefined) return new Uint8Array(await buffer(opened.body));
       return await readBodyExactly(opened.body, opened.length, { protocol: this.protocol, path, start });
     } catch (error) {
       throw this.error(error, path, opened.container, opened.ctx);
@@ -196,7 +198,7 @@ export class AzureBlobAdapter implements StorageAdapter {
       await checkBlob();
       return undefined;
     }
-    let opened: { body: Readable | undefined; length: number };
+    let opened: { body: Readable | undefined; length: number | undefined };
     try {
       opened = this.signed
         ? await this.signed.get(container, blob, start, count, options.etag, options.signal)

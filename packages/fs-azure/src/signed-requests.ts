@@ -15,7 +15,8 @@ export type RequestAuth = { sharedKey: StorageSharedKeyCredential } | { sasToken
 /** An answer whose body the caller reads: Get Blob's bytes and their announced length. */
 export interface BlobBody {
   body: Readable;
-  length: number;
+  /** Undefined when the answer came without Content-Length (chunked by a proxy on the way). */
+  length: number | undefined;
 }
 
 /** A policy that hands back the request it is given, so the SDK's signing policy signs without sending. */
@@ -65,7 +66,8 @@ export class SignedBlobRequests {
     if (start > 0 || count !== undefined) headers['x-ms-range'] = `bytes=${start}-${count === undefined ? '' : start + count - 1}`;
     if (ifMatch !== undefined) headers['if-match'] = ifMatch;
     const answer = await this.send('GET', container, blob, headers, undefined, signal);
-    return { body: answer.body, length: Number(answer.headers['content-length']) };
+    const length = answer.headers['content-length'];
+    return { body: answer.body, length: typeof length === 'string' ? Number(length) : undefined };
   }
 
   /**
