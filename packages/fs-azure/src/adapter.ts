@@ -6,6 +6,7 @@ import {
   type BlobBeginCopyFromUrlPollState,
   type BlobClient,
   type BlobItem,
+  type BlockBlobClient,
   type BlobServiceClient,
   type ContainerClient,
 } from '@azure/storage-blob';
@@ -191,9 +192,11 @@ export class AzureBlobAdapter implements StorageAdapter {
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol });
     const ctx = { pinned: options.etag !== undefined, signal: options.signal };
     const conditions = options.etag === undefined ? undefined : { ifMatch: options.etag };
-    const client = (await this.containerClient(path, container)).getBlobClient(blob);
+    const containerClient = await this.containerClient(path, container);
+    // Made only for a request the SDK sends: building a client costs about a tenth of a small read.
+    const client = () => containerClient.getBlobClient(blob);
     const count = end === undefined ? undefined : end - start;
-    const checkBlob = () => this.call(path, container, ctx, () => client.getProperties({ abortSignal: options.signal, conditions }));
+    const checkBlob = () => this.call(path, container, ctx, () => client().getProperties({ abortSignal: options.signal, conditions }));
     if (count !== undefined && count <= 0) {
       await checkBlob();
       return undefined;
@@ -202,7 +205,7 @@ export class AzureBlobAdapter implements StorageAdapter {
     try {
       opened = this.signed
         ? await this.signed.get(container, blob, start, count, options.etag, options.signal)
-        : await this.sdkDownload(client, start, count, options.signal, conditions);
+        : await this.sdkDownload(client(), start, count, options.signal, conditions);
     } catch (error) {
       if (statusOf(error) !== 416) throw this.error(error, path, container, ctx);
       // Range starts at or past the end: empty, once we know the blob (and its version) is still there.
@@ -225,15 +228,18 @@ export class AzureBlobAdapter implements StorageAdapter {
     const { container, blob } = this.locate(path);
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol }, `Cannot write a file at a container root: ${this.protocol}://${path}`);
     const create = mode === 'create';
-    const client = (await this.containerClient(path, container)).getBlockBlobClient(blob);
+    const containerClient = await this.containerClient(path, container);
+    let blockBlob: BlockBlobClient | undefined;
+    // Made only for a request the SDK sends (a signed Put Blob needs none).
+    const target = { container, name: blob, client: () => (blockBlob ??= containerClient.getBlockBlobClient(blob)) };
     if (create) {
       // Fail fast before uploading gigabytes; the atomic decision is still If-None-Match at commit,
       // so this check runs under the retry policy like any other request.
-      const exists = (signal: AbortSignal | undefined) => this.call(path, container, { signal }, () => client.exists({ abortSignal: signal }));
+      const exists = (signal: AbortSignal | undefined) => this.call(path, container, { signal }, () => target.client().exists({ abortSignal: signal }));
       const found = options.retry ? await options.retry.run(exists, options.signal) : await exists(options.signal);
       if (found) throw new AlreadyExistsError({ path, protocol: this.protocol });
     }
-    const uploader = new AzureBlockUploader(client, this.signed, mode, this.context(path, container, { create }));
+    const uploader = new AzureBlockUploader(target, this.signed, mode, this.context(path, container, { create }));
     return new PartWriter(uploader, { partSize: this.blockSize, concurrency: this.uploadConcurrency, retry: options.retry });
   }
 

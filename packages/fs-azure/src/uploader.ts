@@ -9,6 +9,13 @@ export const MAX_BLOCKS = 50_000;
 /** Metadata key naming the upload that created a blob in create mode, to recognise our own commit on a retry. */
 export const UPLOAD_ID_METADATA = 'strataupload';
 
+/** The blob a write goes to: its names, and its SDK client, made only when a request needs it. */
+export interface BlobTarget {
+  container: string;
+  name: string;
+  client(): BlockBlobClient;
+}
+
 /**
  * Block blob uploads for fs-core's PartWriter: one Put Blob for small data; otherwise every part
  * is staged as a block while the caller keeps writing, and Put Block List makes the blob visible
@@ -23,7 +30,7 @@ export class AzureBlockUploader implements PartUploader {
   readonly partsInAnyOrder = true;
 
   constructor(
-    private readonly blob: BlockBlobClient,
+    private readonly target: BlobTarget,
     /** Sends a single Put Blob past the SDK's pipeline when the credentials allow (see SignedBlobRequests). */
     private readonly signed: SignedBlobRequests | undefined,
     private readonly mode: WriteMode,
@@ -44,8 +51,8 @@ export class AzureBlockUploader implements PartUploader {
 
   async putWhole(data: Uint8Array, signal?: AbortSignal, attempt = 1): Promise<void> {
     try {
-      if (this.signed) await this.signed.put(this.blob.containerName, this.blob.name, data, this.mode === 'create', this.metadata, signal);
-      else await this.blob.upload(data, data.length, { abortSignal: signal, conditions: this.conditions, metadata: this.metadata });
+      if (this.signed) await this.signed.put(this.target.container, this.target.name, data, this.mode === 'create', this.metadata, signal);
+      else await this.target.client().upload(data, data.length, { abortSignal: signal, conditions: this.conditions, metadata: this.metadata });
     } catch (error) {
       await this.settleCreateRetry(error, attempt, signal);
     }
@@ -63,7 +70,7 @@ export class AzureBlockUploader implements PartUploader {
       );
     }
     try {
-      await this.blob.stageBlock(this.blockId(partNumber), data, data.length, { abortSignal: signal });
+      await this.target.client().stageBlock(this.blockId(partNumber), data, data.length, { abortSignal: signal });
     } catch (error) {
       throw toFsError(error, { ...this.context, signal });
     }
@@ -72,7 +79,7 @@ export class AzureBlockUploader implements PartUploader {
   async complete(partCount: number, _totalBytes: number, signal?: AbortSignal, attempt = 1): Promise<void> {
     const blocks = Array.from({ length: partCount }, (_, i) => this.blockId(i + 1));
     try {
-      await this.blob.commitBlockList(blocks, { abortSignal: signal, conditions: this.conditions, metadata: this.metadata });
+      await this.target.client().commitBlockList(blocks, { abortSignal: signal, conditions: this.conditions, metadata: this.metadata });
     } catch (error) {
       await this.settleCreateRetry(error, attempt, signal);
     }
@@ -94,7 +101,7 @@ export class AzureBlockUploader implements PartUploader {
     if (!(mapped instanceof AlreadyExistsError) || attempt <= 1) throw mapped;
     let properties;
     try {
-      properties = await this.blob.getProperties({ abortSignal: signal });
+      properties = await this.target.client().getProperties({ abortSignal: signal });
     } catch (checkError) {
       // A transient failure of the check proves nothing: let the retry policy ask again.
       const checkFailure = toFsError(checkError, { ...context, create: false });

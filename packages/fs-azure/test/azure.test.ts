@@ -148,15 +148,16 @@ describe('block uploads', () => {
     const signed = via === 'the SDK' ? undefined : new SignedBlobRequests(service.url.replace(/\/$/, ''), { sharedKey: service.credential as StorageSharedKeyCredential });
     const name = `retry/small-${signed ? 'signed' : 'sdk'}.txt`;
 
-    const small = new AzureBlockUploader(blobs.getBlockBlobClient(name), signed, 'create', context);
+    const target = (blob: string) => ({ container, name: blob, client: () => blobs.getBlockBlobClient(blob) });
+    const small = new AzureBlockUploader(target(name), signed, 'create', context);
     await small.putWhole(Buffer.from('first try landed'), undefined, 1);
     await small.putWhole(Buffer.from('first try landed'), undefined, 2); // the retry: our own blob, not a conflict
-    const stranger = new AzureBlockUploader(blobs.getBlockBlobClient(name), signed, 'create', context);
+    const stranger = new AzureBlockUploader(target(name), signed, 'create', context);
     await expect(stranger.putWhole(Buffer.from('someone else'), undefined, 2)).rejects.toBeInstanceOf(AlreadyExistsError);
     await signed?.close();
     if (signed) return; // blocks are staged through the SDK either way
 
-    const blocks = new AzureBlockUploader(blobs.getBlockBlobClient('retry/blocks.bin'), undefined, 'create', context);
+    const blocks = new AzureBlockUploader(target('retry/blocks.bin'), undefined, 'create', context);
     await blocks.uploadPart(1, randomBytes(1000), false);
     await blocks.uploadPart(2, randomBytes(10), true);
     await blocks.complete(2, 1010, undefined, 1);
