@@ -45,15 +45,20 @@ export interface AzureConnection {
   agent: http.Agent | undefined;
 }
 
+/** Proxy settings the SDK's pipeline honours (its proxyPolicy); undici would not. */
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
+
 /**
  * Get/Put Blob past the SDK's pipeline (SignedBlobRequests) for a client built here with a shared
  * key or a SAS token. An injected client keeps the SDK's path, since its pipeline may carry policies
- * of the caller's own; so do token credentials, whose refresh and challenges the SDK handles.
+ * of the caller's own; so do token credentials, whose refresh and challenges the SDK handles, and
+ * every client when a proxy is configured in the environment.
  */
-export function signedRequestsFor(connection: AzureConnection): SignedBlobRequests | undefined {
+export function signedRequestsFor(connection: AzureConnection, env: NodeJS.ProcessEnv = process.env): SignedBlobRequests | undefined {
   const client = connection.client;
   // Only clients built here have an agent of ours.
   if (connection.agent === undefined || client instanceof Promise) return undefined;
+  if (PROXY_VARIABLES.some((name) => env[name])) return undefined;
   const url = new URL(client.url);
   const serviceUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
   if (connection.sharedKey) return new SignedBlobRequests(serviceUrl, { sharedKey: connection.sharedKey });

@@ -40,9 +40,10 @@ class SigningHeaders {
 
 /**
  * Get Blob and Put Blob without the SDK's request pipeline, which costs most of a small blob's CPU
- * (2,000 reads of 4 KiB: 5.7 s of CPU through the SDK, 1.8 s this way; bench/README.md). Shared-key requests are signed by the SDK's own StorageSharedKeyCredential
- * policy; SAS requests carry the token. They go through undici on a pool of our own, and error
- * answers are thrown in the SDK's RestError shape, so toFsError maps them as before.
+ * (2,000 reads of 4 KiB: 5.7 s of CPU through the SDK, 1.8 s this way; bench/README.md). Shared-key
+ * requests are signed by the SDK's own StorageSharedKeyCredential policy; SAS requests carry the
+ * token. They go through undici on a pool of our own, and error answers are thrown in the SDK's
+ * RestError shape, so toFsError maps them as before.
  */
 export class SignedBlobRequests {
   private readonly signer: { sendRequest(request: WebResource): Promise<unknown> } | undefined;

@@ -8,6 +8,7 @@ import { AccountSASPermissions, BlobClient, BlobServiceClient, BlockBlobClient, 
 import { AlreadyExistsError, ConflictError, NotFoundError, StorageError, type FileSystem } from '@strata/fs-core';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AzureBlobAdapter, createFileSystem } from '../src/index.js';
+import { resolveConnection, signedRequestsFor } from '../src/connection.js';
 import { escapeBlobName } from '../src/signed-requests.js';
 import { azureFs, azurite, createContainer, deleteContainer, sdkClient, uniqueContainer } from './helpers.js';
 
@@ -15,6 +16,8 @@ const ODD_NAMES = ['plain.bin', "odd !'()*+&=;,$@ chars.bin", 'ünïcødé/кл�
 
 let container: string;
 beforeAll(async () => {
+  // A proxy in the environment keeps every request on the SDK path (tested below), not this one.
+  for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy']) vi.stubEnv(name, '');
   container = uniqueContainer('signed');
   await createContainer(container);
 });
@@ -117,6 +120,15 @@ describe('Get Blob and Put Blob without the SDK pipeline', () => {
       expect(Buffer.from(await fs.cat(`${container}/injected/a.bin`)).toString()).toBe('abc');
     });
     expect(calls).toEqual({ downloads: 1, uploads: 1 });
+  });
+
+  test('with a proxy configured in the environment, requests stay on the SDK path (its pipeline honours the proxy)', async () => {
+    const { accountName, accountKey, blobEndpoint } = azurite();
+    const connection = resolveConnection({ accountName, accountKey, blobEndpoint }, 'az');
+    expect(signedRequestsFor(connection, {})).toBeDefined();
+    expect(signedRequestsFor(connection, { HTTPS_PROXY: 'http://127.0.0.1:9' })).toBeUndefined();
+    expect(signedRequestsFor(connection, { http_proxy: 'http://127.0.0.1:9' })).toBeUndefined();
+    connection.agent?.destroy();
   });
 
   test('error answers map as through the SDK: missing blob or container, past the end, changed ETag, create twice', async () => {
