@@ -1,5 +1,5 @@
 // Strata on an object store (S3, GCS, Azure), reached through URLs and storage options like a user would.
-import { loadCheckpoint, saveCheckpoint } from '@strata/checkpoint';
+import { MAX_RANGE_BYTES, loadCheckpoint, saveCheckpoint } from '@strata/checkpoint';
 import { urlToFs, type StorageOptions } from '@strata/fs-core';
 
 import { checkpointLayout, totalBytes, verifySafetensorsImage } from '../lib/data.js';
@@ -55,9 +55,6 @@ const load: Task = async (params) => {
   return { phases: [phase] };
 };
 
-/** The range size loadCheckpoint reads with (adjacent tensors coalesced up to it). */
-const LOAD_RANGE_BYTES = 64 << 20;
-
 /**
  * Reference: the whole file in loadCheckpoint's 64 MiB ranges through fs.catRanges (the
  * filesystem's concurrency, 16), with no SHA-256 check: the cost of Strata's read path alone.
@@ -69,11 +66,11 @@ const loadRanges: Task = async (params) => {
   const phase = await measurePhase('load', async () => {
     const size = (await fs.info(path)).size;
     const starts: number[] = [];
-    for (let offset = 0; offset < size; offset += LOAD_RANGE_BYTES) starts.push(offset);
+    for (let offset = 0; offset < size; offset += MAX_RANGE_BYTES) starts.push(offset);
     parts = await fs.catRanges(
       starts.map(() => path),
       starts,
-      starts.map((start) => Math.min(size, start + LOAD_RANGE_BYTES)),
+      starts.map((start) => Math.min(size, start + MAX_RANGE_BYTES)),
     );
     return { bytes: totalBytes(specs), outputBytes: size };
   });

@@ -20,7 +20,7 @@ export { CorruptCheckpointError, StateDictMismatchError, UnstorableValueError } 
 export type { CorruptReason, TensorMismatch } from './errors.js';
 export { saveCheckpoint, serializeCheckpoint, serializeSafetensors } from './save.js';
 export type { SaveOptions } from './save.js';
-export { loadCheckpoint, readCheckpointInfo, deserializeCheckpoint, readCheckpointInfoFromBytes, HEADER_PROBE_BYTES } from './load.js';
+export { loadCheckpoint, readCheckpointInfo, deserializeCheckpoint, readCheckpointInfoFromBytes, HEADER_PROBE_BYTES, MAX_RANGE_BYTES } from './load.js';
 export type { LoadOptions, CheckpointInfo, TensorInfo } from './load.js';
 export { FsCheckpointIO, AsyncCheckpointIO, snapshotCheckpoint } from './io.js';
 export type { CheckpointIO, FsCheckpointIOOptions, AsyncCheckpointIOOptions } from './io.js';

@@ -47,7 +47,7 @@ export interface CheckpointInfo {
 /** First read of a file: enough for the header of most checkpoints in one request. */
 export const HEADER_PROBE_BYTES = 64 << 10;
 /** Adjacent selected tensors are read in one request up to this size. */
-const MAX_RANGE_BYTES = 64 << 20;
+export const MAX_RANGE_BYTES = 64 << 20;
 /** A file replaced while it is being read is read again, this many times in all. */
 const CONFLICT_ATTEMPTS = 3;
 /** Ranges at least this large may be hashed on the worker thread while this one hashes others. */
