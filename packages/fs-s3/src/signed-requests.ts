@@ -40,6 +40,7 @@ export class SignedRequests {
   private readonly targets = new Map<string, Promise<BucketTarget | undefined>>();
   /** Made on demand, so a filesystem used again after close() simply opens new sockets. */
   private pool: Agent | undefined;
+  private checksumSetting: Promise<string | undefined> | undefined;
 
   constructor(private readonly client: S3Client) {}
 
@@ -57,15 +58,19 @@ export class SignedRequests {
 
   /**
    * One PutObject of `body`; false when the bucket needs the SDK. The payload's SHA-256 is signed,
-   * so the server refuses a body that arrives changed (as the SDK's default checksum would).
+   * so the server refuses a body that arrives changed, and sent again as the object's checksum,
+   * as the SDK sends its CRC32 (Object Lock buckets require one), unless the client is configured
+   * with `requestChecksumCalculation: 'WHEN_REQUIRED'` (for servers that refuse checksum headers).
    */
   async put(bucket: string, key: string, body: Uint8Array, ifNoneMatch: string | undefined, signal: AbortSignal | undefined): Promise<boolean> {
     const target = await this.target(bucket);
     if (!target) return false;
+    const digest = createHash('sha256').update(body).digest();
     const headers: Record<string, string> = {
       'content-length': String(body.byteLength),
-      'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'),
+      'x-amz-content-sha256': digest.toString('hex'),
     };
+    if ((await this.checksumCalculation()) !== 'WHEN_REQUIRED') headers['x-amz-checksum-sha256'] = digest.toString('base64');
     if (ifNoneMatch !== undefined) headers['if-none-match'] = ifNoneMatch;
     const answer = await this.send(target, 'PUT', key, headers, body, signal);
     await answer.body.dump();
@@ -98,6 +103,13 @@ export class SignedRequests {
     }
     if (answer.statusCode >= 200 && answer.statusCode < 300) return answer;
     throw await sdkShapedError(answer.statusCode, answer.headers, answer.body);
+  }
+
+  /** The client's `requestChecksumCalculation` setting, resolved once. */
+  private checksumCalculation(): Promise<string | undefined> {
+    const setting = (this.client.config as { requestChecksumCalculation?: () => Promise<string> }).requestChecksumCalculation;
+    this.checksumSetting ??= Promise.resolve(setting?.()).catch(() => undefined);
+    return this.checksumSetting;
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@
 // the SDK's own SigV4 signer and sent with undici. These tests check that the path is taken, that it
 // reads and writes exactly what the SDK would, and that a client the caller built keeps the SDK's
 // path (its middleware must run).
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -147,7 +148,7 @@ describe('reads and writes signed without the SDK middleware', () => {
     aws.destroy();
   });
 
-  it('writes small objects with no SDK PutObject, under keys the SDK reads back unchanged', async () => {
+  it('writes small objects with no SDK PutObject, under keys the SDK reads back unchanged, with their SHA-256 checksum', async () => {
     const adapter = new S3Adapter(serverOptions());
     const keys = ['w/plain.bin', "w/odd !'()*+&=;,$@ chars.bin", 'w/ünïcødé/ключ/名前.bin', 'w/a%2F~.bin', 'w/empty.bin'];
     const dataFor = (key: string) => (key.endsWith('empty.bin') ? new Uint8Array(0) : patternBytes(70_000, key.length));
@@ -156,9 +157,20 @@ describe('reads and writes signed without the SDK middleware', () => {
     });
     expect(puts).toBe(0);
     for (const key of keys) {
-      const got = await shared.client.send(new GetObjectCommand({ Bucket: shared.bucket, Key: key }));
+      const got = await shared.client.send(new GetObjectCommand({ Bucket: shared.bucket, Key: key, ChecksumMode: 'ENABLED' }));
       expectSameBytes(await got.Body!.transformToByteArray(), dataFor(key), key);
+      // Stored with the object, as the SDK's own checksum would be.
+      expect(got.ChecksumSHA256, key).toBe(createHash('sha256').update(dataFor(key)).digest('base64'));
     }
+    await adapter.close();
+  });
+
+  it("sends no checksum header when the client is configured with requestChecksumCalculation: 'WHEN_REQUIRED'", async () => {
+    const adapter = new S3Adapter(serverOptions({ clientConfig: { requestChecksumCalculation: 'WHEN_REQUIRED' } }));
+    await put(adapter, `${shared.bucket}/w/no-checksum.bin`, patternBytes(100, 5));
+    const got = await shared.client.send(new GetObjectCommand({ Bucket: shared.bucket, Key: 'w/no-checksum.bin', ChecksumMode: 'ENABLED' }));
+    expectSameBytes(await got.Body!.transformToByteArray(), patternBytes(100, 5), 'no-checksum');
+    expect(got.ChecksumSHA256).toBeUndefined();
     await adapter.close();
   });
 
