@@ -3,9 +3,9 @@
 // that the path is taken, that it addresses the same blobs as the SDK, that errors map as before,
 // and that an injected client keeps the SDK's path (its policies must run).
 import { createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { AccountSASPermissions, BlobClient, BlobServiceClient, BlockBlobClient, StorageSharedKeyCredential, newPipeline } from '@azure/storage-blob';
 import { AlreadyExistsError, ConflictError, NotFoundError, StorageError, type FileSystem } from '@strata/fs-core';
+import { listenOnLoopback } from '@strata/fs-core/testing';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AzureBlobAdapter, createFileSystem } from '../src/index.js';
 import { resolveConnection, signedRequestsFor } from '../src/connection.js';
@@ -56,16 +56,14 @@ async function azuriteProxy(change: { changeBody?: (body: Buffer) => void; chunk
       upstream.end(body);
     });
   });
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const { port } = proxy.address() as AddressInfo;
+  const loopbackServer = await listenOnLoopback(proxy);
   const { accountName, accountKey } = azurite();
-  const fs = createFileSystem({ accountName, accountKey, blobEndpoint: `http://127.0.0.1:${port}/${accountName}`, retry: { attempts: 1 } });
+  const fs = createFileSystem({ accountName, accountKey, blobEndpoint: `${loopbackServer.origin}/${accountName}`, retry: { attempts: 1 } });
   return {
     fs,
     close: async () => {
       await fs.close();
-      proxy.closeAllConnections();
-      await new Promise((resolve) => proxy.close(resolve));
+      await loopbackServer.close();
     },
   };
 }

@@ -1,12 +1,11 @@
 // Every request goes through the filesystem's own HTTP client: close() releases all its sockets,
 // and whole reads copy into one buffer as the bytes arrive.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
 import { CRC32C, type Storage } from '@google-cloud/storage';
 import { StorageError } from '@strata/fs-core';
-import { expectFsError, expectSameBytes } from '@strata/fs-core/testing';
+import { expectFsError, expectSameBytes, listenOnLoopback } from '@strata/fs-core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { GcsAdapter, createFileSystem } from '../src/index.js';
@@ -142,16 +141,13 @@ describe('the default client (undici, no fetch injected)', () => {
 
   /** An adapter whose endpoint is a loopback server answering every request with `handler`. */
   async function adapterServedBy(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ adapter: GcsAdapter; close(): Promise<void> }> {
-    const httpServer = createServer(handler);
-    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-    const { port } = httpServer.address() as AddressInfo;
-    const adapter = new GcsAdapter({ apiEndpoint: `http://127.0.0.1:${port}` });
+    const loopbackServer = await listenOnLoopback(createServer(handler));
+    const adapter = new GcsAdapter({ apiEndpoint: loopbackServer.origin });
     return {
       adapter,
       close: async () => {
         await adapter.close();
-        httpServer.closeAllConnections();
-        await new Promise((resolve) => httpServer.close(resolve));
+        await loopbackServer.close();
       },
     };
   }

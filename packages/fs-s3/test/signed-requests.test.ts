@@ -4,11 +4,10 @@
 // path (its middleware must run).
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { AlreadyExistsError, ConflictError, NotFoundError, PermissionDeniedError, StorageError } from '@strata/fs-core';
-import { expectSameBytes } from '@strata/fs-core/testing';
+import { expectSameBytes, listenOnLoopback } from '@strata/fs-core/testing';
 import { request } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
 
@@ -49,15 +48,7 @@ async function loopback(handle: (req: IncomingMessage, body: Buffer) => Promise<
       });
     });
   });
-  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-  const { port } = httpServer.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: async () => {
-      httpServer.closeAllConnections();
-      await new Promise((resolve) => httpServer.close(resolve));
-    },
-  };
+  return listenOnLoopback(httpServer);
 }
 
 describe('reads and writes signed without the SDK middleware', () => {
@@ -108,9 +99,8 @@ describe('reads and writes signed without the SDK middleware', () => {
       res.writeHead(503, { 'content-type': 'application/xml' });
       res.write(`<Error><Code>SlowDown</Code>${' '.repeat(70_000)}`);
     });
-    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-    const { port } = httpServer.address() as AddressInfo;
-    const adapter = new S3Adapter({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const loopbackServer = await listenOnLoopback(httpServer);
+    const adapter = new S3Adapter({ endpoint: loopbackServer.origin, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     try {
       const error = await adapter.read('bkt/key', 0, undefined, {}).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageError);
@@ -119,8 +109,7 @@ describe('reads and writes signed without the SDK middleware', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     } finally {
       await adapter.close();
-      httpServer.closeAllConnections();
-      await new Promise((resolve) => httpServer.close(resolve));
+      await loopbackServer.close();
     }
   });
 
@@ -194,7 +183,7 @@ describe('reads and writes signed without the SDK middleware', () => {
       const answer = await request(`${server().endpoint}${req.url}`, { method: req.method as 'PUT', headers, body: req.method === 'PUT' ? body : undefined });
       return { status: answer.statusCode, headers: { 'content-type': 'application/xml' }, body: await answer.body.text() };
     });
-    const adapter = new S3Adapter({ ...serverOptions(), endpoint: proxy.endpoint });
+    const adapter = new S3Adapter({ ...serverOptions(), endpoint: proxy.origin });
     try {
       const error = await put(adapter, `${shared.bucket}/${key}`, patternBytes(5000, 9)).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageError);

@@ -12,6 +12,8 @@ import { Harness, type CaseRegistrar, type DescribeFileSystemOptions, type FileS
 export type { DescribeFileSystemOptions, FileSystemUnderTest } from './harness.js';
 export { expectFsError, expectSameBytes, expectSaneProgress, pseudoRandomBytes } from './harness.js';
 export { scriptedBody } from './bodies.js';
+export { listenOnLoopback } from './loopback.js';
+export type { LoopbackServer } from './loopback.js';
 
 /**
  * Registers the FileSystem behaviour suite with vitest. Every backend runs it unchanged against
