@@ -163,8 +163,9 @@ export class AzureBlobAdapter implements StorageAdapter {
     const opened = await this.download(path, start, end, options);
     if (!opened) return new Uint8Array(0);
     try {
-      // One buffer of the announced length, filled as chunks arrive: the range is never held twice.
+      // No length announced (a proxy chunked the answer): nothing to size a buffer by.
       if (opened.length === undefined) return new Uint8Array(await buffer(opened.body));
+      // One buffer of the announced length, filled as chunks arrive: the range is never held twice.
       return await readBodyExactly(opened.body, opened.length, { protocol: this.protocol, path, start });
     } catch (error) {
       throw this.error(error, path, opened.container, opened.ctx);
