@@ -60,6 +60,9 @@ describe('mapS3Error', () => {
     const reset = mapS3Error(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), ctx);
     expect(reset.retryable).toBe(true);
     expect(mapS3Error(serviceError('InvalidArgument', 400), ctx).retryable).toBe(false);
+    // A body changed on the way (its digest was computed before sending): sending again can succeed.
+    expect(mapS3Error(serviceError('BadDigest', 400), ctx).retryable).toBe(true);
+    expect(mapS3Error(serviceError('XAmzContentSHA256Mismatch', 400), ctx).retryable).toBe(true);
     expect(mapS3Error(serviceError('NotImplemented', 501), ctx)).toBeInstanceOf(NotSupportedError);
   });
 
