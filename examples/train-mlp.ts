@@ -29,7 +29,7 @@ const { values } = parseArgs({
 
 const storageOptions = process.env.STRATA_STORAGE_OPTIONS ? (JSON.parse(process.env.STRATA_STORAGE_OPTIONS) as StorageOptions) : undefined;
 const run = values.run ?? `mlp-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-const root = joinUrl(values.root!, run);
+const root = joinUrl(values.root, run);
 const epochs = Number(values.epochs);
 const more = Number(values.more);
 const seed = Number(values.seed);

@@ -100,7 +100,7 @@ async function pipeCatPhases(files: string[], size: number, ops: SmallOps, who: 
     for (let i = 0; i < files.length; i++) await ops.write(files[i]!, payloads[i]!);
     return { bytes: files.length * size, items: files.length };
   });
-  const results: Uint8Array[] = new Array(files.length);
+  const results = new Array<Uint8Array>(files.length);
   const cat = await measurePhase('cat', async () => {
     for (let i = 0; i < files.length; i++) results[i] = await ops.read(files[i]!);
     return { bytes: files.length * size, items: files.length };
@@ -178,7 +178,7 @@ const overheadMemfs: Task = async (params) => {
   const volume = new Volume();
   const { files, dirs, size } = smallFiles(params, '/bench');
   for (const d of dirs) await volume.promises.mkdir(d, { recursive: true });
-  const read = async (f: string) => (await volume.promises.readFile(f)) as Buffer;
+  const read = (f: string) => volume.promises.readFile(f);
   return { phases: await pipeCatPhases(files, size, { write: (f, d) => volume.promises.writeFile(f, d), read }, 'memfs') };
 };
 

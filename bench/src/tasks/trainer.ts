@@ -43,7 +43,7 @@ class BenchModule extends Module<number> {
         acc += s[k]!;
       }
     }
-    const p = this.params[batch % this.params.length]!.data as Float32Array;
+    const p = this.params[batch % this.params.length]!.data;
     for (let k = 0; k < 4096 && k < p.length; k++) p[k] = p[k]! + 1e-6;
     return acc / (s.length * this.passes);
   }

@@ -114,11 +114,11 @@ export function parseHeader(headerBytes: Uint8Array, fileByteLength: number): Sa
     }
     const [begin, end] = offsets as [number, number];
     if (end < begin) throw corrupt('invalid-tensor-info', `tensor ${label} ends (${end}) before it begins (${begin})`);
-    const size = byteSizeWithin(dtype, shape as number[], end - begin);
+    const size = byteSizeWithin(dtype, shape, end - begin);
     if (size !== end - begin) {
-      throw corrupt('size-mismatch', `tensor ${label} is ${dtype}[${(shape as number[]).join(',')}] but its offsets span ${end - begin} bytes`);
+      throw corrupt('size-mismatch', `tensor ${label} is ${dtype}[${shape.join(',')}] but its offsets span ${end - begin} bytes`);
     }
-    tensors.push({ name, dtype, shape: shape as number[], begin, end });
+    tensors.push({ name, dtype, shape, begin, end });
   }
 
   tensors.sort((a, b) => a.begin - b.begin || a.end - b.end);

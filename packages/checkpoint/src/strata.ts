@@ -90,7 +90,7 @@ export function readStrata(header: SafetensorsHeader): StrataContent | undefined
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.hasOwn(parsed, 'tree') || !Array.isArray(parsed['tensors'])) {
     throw bad('invalid-metadata', 'the strata entry must be an object with "tree" and "tensors"');
   }
-  const list = parsed['tensors'] as JsonValue[];
+  const list = parsed['tensors'];
   if (list.length !== header.tensors.length) {
     throw bad('manifest-mismatch', `the manifest lists ${list.length} tensors but the header has ${header.tensors.length}`);
   }
@@ -108,7 +108,7 @@ export function readStrata(header: SafetensorsHeader): StrataContent | undefined
     const h = header.byName.get(name);
     if (!h) throw bad('manifest-mismatch', `the manifest lists ${JSON.stringify(name)}, which the header does not have`);
     if (dtype !== h.dtype || shape.length !== h.shape.length || shape.some((d, j) => d !== h.shape[j])) {
-      throw bad('manifest-mismatch', `tensor ${JSON.stringify(name)} is ${h.dtype}[${h.shape.join(',')}] in the header but ${dtype}[${shape.join(',')}] in the manifest`);
+      throw bad('manifest-mismatch', `tensor ${JSON.stringify(name)} is ${h.dtype}[${h.shape.join(',')}] in the header but ${dtype}${JSON.stringify(shape)} in the manifest`);
     }
     const entry: ManifestEntry = { name, dtype, shape: h.shape, sha256 };
     manifest.push(entry);

@@ -160,7 +160,7 @@ export function tensor(dtype: DType, shape: readonly number[], data?: ArrayLike<
   } else if (data instanceof Uint8Array || data instanceof DataView) {
     elements = elementsFromLittleEndian(dtype, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   } else {
-    elements = elementsFrom(dtype, data as ArrayLike<number | bigint | boolean>);
+    elements = elementsFrom(dtype, data);
   }
   const result: Tensor = { dtype, shape: [...shape], data: elements };
   const problem = tensorProblem(result);

@@ -99,7 +99,7 @@ function arrayTypeName(view: ArrayBufferView): ArrayTypeName | undefined {
 }
 
 function isPlainObject(value: object): boolean {
-  const proto = Object.getPrototypeOf(value);
+  const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
@@ -187,7 +187,7 @@ export function encodeTree(root: object): { tree: JsonValue; tensors: FoundTenso
         return { $date: Number.isNaN(time) ? null : obj.toISOString() };
       }
       if (obj instanceof Map) {
-        const entries = [...obj.entries()];
+        const entries = [...(obj as Map<unknown, unknown>).entries()];
         const segments = mapSegments(entries.map(([k]) => k));
         return {
           $map: entries.map(([k, v], i) => [

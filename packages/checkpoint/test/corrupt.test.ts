@@ -174,6 +174,7 @@ describe('corrupt files raise CorruptCheckpointError', () => {
     const at = text.indexOf('"w":{"dtype":"F32"');
     bytes[at + 14] = 'I'.charCodeAt(0);
     expect(reasonOf(load(bytes))).toBe('manifest-mismatch');
+    expect(load(bytes)).toThrow(/is I32\[\d+(,\d+)*\] in the header but F32\[\d+(,\d+)*\] in the manifest/);
   });
 
   it('a Strata file with a broken marker or a newer version', () => {

@@ -83,7 +83,7 @@ export function instrumentedFs(inner: FileSystem): { fs: FileSystem; stats: Read
               if (p === 'commit' || p === 'abort') {
                 return async () => {
                   try {
-                    await (h[p] as () => Promise<void>).call(h);
+                    await h[p].call(h);
                   } finally {
                     close();
                   }

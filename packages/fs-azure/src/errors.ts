@@ -106,7 +106,7 @@ export function statusOf(error: unknown): number | undefined {
 
 /** The Azure error code (`BlobNotFound`, `AuthorizationFailure`...) of an SDK error, if any. */
 export function azureCodeOf(error: unknown): string | undefined {
-  return error && typeof error === 'object' ? errorCodeOf(error as RestErrorLike) : undefined;
+  return error && typeof error === 'object' ? errorCodeOf(error) : undefined;
 }
 
 /**
@@ -120,7 +120,9 @@ export class AzureErrorDetails extends Error {
 
   constructor(error: unknown, secrets: readonly string[] | undefined) {
     const e = (error ?? {}) as RestErrorLike;
-    super(sanitize(String(e.message ?? error ?? ''), secrets));
+    // A thrown non-Error object has no useful text of its own ('[object Object]').
+    const message = typeof e.message === 'string' ? e.message : typeof error === 'string' || typeof error === 'number' ? String(error) : '';
+    super(sanitize(message, secrets));
     this.name = typeof e.name === 'string' ? e.name : 'Error';
     this.code = typeof e.code === 'string' ? e.code : networkCodeOf(error);
     this.statusCode = statusOf(error);

@@ -114,7 +114,7 @@ describe('block uploads', () => {
     expect(won).toHaveLength(1);
     expect(lost).toHaveLength(1);
     expect(lost[0]!.reason).toBeInstanceOf(AlreadyExistsError);
-    const winner = results[0]!.status === 'fulfilled' ? a : b;
+    const winner = results[0].status === 'fulfilled' ? a : b;
     expect(sha256(await small.cat(path))).toBe(sha256(winner));
   });
 

@@ -94,6 +94,11 @@ describe('toFsError', () => {
     expect((mapped as FsError & { retryAfterMs?: number }).retryAfterMs).toBe(2000);
   });
 
+  test('a thrown string keeps its text in the cause; a thrown non-Error object says nothing rather than "[object Object]"', () => {
+    expect((toFsError('socket hang up', ctx).cause as Error).message).toBe('socket hang up');
+    expect((toFsError({ reason: 'x' }, ctx).cause as Error).message).toBe('');
+  });
+
   test('messages never carry SAS signatures or keys', () => {
     const mapped = toFsError(
       restError(400, 'CannotVerifyCopySource', `Copy source https://acct.blob.core.windows.net/c/b.txt?${SAS} failed with AccountKey=abc123==;`),

@@ -39,12 +39,12 @@ const ALIAS_GROUPS: readonly (readonly string[])[] = [
 const builtins: Record<string, FileSystemFactory> = {
   file: async (options) => {
     const { LocalAdapter } = await import('./backends/local.js');
-    return fromAdapter(new LocalAdapter(options as never), options);
+    return fromAdapter(new LocalAdapter(options), options);
   },
   local: (options) => builtins.file!(options),
   memory: async (options) => {
     const { MemoryAdapter } = await import('./backends/memory.js');
-    return fromAdapter(new MemoryAdapter(options as never), options);
+    return fromAdapter(new MemoryAdapter(options), options);
   },
 };
 
@@ -181,7 +181,7 @@ export function optionsFor(protocol: string, storageOptions: StorageOptions | un
   const isKeyed = keys.length > 0 && keys.some((k) => keyedNames.has(k) && isPlainObject(storageOptions[k]));
   if (!isKeyed) return storageOptions;
   for (const name of [protocol, ...group]) {
-    if (Object.hasOwn(storageOptions, name) && isPlainObject(storageOptions[name])) return storageOptions[name] as object;
+    if (Object.hasOwn(storageOptions, name) && isPlainObject(storageOptions[name])) return storageOptions[name];
   }
   return {};
 }
@@ -222,7 +222,7 @@ export async function urlToFs(url: string, storageOptions?: StorageOptions): Pro
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false;
-  const proto = Object.getPrototypeOf(value);
+  const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 

@@ -330,19 +330,19 @@ export class GcsAdapter implements StorageAdapter {
   /** Deletes with bounded parallelism; objects already gone count as deleted. */
   async removeMany(paths: string[], options: CallOptions): Promise<void> {
     let next = 0;
-    let failure: unknown;
+    let failure: { error: unknown } | undefined; // boxed: a thrown value can be anything, even undefined
     const worker = async () => {
       while (failure === undefined && next < paths.length) {
         const path = paths[next++]!;
         try {
           await this.remove(path, options);
         } catch (error) {
-          if (!(error instanceof NotFoundError) || /Bucket not found/.test(error.message)) failure ??= error;
+          if (!(error instanceof NotFoundError) || /Bucket not found/.test(error.message)) failure ??= { error };
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.removeConcurrency, paths.length) }, worker));
-    if (failure !== undefined) throw failure;
+    if (failure) throw failure.error;
   }
 
   /** Server-side copy (objects.rewrite, continued until done for large or cross-location objects). */

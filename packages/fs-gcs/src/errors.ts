@@ -133,7 +133,9 @@ export function sanitizeCause(error: unknown, depth = 0): unknown {
   // Our own errors already carry sanitised causes.
   if (error instanceof FsError) return error;
   const source = error instanceof Error ? error : undefined;
-  const copy = new Error(redact(source ? source.message : String(error))) as Error & { code?: string | number; status?: number };
+  // A thrown non-Error object has no useful text of its own ('[object Object]').
+  const message = source ? source.message : typeof error === 'string' || typeof error === 'number' ? String(error) : '';
+  const copy = new Error(redact(message)) as Error & { code?: string | number; status?: number };
   copy.name = source?.name ?? 'Error';
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' || typeof code === 'number') copy.code = code;

@@ -73,7 +73,7 @@ export function recordingFetch(): { fetch: typeof fetch; calls: RecordedRequest[
     const body = init?.body;
     calls.push({
       method: init?.method ?? 'GET',
-      url: String(input),
+      url: input instanceof Request ? input.url : String(input),
       status: response.status,
       contentRange: headers.get('content-range') ?? undefined,
       bodyBytes: body instanceof Uint8Array ? body.byteLength : typeof body === 'string' ? body.length : 0,

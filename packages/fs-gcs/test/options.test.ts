@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { redact, toFsError } from '../src/errors.js';
+import { redact, sanitizeCause, toFsError } from '../src/errors.js';
 import { normalizeEndpoint, resolveEndpoint } from '../src/options.js';
 
 describe('endpoint resolution', () => {
@@ -24,6 +24,11 @@ describe('error text', () => {
       'x?upload_id=AAA&X-Goog-Signature=BBB Bearer ya29.CCC -----BEGIN PRIVATE KEY-----\nDDD\n-----END PRIVATE KEY----- access_token=EEE',
     );
     expect(text).not.toMatch(/AAA|BBB|CCC|DDD|EEE/);
+  });
+
+  it('a thrown string keeps its text in the cause; a thrown non-Error object says nothing rather than "[object Object]"', () => {
+    expect((sanitizeCause('socket hang up') as Error).message).toBe('socket hang up');
+    expect((sanitizeCause({ reason: 'x' }) as Error).message).toBe('');
   });
 
   it('an SDK error without a status but with a credentials failure is PermissionDeniedError', () => {

@@ -365,7 +365,7 @@ export class S3Adapter implements StorageAdapter {
       const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), sendOptions(signal));
       uploadId = created.UploadId;
       if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId');
-      const parts: CompletedPart[] = new Array(partCount);
+      const parts = new Array<CompletedPart>(partCount);
       let next = 0;
       let failed = false;
       const worker = async () => {

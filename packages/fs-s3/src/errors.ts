@@ -119,7 +119,7 @@ export class S3ErrorCause extends Error {
   readonly requestId: string | undefined;
 
   constructor(error: unknown, depth = 0) {
-    const raw: RawError = typeof error === 'object' && error !== null ? (error as RawError) : { message: String(error) };
+    const raw: RawError = typeof error === 'object' && error !== null ? error : { message: String(error) };
     const message = typeof raw.message === 'string' ? scrubSecrets(raw.message).slice(0, 500) : '';
     const inner = depth < 3 && typeof raw.cause === 'object' && raw.cause !== null ? new S3ErrorCause(raw.cause, depth + 1) : undefined;
     super(message, inner === undefined ? undefined : { cause: inner });

@@ -3,7 +3,7 @@ import type { Optimizer } from './optim.js';
 import type { Trainer } from './trainer.js';
 import type { CheckpointDict } from './types.js';
 
-type AnyModule = Module<any>;
+type AnyModule = Module<unknown>;
 
 /**
  * Base class of callbacks (Lightning's Callback). Every hook is a no-op; override what you need.

@@ -25,9 +25,9 @@ export interface CSVLoggerOptions {
   storageOptions?: Record<string, unknown>;
 }
 
-function csvCell(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  const text = typeof value === 'number' ? formatNumberCell(value) : String(value);
+function csvCell(value: string | number | undefined): string {
+  if (value === undefined) return '';
+  const text = typeof value === 'number' ? formatNumberCell(value) : value;
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

@@ -44,7 +44,7 @@ export abstract class Optimizer<H extends Hyper = Hyper> {
 
   constructor(params: NamedParameters | ParamGroupSpec<H>[], defaults: H & { lr: number }) {
     this.defaults = defaults;
-    const groups: ParamGroupSpec<H>[] = isGroupList<H>(params) ? params : [{ params: params as NamedParameters }];
+    const groups: ParamGroupSpec<H>[] = isGroupList<H>(params) ? params : [{ params }];
     const seen = new Set<string>();
     for (const group of groups) {
       const pairs = toPairs(group.params);
@@ -145,7 +145,7 @@ export abstract class Optimizer<H extends Hyper = Hyper> {
     }
     saved.param_groups.forEach((savedGroup, g) => {
       const { params: _ids, param_names: _names, ...hyper } = savedGroup;
-      this.paramGroups[g]!.hyper = { ...this.defaults, ...structuredClone(hyper) } as H & { lr: number };
+      this.paramGroups[g]!.hyper = { ...this.defaults, ...structuredClone(hyper) };
     });
     this.state = nextState;
   }

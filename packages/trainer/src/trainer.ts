@@ -81,7 +81,7 @@ async function* lookahead<B>(loader: Loader<B>, startBatch: number): AsyncGenera
     source = loader as Iterable<B> | AsyncIterable<B>;
   }
   const iterator: AsyncIterator<B> | Iterator<B> =
-    Symbol.asyncIterator in source ? (source as AsyncIterable<B>)[Symbol.asyncIterator]() : (source as Iterable<B>)[Symbol.iterator]();
+    Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
   try {
     let next = await iterator.next();
     for (; skip > 0 && !next.done; skip--) next = await iterator.next();
@@ -126,8 +126,8 @@ export class Trainer {
   globalStep = 0;
   /** The URL `fit` resumed from, once resolved. Top-k cleanup never deletes it. */
   ckptPath: string | undefined;
-  module: Module<any> | undefined;
-  datamodule: DataModule<any> | undefined;
+  module: Module<unknown> | undefined;
+  datamodule: DataModule<unknown> | undefined;
   optimizers: Optimizer[] = [];
   lrSchedulerConfigs: Array<Required<Omit<LRSchedulerConfig, 'name'>> & { name?: string | undefined }> = [];
   /** Batches per training epoch, when the loader knows its length. */
@@ -311,7 +311,7 @@ export class Trainer {
     await dm?.teardown('fit');
   }
 
-  private async handleException(module: Module<any>, error: unknown): Promise<void> {
+  private async handleException(module: Module<unknown>, error: unknown): Promise<void> {
     const guard = async (what: string, fn: () => unknown) => {
       try {
         await fn();
@@ -331,7 +331,7 @@ export class Trainer {
   /* Restore (Lightning's _CheckpointConnector order)                    */
   /* ------------------------------------------------------------------ */
 
-  private async restoreModulesAndCallbacks(module: Module<any>, checkpoint: CheckpointDict): Promise<void> {
+  private async restoreModulesAndCallbacks(module: Module<unknown>, checkpoint: CheckpointDict): Promise<void> {
     await module.onLoadCheckpoint(checkpoint);
     if (!checkpoint.state_dict || typeof checkpoint.state_dict !== 'object') {
       throw new Error(`Checkpoint ${this.ckptPath} has no state_dict`);
@@ -426,7 +426,7 @@ export class Trainer {
     const schedulers: Array<LRScheduler | LRSchedulerConfig> = [];
     const addEntry = (entry: unknown) => {
       if (entry instanceof Optimizer) {
-        optimizers.push(entry);
+        optimizers.push(entry as Optimizer);
       } else if (entry && typeof entry === 'object' && 'optimizer' in entry) {
         const e = entry as { optimizer: Optimizer; lrScheduler?: LRScheduler | LRSchedulerConfig };
         optimizers.push(e.optimizer);
@@ -439,7 +439,7 @@ export class Trainer {
       // No optimizer: the module updates itself (manual optimization) or only evaluates.
     } else if (Array.isArray(config) && config.length === 2 && Array.isArray(config[0]) && Array.isArray(config[1])) {
       (config[0] as Optimizer[]).forEach(addEntry);
-      schedulers.push(...(config[1] as Array<LRScheduler | LRSchedulerConfig>));
+      schedulers.push(...config[1]);
     } else if (Array.isArray(config)) {
       config.forEach(addEntry);
     } else {
@@ -489,7 +489,7 @@ export class Trainer {
     return this.stepLimitReached || this.epochLimitReached || this.shouldStop;
   }
 
-  private async callHook(name: string, module: Module<any>, ...args: unknown[]): Promise<void> {
+  private async callHook(name: string, module: Module<unknown>, ...args: unknown[]): Promise<void> {
     for (const cb of this.callbacks) await (cb as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(cb, this, module, ...args);
     await (module as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(module, ...args);
   }
@@ -498,7 +498,7 @@ export class Trainer {
     return this.valCheckInterval !== undefined && this.globalStep > 0 && this.globalStep % this.valCheckInterval === 0;
   }
 
-  private async trainLoop(module: Module<any>): Promise<void> {
+  private async trainLoop(module: Module<unknown>): Promise<void> {
     await this.callHook('onTrainStart', module);
     while (!this.trainingDone) {
       const resumingMidEpoch = this.batchProgress.current.completed > 0;
@@ -542,7 +542,7 @@ export class Trainer {
     this.lastIoTurn = performance.now();
   }
 
-  private async trainBatch(module: Module<any>, batch: unknown, batchIdx: number, isLast: boolean): Promise<void> {
+  private async trainBatch(module: Module<unknown>, batch: unknown, batchIdx: number, isLast: boolean): Promise<void> {
     this.isLastBatch = isLast;
     this.phase = 'train';
     bump(this.batchProgress, 'ready');
@@ -574,7 +574,7 @@ export class Trainer {
     }
   }
 
-  private async endTrainEpoch(module: Module<any>): Promise<void> {
+  private async endTrainEpoch(module: Module<unknown>): Promise<void> {
     const epoch = this.currentEpoch;
     if (this.hasValidation && this.checkValEveryNEpoch && (epoch + 1) % this.checkValEveryNEpoch === 0 && this.lastValidationStep !== this.globalStep) {
       await this.runValidation(module);
@@ -594,7 +594,7 @@ export class Trainer {
     this.batchProgress.current = emptyCounters();
   }
 
-  private async runValidation(module: Module<any>): Promise<void> {
+  private async runValidation(module: Module<unknown>): Promise<void> {
     if (!this.hasValidation) return;
     const loader = this.valLoader!;
     const previous = this.phase;

@@ -79,8 +79,7 @@ function* strings(root: unknown, maxDepth = 12, maxNodes = 200_000): Generator<[
       continue;
     }
     if (typeof value !== 'object' || value === null || depth > maxDepth) {
-      if (typeof value === 'function' || typeof value === 'symbol') continue;
-      if (value !== null && value !== undefined && typeof value !== 'object') yield [path, String(value)];
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') yield [path, String(value)];
       continue;
     }
     if (seen.has(value)) continue;

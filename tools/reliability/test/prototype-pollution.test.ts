@@ -117,7 +117,7 @@ describe('prototype pollution through storage options', () => {
       await expect(urlToFs('memory://x', options), payload).rejects.toBeInstanceOf(InvalidPathError);
       await expect(urlToFs('s3://bucket/x', options), payload).rejects.toBeInstanceOf(InvalidPathError);
       expect(() => optionsFor('memory', options), payload).toThrow(InvalidPathError);
-      const flat = (options['memory'] ?? options['s3'] ?? options) as object;
+      const flat = options['memory'] ?? options['s3'] ?? options;
       await expect(filesystem('memory', flat), payload).rejects.toBeInstanceOf(InvalidPathError);
       await expect(filesystem('s3', flat), payload).rejects.toBeInstanceOf(InvalidPathError);
     }

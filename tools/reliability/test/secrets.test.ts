@@ -267,7 +267,7 @@ describe('no secrets in errors or output', () => {
       const authClient = new OAuth2Client();
       authClient.setCredentials({ access_token: FAKE_TOKEN, expiry_date: Date.now() + 3600_000, token_type: 'Bearer' });
       const storage = new Storage({ apiEndpoint: proxy.url, projectId: gcsServer().projectId, authClient, useAuthWithCustomEndpoint: true, retryOptions: { autoRetry: false } });
-      const fs = createGcsFs({ storage, retry } as never);
+      const fs = createGcsFs({ storage, retry });
       opened.push(fs);
       return fs;
     };
@@ -356,7 +356,7 @@ describe('no secrets in errors or output', () => {
       const goodSas = sas(accountKey);
       const badSas = sas(FAKE_KEY);
       const make = (options: object, retry: object = { attempts: 1 }) => {
-        const fs = createAzureFs({ ...options, retry } as never);
+        const fs = createAzureFs({ ...options, retry });
         opened.push(fs);
         return fs;
       };

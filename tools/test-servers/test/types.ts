@@ -12,7 +12,7 @@ export function injectedTypes(): [S3ServerInfo, GcsServerInfo, AzuriteInfo] {
   const gcs = inject('gcs');
   const azure = inject('azure');
   const connectionString: string = azure.connectionString;
-  void endpoint, kind, connectionString;
+  void [endpoint, kind, connectionString];
   return [s3, gcs, azure];
 }
 

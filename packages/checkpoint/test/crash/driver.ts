@@ -50,7 +50,7 @@ export async function crashLoop(options: {
       env: { ...process.env, STRATA_CRASH_STORAGE_OPTIONS: JSON.stringify(options.storageOptions ?? {}) },
     });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const mode = random() < 0.5 ? 'time' : 'progress';
     // Progress mode: kill once this fraction of the first save's bytes went out (>= 1: right after its commit).
     const targetSave = first;
@@ -71,7 +71,7 @@ export async function crashLoop(options: {
         child.kill('SIGKILL');
       }
     };
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       const [what, genText, doneText, totalText] = line.split(' ');
       const generation = Number(genText);

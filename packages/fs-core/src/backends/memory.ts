@@ -39,12 +39,12 @@ interface MemoryStats {
 }
 
 function statPath(volume: Volume, path: string): MemoryStats {
-  return volume.statSync(path) as MemoryStats;
+  return volume.statSync(path);
 }
 
 /** Like statPath, but undefined for a missing path without building (and throwing) an ENOENT error. */
 function statIfExists(volume: Volume, path: string): MemoryStats | undefined {
-  return volume.statSync(path, { throwIfNoEntry: false }) as MemoryStats | undefined;
+  return volume.statSync(path, { throwIfNoEntry: false });
 }
 
 /**

@@ -8,9 +8,9 @@ import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, 
 import { BlobServiceClient } from '@azure/storage-blob';
 import { Storage } from '@google-cloud/storage';
 import type { FileSystem, RetryOptions } from '@strata/fs-core';
-import { createFileSystem as createAzureFs, type AzureBlobOptions } from '@strata/fs-azure';
-import { createFileSystem as createGcsFs, type GcsOptions } from '@strata/fs-gcs';
-import { createFileSystem as createS3Fs, type S3FileSystemOptions } from '@strata/fs-s3';
+import { createFileSystem as createAzureFs } from '@strata/fs-azure';
+import { createFileSystem as createGcsFs } from '@strata/fs-gcs';
+import { createFileSystem as createS3Fs } from '@strata/fs-s3';
 import type { AzuriteInfo, GcsServerInfo, S3ServerInfo } from '@strata/test-servers';
 import type {} from '@strata/test-servers/vitest-setup';
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
@@ -79,12 +79,12 @@ export function makeFs(name: BackendName, options: FsOptions = {}): FileSystem {
       forcePathStyle: true,
       credentials: { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey },
       ...common,
-    } as S3FileSystemOptions);
+    });
   }
   if (name === 'gcs') {
-    return createGcsFs({ apiEndpoint: origin, projectId: gcsServer().projectId, ...common } as GcsOptions);
+    return createGcsFs({ apiEndpoint: origin, projectId: gcsServer().projectId, ...common });
   }
-  return createAzureFs({ connectionString: azuriteConnectionString(origin), ...common } as AzureBlobOptions);
+  return createAzureFs({ connectionString: azuriteConnectionString(origin), ...common });
 }
 
 /** Raw SDK access to a server, for setup and for checking what is really stored. */
