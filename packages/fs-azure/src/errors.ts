@@ -60,8 +60,12 @@ const RETRYABLE_NETWORK = new Set([
   'ETIMEDOUT',
   'EPIPE',
   'EAI_AGAIN',
+  // undici's, on the signed Get/Put Blob path.
   'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
   'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 // Errors @azure/identity throws when no token can be had.
 const CREDENTIAL_ERRORS = new Set(['CredentialUnavailableError', 'AuthenticationError', 'AggregateAuthenticationError', 'AuthenticationRequiredError']);

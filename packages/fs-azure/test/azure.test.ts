@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import {
   AccountSASPermissions,
-  BlobServiceClient,
+  BlobBatchClient,
+  BlobClient,
   ContainerSASPermissions,
   StorageSharedKeyCredential,
-  newPipeline,
 } from '@azure/storage-blob';
 import {
   AlreadyExistsError,
@@ -22,12 +22,12 @@ import {
   urlToFs,
   type FileSystem,
 } from '@strata/fs-core';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AzureBlobAdapter, createFileSystem } from '../src/index.js';
 import { loadDefaultCredential, resolveConnection } from '../src/connection.js';
 import { SignedBlobRequests } from '../src/signed-requests.js';
 import { AzureBlockUploader } from '../src/uploader.js';
-import { azureFs, azurite, createContainer, deleteContainer, sdkClient, uniqueContainer } from './helpers.js';
+import { azureFs, azurite, createContainer, deleteContainer, recordingFs, sdkClient, uniqueContainer } from './helpers.js';
 
 const KiB = 1024;
 const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('utf8');
@@ -54,6 +54,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await deleteContainer(container);
   await fs.close();
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
 });
 
 describe('block uploads', () => {
@@ -224,12 +228,17 @@ describe('copies and deletes', () => {
   test('cp is server-side: synchronous copy for small blobs, asynchronous copy with polling above syncCopyLimit', async () => {
     const data = randomBytes(300 * KiB);
     await fs.pipe(`${container}/copy/src.bin`, data);
+    // Azurite answers both kinds of copy at once, so only the calls tell which one was made.
+    const syncCopy = vi.spyOn(BlobClient.prototype, 'syncCopyFromURL');
+    const asyncCopy = vi.spyOn(BlobClient.prototype, 'beginCopyFromURL');
     await fs.cp(`${container}/copy/src.bin`, `${container}/copy/sync.bin`);
     expect(sha256(await fs.cat(`${container}/copy/sync.bin`))).toBe(sha256(data));
+    expect([syncCopy.mock.calls.length, asyncCopy.mock.calls.length], 'Copy Blob From URL below syncCopyLimit').toEqual([1, 0]);
 
     const asyncCopies = azureFs({ syncCopyLimit: 0 });
     await asyncCopies.cp(`${container}/copy/src.bin`, `${container}/copy/async.bin`);
     expect(sha256(await fs.cat(`${container}/copy/async.bin`))).toBe(sha256(data));
+    expect([syncCopy.mock.calls.length, asyncCopy.mock.calls.length], 'Copy Blob above syncCopyLimit').toEqual([1, 1]);
     const props = await sdkClient().getContainerClient(container).getBlobClient('copy/async.bin').getProperties();
     expect(props.copyStatus, 'went through Copy Blob').toBe('success');
 
@@ -242,18 +251,7 @@ describe('copies and deletes', () => {
       Array.from({ length: 300 }, (_, i) => blobs.getBlockBlobClient(`bulk/f${String(i).padStart(4, '0')}`).upload('x', 1)),
     );
     await blobs.getBlockBlobClient('bulk-sibling/keep').upload('k', 1);
-    const seen: string[] = [];
-    const { accountName, accountKey, blobEndpoint } = azurite();
-    const pipeline = newPipeline(new StorageSharedKeyCredential(accountName, accountKey), { retryOptions: { maxTries: 1 } });
-    pipeline.factories.unshift({
-      create: (next) => ({
-        sendRequest: (request) => {
-          seen.push(`${request.method} ${new URL(request.url).searchParams.get('comp') ?? ''}`);
-          return next.sendRequest(request);
-        },
-      }),
-    });
-    const injected = createFileSystem({ blobServiceClient: new BlobServiceClient(blobEndpoint, pipeline) });
+    const { fs: injected, seen } = recordingFs();
     await injected.rm(`${container}/bulk`, { recursive: true });
     expect(seen.filter((r) => r === 'POST batch')).toHaveLength(2);
     expect(seen.filter((r) => r.startsWith('DELETE'))).toHaveLength(0);
@@ -356,8 +354,12 @@ describe('credentials and errors', () => {
       }),
     ).search;
     const scoped = createFileSystem({ accountName, sasToken: containerSas, blobEndpoint });
+    // A refused batch falls back to one DELETE per blob, which would pass unnoticed without this.
+    const batches = vi.spyOn(BlobBatchClient.prototype, 'deleteBlobs');
     await scoped.rm(`${container}/sas`, { recursive: true });
     expect(await fs.find(`${container}/sas`)).toEqual([]);
+    expect(batches, 'one batch for the three blobs').toHaveBeenCalledTimes(1);
+    await expect(batches.mock.results[0]!.value, 'the batch was accepted').resolves.toBeDefined();
   });
 
   test('sign() returns a read-only SAS URL that plain fetch can download', async () => {

@@ -16,5 +16,5 @@ describeFileSystem(
       },
     };
   },
-  { slow: true },
+  { slow: true, patch: 'first-part' },
 );

@@ -46,6 +46,9 @@ describe('toFsError', () => {
     ['429', restError(429), {}, StorageError, true],
     ['network failure', restError(undefined), {}, StorageError, true],
     ['ECONNRESET', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), {}, StorageError, true],
+    ...['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED'].map(
+      (code): [string, unknown, object, new (...args: never[]) => FsError, boolean] => [`undici ${code} (signed path)`, Object.assign(new Error(code), { code }), {}, StorageError, true],
+    ),
     ['ENOTFOUND (wrong account name)', Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), {}, StorageError, false],
     ['400 InvalidHeaderValue', restError(400, 'InvalidHeaderValue'), {}, StorageError, false],
     ['400 Md5Mismatch (the body changed on the way)', restError(400, 'Md5Mismatch'), {}, StorageError, true],

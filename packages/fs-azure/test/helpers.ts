@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { BlobServiceClient } from '@azure/storage-blob';
+import { BlobServiceClient, StorageSharedKeyCredential, newPipeline } from '@azure/storage-blob';
 import type {} from '@strata/test-servers/vitest-setup';
 import { inject } from 'vitest';
 import { createFileSystem, type AzureBlobOptions } from '../src/index.js';
@@ -21,6 +21,25 @@ export function sdkClient(): BlobServiceClient {
 
 export function azureFs(options: AzureBlobOptions = {}, protocol?: string) {
   return createFileSystem({ connectionString: azurite().connectionString, ...options }, protocol);
+}
+
+/**
+ * A filesystem on an injected SDK client (so every request goes through the SDK's pipeline) that
+ * records each request as `METHOD comp`, e.g. `GET list`, `POST batch`, `DELETE `.
+ */
+export function recordingFs(options: AzureBlobOptions = {}): { fs: ReturnType<typeof createFileSystem>; seen: string[] } {
+  const seen: string[] = [];
+  const { accountName, accountKey, blobEndpoint } = azurite();
+  const pipeline = newPipeline(new StorageSharedKeyCredential(accountName, accountKey), { retryOptions: { maxTries: 1 } });
+  pipeline.factories.unshift({
+    create: (next) => ({
+      sendRequest: (request) => {
+        seen.push(`${request.method} ${new URL(request.url).searchParams.get('comp') ?? ''}`);
+        return next.sendRequest(request);
+      },
+    }),
+  });
+  return { fs: createFileSystem({ ...options, blobServiceClient: new BlobServiceClient(blobEndpoint, pipeline) }), seen };
 }
 
 export async function createContainer(name: string): Promise<void> {

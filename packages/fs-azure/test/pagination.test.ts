@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { azureFs, createContainer, deleteContainer, runBounded, sdkClient, uniqueContainer } from './helpers.js';
+import { azureFs, createContainer, deleteContainer, recordingFs, runBounded, sdkClient, uniqueContainer } from './helpers.js';
 
 const FILES = 2500;
 const SUBDIRS = 30;
@@ -25,8 +25,9 @@ afterAll(async () => {
 });
 
 test('ls follows continuation tokens over 2,530 entries (pages of 1,000): every file and directory once, sorted', async () => {
-  const fs = azureFs({ listPageSize: 1000 });
+  const { fs, seen } = recordingFs({ listPageSize: 1000 });
   const listed = await fs.ls(`${container}/many`);
+  expect(seen.filter((r) => r === 'GET list'), '3 pages').toHaveLength(3);
   expect(listed).toHaveLength(FILES + SUBDIRS);
   const expected = [...fileNames, ...subdirFiles.map((f) => f.slice(0, -'/inner.txt'.length))].map((n) => `${container}/${n}`).sort(byCodeUnit);
   expect(listed.map((e) => e.name)).toEqual(expected);
@@ -35,8 +36,9 @@ test('ls follows continuation tokens over 2,530 entries (pages of 1,000): every 
 });
 
 test('find and du page through the flat listing (pages of 700)', async () => {
-  const fs = azureFs({ listPageSize: 700 });
+  const { fs, seen } = recordingFs({ listPageSize: 700 });
   const found = await fs.find(`${container}/many`);
+  expect(seen.filter((r) => r === 'GET list'), '4 pages').toHaveLength(4);
   expect(found).toEqual([...fileNames, ...subdirFiles].map((n) => `${container}/${n}`).sort(byCodeUnit));
   const bytes = Array.from({ length: FILES + SUBDIRS }, (_, i) => String(i).length).reduce((a, b) => a + b, 0);
   expect(await fs.du(`${container}/many`)).toBe(bytes);

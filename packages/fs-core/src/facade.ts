@@ -170,13 +170,7 @@ export class AdaptedFileSystem implements FileSystem {
   }
 
   async exists(path: string, options: CallOptions = {}): Promise<boolean> {
-    try {
-      await this.info(path, options);
-      return true;
-    } catch (error) {
-      if (error instanceof NotFoundError) return false;
-      throw error;
-    }
+    return (await this.infoOrUndefined(path, options)) !== undefined;
   }
 
   async isFile(path: string, options: CallOptions = {}): Promise<boolean> {
@@ -187,11 +181,12 @@ export class AdaptedFileSystem implements FileSystem {
     return (await this.infoOrUndefined(path, options))?.type === 'directory';
   }
 
+  /** undefined when nothing is there, including below a file (`/file.txt/x`), as os.path.exists says. */
   private async infoOrUndefined(path: string, options: CallOptions): Promise<FileInfo | undefined> {
     try {
       return await this.info(path, options);
     } catch (error) {
-      if (error instanceof NotFoundError) return undefined;
+      if (error instanceof NotFoundError || error instanceof NotADirectoryError) return undefined;
       throw error;
     }
   }
@@ -300,7 +295,9 @@ export class AdaptedFileSystem implements FileSystem {
       const files = entries.filter((e) => e.type === 'file').map((e) => baseName(e.name));
       yield { root: dir, dirs, files };
       if (options.maxDepth !== undefined && depth >= options.maxDepth) return;
-      for (const d of dirs) yield* visit.call(this, joinPath(dir, d), depth + 1);
+      // Linked directories are listed but not entered (os.walk's default), so a loop cannot recurse forever.
+      const entered = entries.filter((e) => e.type === 'directory' && !e.islink).map((e) => e.name);
+      for (const d of entered) yield* visit.call(this, d, depth + 1);
     };
     yield* visit.call(this, p, 1);
   }
@@ -347,15 +344,21 @@ export class AdaptedFileSystem implements FileSystem {
       throw new InvalidPathError({ protocol: this.protocol }, 'catRanges needs as many starts and ends as paths');
     }
     const limit = pLimit(options.concurrency ?? this.concurrency);
-    const total = paths.length;
+    // Bytes, as onProgress counts them. Until the last range is in this is an estimate: ranges from
+    // the end have no known length, and ranges past the end of a file come back shorter.
+    const estimate = starts.reduce((sum, start, i) => {
+      const end = ends[i];
+      return start >= 0 && end !== undefined && end > start ? sum + (end - start) : sum;
+    }, 0);
     let done = 0;
+    let finished = 0;
     const normalized = paths.map((path) => this.normalize(path));
     return Promise.all(
       normalized.map((p, i) =>
         limit(async () => {
           const data = await this.readRange(p, starts[i], ends[i], options.signal);
           done += data.length;
-          options.onProgress?.(done, Math.max(done, total));
+          options.onProgress?.(done, ++finished === paths.length ? done : Math.max(done, estimate));
           return data;
         }),
       ),
@@ -383,7 +386,7 @@ export class AdaptedFileSystem implements FileSystem {
   private async openWriter(p: string, mode: WriteMode, signal?: AbortSignal): Promise<WriteHandle> {
     this.checkWritable(p);
     const writer = await this.guard(() => this.adapter.createWriter(p, mode, { signal, retry: this.retry }), p, signal);
-    return new AtomicWriteHandle(p, mode, this.protocol, writer, (fn) => this.guard(fn, p, signal), signal);
+    return new AtomicWriteHandle(p, mode, this.protocol, writer, (fn) => this.guard(fn, p, signal), signal, (fn) => this.guard(fn, p));
   }
 
   /* ------------------------------ writes ------------------------------ */
@@ -431,6 +434,11 @@ export class AdaptedFileSystem implements FileSystem {
   async rm(path: string, options: BulkOptions = {}): Promise<void> {
     const p = this.normalize(path);
     const info = await this.infoOf(p, options.signal);
+    if (info.islink && info.type === 'directory' && this.adapter.removeDir) {
+      // The link goes, never what it points at (like rm -r and shutil.rmtree).
+      await this.guard(() => this.adapter.removeDir!(p, { signal: options.signal }), p, options.signal);
+      return;
+    }
     if (info.type === 'file') {
       await this.removeOne(p, options.signal);
       return;
@@ -511,9 +519,14 @@ export class AdaptedFileSystem implements FileSystem {
         throw new IsADirectoryError({ path: s, protocol: this.protocol }, `${this.protocol}://${s} is a directory; pass { recursive: true } to move it`);
       }
       const target = await this.resolveTarget(this, info, s, src.endsWith('/'), dst);
-      await this.guard(() => this.adapter.moveFile!(s, target, { signal: options.signal }), s, options.signal);
-      options.onProgress?.(info.size, info.size);
-      return;
+      try {
+        await this.guard(() => this.adapter.moveFile!(s, target, { signal: options.signal }), s, options.signal);
+        options.onProgress?.(info.size, info.size);
+        return;
+      } catch (error) {
+        // A directory that cannot be renamed in one step (across devices) is copied, then removed.
+        if (!(error instanceof NotSupportedError && info.type === 'directory')) throw error;
+      }
     }
     // Object stores: copy then delete. Not atomic: a crash in between leaves both copies.
     await this.transfer(this, src, this, dst, options);
@@ -586,14 +599,16 @@ export class AdaptedFileSystem implements FileSystem {
       return;
     }
     const reader = (await srcFs.open(pair.src, 'rb', { signal })) as BlockReadHandle;
-    await using writer = await dstFs.openWriter(pair.dst, 'overwrite', signal);
-    const stream = reader.stream();
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
-      await writer.write(chunk);
-      progress(chunk.length);
+    try {
+      await using writer = await dstFs.openWriter(pair.dst, 'overwrite', signal);
+      for await (const chunk of reader.stream() as unknown as AsyncIterable<Uint8Array>) {
+        await writer.write(chunk);
+        progress(chunk.length);
+      }
+      await writer.commit();
+    } finally {
+      await reader.close();
     }
-    await writer.commit();
-    await reader.close();
   }
 
   /* ------------------------------ misc ------------------------------ */

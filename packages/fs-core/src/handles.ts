@@ -149,7 +149,7 @@ export class BlockReadHandle implements ReadHandle {
   }
 }
 
-type WriteState = 'open' | 'committed' | 'aborted' | 'failed';
+type WriteState = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
 
 /** Enforces the atomic-write contract over a backend writer: commit is the only way in. */
 export class AtomicWriteHandle implements WriteHandle {
@@ -166,6 +166,8 @@ export class AtomicWriteHandle implements WriteHandle {
     private readonly writer: AdapterWriter,
     private readonly guard: Guard,
     private readonly signal: AbortSignal | undefined,
+    /** Maps errors like `guard` but still runs once the signal has fired: cleanup must happen then too. */
+    private readonly cleanupGuard: Guard = guard,
   ) {
     // Only handles that can patch say so: callers test for the method.
     if (writer.patch) {
@@ -206,11 +208,16 @@ export class AtomicWriteHandle implements WriteHandle {
     return run;
   }
 
-  async commit(): Promise<void> {
-    await this.pending;
-    this.assertOpen('commit');
-    await this.failOnError(() => this.writer.commit(this.signal));
-    this.state = 'committed';
+  commit(): Promise<void> {
+    // Queued like a write: a write issued after commit() must fail, not slip into the object.
+    const run = this.pending.then(async () => {
+      this.assertOpen('commit');
+      this.state = 'committing';
+      await this.failOnError(() => this.writer.commit(this.signal));
+      this.state = 'committed';
+    });
+    this.pending = run.catch(() => undefined);
+    return run;
   }
 
   async abort(): Promise<void> {
@@ -218,7 +225,7 @@ export class AtomicWriteHandle implements WriteHandle {
     if (this.state === 'committed' || this.state === 'aborted') return;
     const wasFailed = this.state === 'failed';
     this.state = 'aborted';
-    if (!wasFailed) await this.guard(() => this.writer.abort());
+    if (!wasFailed) await this.cleanupGuard(() => this.writer.abort());
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -85,7 +85,8 @@ async function importBackend(protocol: string, spec: KnownImplementation): Promi
     return (await import(spec.module)) as BackendModule;
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(spec.module)) {
+    // Node quotes the package it could not find; the backend's own path may appear in the message too.
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(`'${spec.module}'`)) {
       throw new ProtocolNotAvailableError(
         `Protocol "${protocol}" needs the ${spec.module} package, which is not installed. Install it with: ${spec.hint}`,
         { protocol, cause: error },

@@ -9,6 +9,8 @@ export interface FileInfo {
   /** Opaque version token (ETag, generation). A read handle pins it. */
   etag?: string | undefined;
   contentType?: string | undefined;
+  /** A symbolic link (local files); `type` and `size` describe what it points at. */
+  islink?: boolean | undefined;
   [extra: string]: unknown;
 }
 

@@ -16,7 +16,7 @@ describeFileSystem('file', async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
-});
+}, { patch: 'anywhere' });
 
 describeFileSystem('file with root', async () => {
   const root = await mkdtemp(join(tmpdir(), 'strata-conformance-root-'));
@@ -29,4 +29,4 @@ describeFileSystem('file with root', async () => {
       await rm(root, { recursive: true, force: true });
     },
   };
-});
+}, { patch: 'anywhere' });

@@ -4,7 +4,7 @@ import { describeFileSystem } from '../src/testing/index.js';
 describeFileSystem('memory', async () => {
   const fs = await filesystem('memory', { store: 'private' });
   return { fs, base: '/conformance', teardown: () => fs.close() };
-});
+}, { patch: 'anywhere' });
 
 // The default, process-wide store runs the same suite under its own base.
 describeFileSystem('memory (shared store)', async () => {
@@ -18,4 +18,4 @@ describeFileSystem('memory (shared store)', async () => {
       await fs.close();
     },
   };
-});
+}, { patch: 'anywhere' });

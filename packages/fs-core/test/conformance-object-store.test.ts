@@ -7,4 +7,4 @@ import { MapObjectStoreAdapter } from './support/map-object-store.js';
 describeFileSystem('object-store semantics (in-process test double)', async () => ({
   fs: fromAdapter(new MapObjectStoreAdapter(new Set(['bucket']))),
   base: 'bucket/suite',
-}));
+}), { patch: 'none' });

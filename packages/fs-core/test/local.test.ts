@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import ts from 'typescript';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import {
   AlreadyExistsError,
@@ -241,6 +242,69 @@ describe('atomic writes on disk', () => {
     expect(await readFile(join(scratch, 'kept', 'data.txt'), 'utf8')).toBe('kept');
   });
 
+  it('rm of a symlink to a directory, recursive or not, removes the link and leaves the directory whole', async () => {
+    await mkdir(join(scratch, 'target', 'sub'), { recursive: true });
+    await writeFile(join(scratch, 'target', 'sub', 'data.txt'), 'kept');
+    await symlink(join(scratch, 'target'), join(scratch, 'link-r'));
+    await symlink(join(scratch, 'target'), join(scratch, 'link'));
+    expect(await fs.info(join(scratch, 'link-r'))).toMatchObject({ type: 'directory', islink: true });
+    await fs.rm(join(scratch, 'link-r'), { recursive: true });
+    await fs.rm(join(scratch, 'link'));
+    expect(await readdir(scratch)).not.toContain('link-r');
+    expect(await readdir(scratch)).not.toContain('link');
+    expect(await readFile(join(scratch, 'target', 'sub', 'data.txt'), 'utf8')).toBe('kept');
+  });
+
+  it('walk lists a symlinked directory but does not enter it, so a link loop ends', async () => {
+    await mkdir(join(scratch, 'loop', 'inner'), { recursive: true });
+    await writeFile(join(scratch, 'loop', 'inner', 'f.txt'), 'f');
+    await symlink(join(scratch, 'loop'), join(scratch, 'loop', 'inner', 'back'));
+    const walked = [];
+    for await (const entry of fs.walk(join(scratch, 'loop'))) walked.push(entry);
+    expect(walked).toEqual([
+      { root: join(scratch, 'loop'), dirs: ['inner'], files: [] },
+      { root: join(scratch, 'loop', 'inner'), dirs: ['back'], files: ['f.txt'] },
+    ]);
+  });
+
+  it('abort() after the call\'s signal fired still removes the temp file', async () => {
+    await mkdir(join(scratch, 'signalled'));
+    const controller = new AbortController();
+    const handle = await fs.open(join(scratch, 'signalled', 'x.bin'), 'wb', { signal: controller.signal });
+    await handle.write('partial');
+    controller.abort();
+    await handle.abort();
+    expect(await readdir(join(scratch, 'signalled'))).toEqual([]);
+  });
+
+  // /dev/shm is a tmpfs on Linux: a different device from the scratch directory's disk.
+  const otherDevice = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(tmpdir()).dev;
+  it.runIf(otherDevice)('mv -r of a directory to another device copies the tree and removes the source (EXDEV)', async () => {
+    const source = await mkdtemp('/dev/shm/strata-exdev-');
+    await mkdir(join(source, 'sub'));
+    await writeFile(join(source, 'sub', 'a.txt'), 'a');
+    await writeFile(join(source, 'b.txt'), 'b');
+    await fs.mv(source, join(scratch, 'moved'), { recursive: true });
+    expect(await fs.find(join(scratch, 'moved'))).toEqual([join(scratch, 'moved', 'b.txt'), join(scratch, 'moved', 'sub', 'a.txt')]);
+    expect(existsSync(source)).toBe(false);
+  });
+
+  it('exists, isFile and isDir say false below a file rather than throw', async () => {
+    await writeFile(join(scratch, 'plain.txt'), 'x');
+    expect(await fs.exists(join(scratch, 'plain.txt', 'x'))).toBe(false);
+    expect(await fs.isFile(join(scratch, 'plain.txt', 'x'))).toBe(false);
+    expect(await fs.isDir(join(scratch, 'plain.txt', 'x'))).toBe(false);
+  });
+
+  it('catRanges reports progress in bytes, ending at the bytes read', async () => {
+    const path = join(scratch, 'ranges.bin');
+    await writeFile(path, new Uint8Array(1000));
+    const calls: Array<[number, number]> = [];
+    await fs.catRanges([path, path, path], [0, 100, 900], [100, 400, 1000], { onProgress: (done, total) => calls.push([done, total]) });
+    expect(calls.at(-1)).toEqual([500, 500]);
+    expect(calls.every(([done, total]) => total === 500 && done <= total)).toBe(true);
+  });
+
   it('readStream serves exact ranges, checks the etag, and stream() uses it for large reads', async () => {
     const adapter = new LocalAdapter();
     const path = join(scratch, 'stream.bin');
@@ -263,8 +327,11 @@ describe('atomic writes on disk', () => {
     const small = fromAdapter(adapter, { blockSize: 4096 });
     const handle = await small.open(path, 'rb');
     handle.seek(100);
+    const streams = vi.spyOn(adapter, 'readStream');
     const streamed = await collect(handle.stream());
     expect(streamed.equals(payload.subarray(100))).toBe(true);
+    expect(streams).toHaveBeenCalledTimes(1);
+    expect(streams.mock.calls[0]!.slice(0, 2)).toEqual([path, 100]);
   });
 
   it.skipIf(process.getuid?.() === 0)('maps EACCES to PermissionDeniedError (skipped as root: root ignores modes)', async () => {

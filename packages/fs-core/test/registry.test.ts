@@ -26,8 +26,8 @@ describe('registry', () => {
     expect(knownImplementations.abfs?.module).toBe('@strata/fs-azure');
   });
 
-  it('names the package to install when a backend is missing', async () => {
-    // A throwaway project with only fs-core linked in, so @strata/fs-s3 cannot resolve.
+  /** What urlToFs('s3://…') throws when importing @strata/fs-s3 fails with `message` (ERR_MODULE_NOT_FOUND). */
+  function s3ImportFailure(message: string): { name: string; code: string; message: string } {
     const dir = mkdtempSync(join(tmpdir(), 'strata-registry-'));
     const script = join(dir, 'probe.mjs');
     writeFileSync(
@@ -42,16 +42,28 @@ describe('registry', () => {
       import { register } from 'node:module';
       register('data:text/javascript,' + encodeURIComponent(\`
         export async function resolve(spec, ctx, next) {
-          if (spec === '@strata/fs-s3') { const e = new Error("Cannot find package '@strata/fs-s3' imported from x"); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; }
+          if (spec === '@strata/fs-s3') { const e = new Error(${JSON.stringify(message)}); e.code = 'ERR_MODULE_NOT_FOUND'; throw e; }
           return next(spec, ctx);
         }\`));
       await import(${JSON.stringify(script)});
     `], { encoding: 'utf8' });
-    const out = JSON.parse(result.stdout.trim().split('\n').pop()!);
+    return JSON.parse(result.stdout.trim().split('\n').pop()!) as { name: string; code: string; message: string };
+  }
+
+  it('names the package to install when a backend is missing', () => {
+    const out = s3ImportFailure("Cannot find package '@strata/fs-s3' imported from /app/main.js");
     expect(out.name).toBe('ProtocolNotAvailableError');
     expect(out.code).toBe('EPROTONOSUPPORT');
     expect(out.message).toContain('s3');
     expect(out.message).toContain('npm install @strata/fs-s3');
+  });
+
+  it('does not tell to install the backend when it is there but one of its own dependencies is missing', () => {
+    const out = s3ImportFailure("Cannot find package '@aws-sdk/client-s3' imported from /app/node_modules/@strata/fs-s3/dist/adapter.js");
+    expect(out.name).toBe('ProtocolNotAvailableError');
+    expect(out.message).toContain('loading @strata/fs-s3 failed');
+    expect(out.message).toContain('@aws-sdk/client-s3');
+    expect(out.message).not.toContain('npm install @strata/fs-s3');
   });
 
   it('rejects unknown protocols, listing the known ones', async () => {

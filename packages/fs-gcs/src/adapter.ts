@@ -1,6 +1,7 @@
 import { CRC32C, type Storage } from '@google-cloud/storage';
 import {
   AbortError,
+  AlreadyExistsError,
   InvalidPathError,
   NotFoundError,
   NotSupportedError,
@@ -223,7 +224,7 @@ export class GcsAdapter implements StorageAdapter {
     const wanted = end === undefined ? Infinity : end - start;
     const expected = this.expectedBodyLength(answer);
     const length = expected === undefined ? undefined : Math.min(wanted, Math.max(0, expected - skipBytes));
-    const crc = whole && answer.status === 200 ? crc32cOf(answer.header('x-goog-hash')) : undefined;
+    const crc = whole && answer.status === 200 && servedAsStored(answer) ? crc32cOf(answer.header('x-goog-hash')) : undefined;
     const protocol = this.protocol;
     const body = answer.body;
     async function* chunks(): AsyncGenerator<Uint8Array> {
@@ -370,12 +371,31 @@ export class GcsAdapter implements StorageAdapter {
   async makeDir(path: string, options: MkdirOptions): Promise<void> {
     const { bucket, key } = this.split(path);
     if (key) return;
+    const ctx = this.ctx(path, bucket, { bucketLevel: true, action: 'create bucket' });
     try {
       const project = await this.projectId();
       await this.http.call(this.http.apiUrl('/b', { project }), { method: 'POST', body: { name: bucket }, signal: options.signal });
     } catch (error) {
-      if (statusOf(error) === 409) return; // already there: mkdir -p semantics
-      throw toFsError(error, this.ctx(path, bucket, { bucketLevel: true, action: 'create bucket' }));
+      if (statusOf(error) !== 409) throw toFsError(error, ctx);
+      // 409 only says the name is taken (bucket names are global): mkdir -p succeeds only if it is ours to see.
+      await this.expectVisibleBucket(bucket, ctx, options.signal);
+    }
+  }
+
+  /** Resolves if buckets.get sees `bucket`; 403/404 mean someone else owns the name: AlreadyExistsError. */
+  private async expectVisibleBucket(bucket: string, ctx: ErrorContext, signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.http.call(this.http.apiUrl(`/b/${encodeURIComponent(bucket)}`), { method: 'GET', signal });
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 403 || status === 404) {
+        throw new AlreadyExistsError(
+          { path: ctx.path, protocol: this.protocol, cause: sanitizeCause(error) },
+          `Bucket already exists but these credentials cannot see it (bucket names are global): ${this.protocol}://${bucket}`,
+        );
+      }
+      // A failed check (throttled, network) says nothing about the owner: report it, retryable as it is.
+      throw toFsError(error, ctx);
     }
   }
 
@@ -475,6 +495,18 @@ export class GcsAdapter implements StorageAdapter {
  */
 function addressable(key: string): boolean {
   return key.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}
+
+/**
+ * x-goog-hash is of the stored bytes, so it only applies to a body that is exactly those: not an
+ * object stored gzip-encoded that GCS decompressed for us, nor a body we decoded ourselves.
+ */
+function servedAsStored(answer: HttpAnswer): boolean {
+  return isIdentity(answer.header('content-encoding')) && isIdentity(answer.header('x-goog-stored-content-encoding'));
+}
+
+function isIdentity(encoding: string | null): boolean {
+  return encoding === null || encoding.trim().toLowerCase() === 'identity';
 }
 
 function crcMismatch(protocol: string, path: string): StorageError {

@@ -21,6 +21,24 @@ export class GcsHttpError extends Error {
   }
 }
 
+/**
+ * The auth client could not produce a token. Its own error (a GaxiosError) carries the token or
+ * metadata server's HTTP status, which says nothing about Cloud Storage: that status is kept only
+ * in `cause`, where statusOf() does not look, so a 404 from a metadata server never reads as
+ * "object not found".
+ */
+export class GcsCredentialsError extends Error {
+  /** The token endpoint failed in a way that may pass (5xx, 429, 408, a network error). */
+  readonly transient: boolean;
+
+  constructor(cause: unknown) {
+    super('Could not obtain Google credentials', { cause });
+    this.name = 'GcsCredentialsError';
+    const status = statusOf(cause);
+    this.transient = status === undefined ? isNetworkError(cause) : isTransientStatus(status);
+  }
+}
+
 export interface ErrorContext {
   protocol: string;
   path: string;
@@ -65,6 +83,10 @@ export function statusOf(error: unknown): number | undefined {
   if (typeof e.response?.statusCode === 'number') return e.response.statusCode;
   if (typeof e.status === 'number') return e.status;
   return undefined;
+}
+
+function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
 }
 
 function isNetworkError(error: unknown): boolean {
@@ -155,6 +177,16 @@ export function toFsError(error: unknown, ctx: ErrorContext): FsError {
   const where = `${ctx.protocol}://${ctx.path}`;
   const base = { path: ctx.path, protocol: ctx.protocol, cause: sanitizeCause(error) };
   if (isAbort(error)) return new AbortError(base);
+  if (error instanceof GcsCredentialsError) {
+    // Bad or missing credentials are never "not found"; a blip of the token endpoint may be retried.
+    const tokenStatus = statusOf(error.cause);
+    const reason = redact(serverMessageOf(error.cause));
+    const why = tokenStatus !== undefined ? `token endpoint answered HTTP ${tokenStatus}${reason ? `: ${reason}` : ''}` : reason;
+    return new PermissionDeniedError(
+      { ...base, retryable: error.transient },
+      `Could not obtain Google credentials to access ${where}${why ? ` (${why})` : ''}`,
+    );
+  }
   const status = statusOf(error);
   const detail = redact(serverMessageOf(error));
   const action = ctx.action ? `${ctx.action} failed: ` : '';
@@ -181,7 +213,7 @@ export function toFsError(error: unknown, ctx: ErrorContext): FsError {
   if (status === 409 && ctx.bucketLevel) {
     return new AlreadyExistsError(base, `Bucket already exists: ${ctx.protocol}://${ctx.bucket ?? ctx.path}`);
   }
-  if (status === 408 || status === 429 || (status !== undefined && status >= 500)) {
+  if (status !== undefined && isTransientStatus(status)) {
     const err = new StorageError({ ...base, retryable: true }, `Storage service unavailable: ${action}${where}${suffix}`);
     const retryAfterMs = retryAfterOf(error);
     if (retryAfterMs !== undefined) Object.assign(err, { retryAfterMs });

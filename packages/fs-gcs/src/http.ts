@@ -4,9 +4,9 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
 import type { Storage } from '@google-cloud/storage';
 import { discardBody } from '@strata/fs-core';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
-import { GcsHttpError, parseRetryAfter } from './errors.js';
+import { GcsCredentialsError, GcsHttpError, parseRetryAfter } from './errors.js';
 import { originOf } from './options.js';
 
 /** One request as the adapter sends it (auth headers are added by GcsHttp). */
@@ -47,7 +47,7 @@ export class GcsHttp {
    * Made on demand: a filesystem shared through fs-core's instance cache may be used again after
    * one holder closed it, and then simply opens new sockets.
    */
-  private dispatcher: Agent | undefined;
+  private dispatcher: Dispatcher | undefined;
 
   constructor(
     private readonly storage: Storage,
@@ -107,7 +107,7 @@ export class GcsHttp {
   }
 
   private async viaUndici(url: string, init: HttpRequest, headers: Record<string, string>): Promise<HttpAnswer> {
-    this.dispatcher ??= new Agent();
+    this.dispatcher ??= newDispatcher();
     // No redirects are followed: 308 is "resume incomplete" in this protocol. No Accept-Encoding is
     // sent, so GCS serves gzip-encoded objects decompressed; a server that compresses anyway is decoded.
     const { statusCode, headers: answerHeaders, body } = await request(url, {
@@ -159,7 +159,13 @@ export class GcsHttp {
 
   private async authHeaders(): Promise<Record<string, string>> {
     if (!this.authenticated) return {};
-    const headers = (await this.storage.authClient.getRequestHeaders()) as unknown;
+    let headers: unknown;
+    try {
+      headers = await this.storage.authClient.getRequestHeaders();
+    } catch (error) {
+      // Its status is the token endpoint's, not Cloud Storage's: keep it from being read as ours.
+      throw new GcsCredentialsError(error);
+    }
     // google-auth-library 9 returns a plain object; later majors return a Headers instance.
     if (headers instanceof Headers) return Object.fromEntries(headers.entries());
     return { ...(headers as Record<string, string>) };
@@ -196,6 +202,16 @@ async function httpErrorOf(answer: HttpAnswer): Promise<GcsHttpError> {
     // The body is only for the message.
   }
   return new GcsHttpError(answer.status, message.slice(0, 1000), parseRetryAfter(answer.header('retry-after')));
+}
+
+const PROXY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'];
+
+/**
+ * A pool that honours HTTPS_PROXY/HTTP_PROXY (and NO_PROXY) like the SDK's gaxios path does, or a
+ * plain one when no proxy is set (EnvHttpProxyAgent warns once that it is experimental).
+ */
+function newDispatcher(): Dispatcher {
+  return PROXY_VARIABLES.some((name) => process.env[name]) ? new EnvHttpProxyAgent() : new Agent();
 }
 
 /** The decompressor for a Content-Encoding fetch would also decode, or none for identity. */

@@ -19,5 +19,5 @@ describeFileSystem(
       },
     };
   },
-  { slow: true },
+  { slow: true, patch: 'none' },
 );

@@ -80,10 +80,15 @@ describe('fake-gcs-server differences from real GCS', () => {
     const unpaged = (await (await fetch(base)).json()) as { items: unknown[]; nextPageToken?: string };
     expect(unpaged.items).toHaveLength(5);
     expect(unpaged.nextPageToken).toBeUndefined();
-    const page1 = (await (await fetch(`${base}&maxResults=2`)).json()) as { prefixes: string[]; nextPageToken: string };
-    const page2 = (await (await fetch(`${base}&maxResults=2&pageToken=${encodeURIComponent(page1.nextPageToken)}`)).json()) as {
-      prefixes: string[];
-    };
+    type Page = { items?: { name: string }[]; prefixes: string[]; nextPageToken?: string };
+    const page1 = (await (await fetch(`${base}&maxResults=2`)).json()) as Page;
+    expect(page1.nextPageToken, 'paged').toEqual(expect.any(String));
+    const page2 = (await (await fetch(`${base}&maxResults=2&pageToken=${encodeURIComponent(page1.nextPageToken!)}`)).json()) as Page;
+    const names1 = (page1.items ?? []).map((i) => i.name);
+    const names2 = (page2.items ?? []).map((i) => i.name);
+    expect(names1.length, 'page 1 has objects, at most 2').toBeGreaterThan(0);
+    expect(Math.max(names1.length, names2.length), 'at most 2 objects a page').toBeLessThanOrEqual(2);
+    expect(names2.filter((n) => names1.includes(n)), 'page 2 continues page 1').toEqual([]);
     expect(page1.prefixes).toEqual(['list/sub/']);
     expect(page2.prefixes).toEqual(['list/sub/']);
   });

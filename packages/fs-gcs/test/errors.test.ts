@@ -2,6 +2,9 @@
 // from small loopback servers here that answer like real GCS's documented JSON API.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { inspect } from 'node:util';
+
+import { Storage } from '@google-cloud/storage';
 
 import {
   AbortError,
@@ -115,6 +118,81 @@ describe('error mapping (loopback fault server)', () => {
     const error = await expectFsError(fs.pipe('bkt/k', countingBytes(600 * KiB)), PermissionDeniedError);
     expect(error.message).not.toMatch(/SECRET/);
     expect(JSON.stringify(error.toJSON())).not.toMatch(/SECRET/);
+  });
+});
+
+describe('credentials that cannot be obtained (token endpoint failures)', () => {
+  /** A GaxiosError as google-auth-library throws it: the status is the token/metadata server's. */
+  function tokenEndpointError(status: number | undefined, message: string, code?: string): Error {
+    return Object.assign(new Error(message), {
+      name: 'GaxiosError',
+      code,
+      status,
+      response: status === undefined ? undefined : { status, data: { error: message } },
+      config: { url: 'https://oauth2.googleapis.com/token', headers: { Authorization: 'Bearer ya29.SECRET-TOKEN' }, body: 'assertion=SECRET-ASSERTION' },
+    });
+  }
+
+  /** A filesystem that authenticates against a loopback endpoint, whose auth client fails with `error`. */
+  async function fsWithFailingAuth(error: Error, options: GcsOptions = {}) {
+    const { endpoint, requests } = await startServer((_req, _body, res) => jsonError(res, 500, 'no request should get here'));
+    const storage = new Storage({ apiEndpoint: endpoint, projectId: 'p', useAuthWithCustomEndpoint: true, retryOptions: { autoRetry: false } });
+    let tokenRequests = 0;
+    storage.authClient.getRequestHeaders = async () => {
+      tokenRequests += 1;
+      throw error;
+    };
+    const fs = createFileSystem({ storage, retry: { attempts: 1 }, ...options });
+    return { fs, requests, tokenRequests: () => tokenRequests };
+  }
+
+  it.each([
+    [404, 'Could not refresh access token: A Not Found error was returned while attempting to retrieve an access token for the Compute Engine built-in service account.'],
+    [400, 'invalid_grant: Token has been expired or revoked. {"refresh_token":"1//SECRET-REFRESH"}'],
+  ])('a token endpoint answering %i is a non-retryable PermissionDeniedError, never "not found", and exists() throws it', async (status, message) => {
+    const { fs, requests } = await fsWithFailingAuth(tokenEndpointError(status, message));
+    await expectFsError(fs.exists('bkt/k'), PermissionDeniedError);
+    await expectFsError(fs.exists('bkt'), PermissionDeniedError);
+    await expectFsError(fs.cat('bkt/k'), PermissionDeniedError);
+    await expectFsError(fs.pipe('bkt/k', 'x'), PermissionDeniedError);
+    const error = await expectFsError(fs.info('bkt/k'), PermissionDeniedError);
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain('Could not obtain Google credentials to access gs://bkt/k');
+    expect(error.message).toContain(`token endpoint answered HTTP ${status}`);
+    expect(inspect(error, { depth: 20 })).not.toContain('SECRET');
+    expect(requests, 'nothing is sent to Cloud Storage without credentials').toEqual([]);
+  });
+
+  it('a token endpoint that is down (5xx, connection refused) is a retryable PermissionDeniedError, and fs-core retries it', async () => {
+    for (const error of [tokenEndpointError(503, 'Service Unavailable'), tokenEndpointError(undefined, 'connect ECONNREFUSED 169.254.169.254:80', 'ECONNREFUSED')]) {
+      const { fs, tokenRequests } = await fsWithFailingAuth(error, { retry: { attempts: 3, baseDelayMs: 1 } });
+      const mapped = await expectFsError(fs.info('bkt/k'), PermissionDeniedError);
+      expect(mapped.retryable).toBe(true);
+      expect(tokenRequests()).toBe(3);
+    }
+  });
+});
+
+describe('mkdir of a bucket whose name is taken (409)', () => {
+  /** Answers 409 to bucket creation and `getStatus` to buckets.get. */
+  async function bucketServer(getStatus: number) {
+    return startServer((req, _body, res) => {
+      if (req.method === 'POST') return jsonError(res, 409, 'The requested bucket name is not available.');
+      if (getStatus !== 200) return jsonError(res, getStatus, 'no access');
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ name: 'taken' }));
+    });
+  }
+
+  it.each([403, 404])('is AlreadyExistsError when the bucket is not visible to us (buckets.get answers %i)', async (getStatus) => {
+    const { endpoint, requests } = await bucketServer(getStatus);
+    const error = await expectFsError(fsAt(endpoint, { projectId: 'p' }).mkdir('taken'), AlreadyExistsError);
+    expect(error.message).toContain('gs://taken');
+    expect(requests).toEqual(['POST /storage/v1/b?project=p', 'GET /storage/v1/b/taken']);
+  });
+
+  it('succeeds when the bucket is ours to see (mkdir -p semantics)', async () => {
+    const { endpoint } = await bucketServer(200);
+    await fsAt(endpoint, { projectId: 'p' }).mkdir('taken');
   });
 });
 

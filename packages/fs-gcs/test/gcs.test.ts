@@ -285,16 +285,22 @@ describe('reads', () => {
     await storage.bucket(bucket).file('pinned/v1.bin').save(Buffer.from('replaced'), { resumable: false });
     const conflict = await expectFsError(handle.read(4 * KiB), ConflictError);
     expect(conflict.message).toContain(path);
-    // The streaming path (readStream) is pinned the same way.
+    // The streaming path (readStream, taken for more than one block) is pinned the same way.
+    await storage.bucket(bucket).file('pinned/v1.bin').save(Buffer.from(countingBytes(64 * KiB, 1)), { resumable: false });
     const again = await fs.open(path, 'rb');
+    const pinned = again.info.etag!;
     await storage.bucket(bucket).file('pinned/v1.bin').save(Buffer.from('replaced again'), { resumable: false });
+    const readsBefore = proxy.requests.length;
     await expect(new Response(again.stream()).arrayBuffer()).rejects.toBeInstanceOf(ConflictError);
+    const streamed = proxy.requests.slice(readsBefore).filter((r) => r.includes('alt=media'));
+    expect(streamed, 'one streaming request for the rest of the object').toHaveLength(1);
+    expect(streamed[0]).toContain(`generation=${pinned}`);
     // Unpinned reads see the newest bytes.
     expect(new TextDecoder().decode(await fs.cat(path))).toBe('replaced again');
     await proxy.close();
   });
 
-  it('range reads: start past the end is empty, end clamps, catRanges runs them concurrently', async () => {
+  it('range reads: start past the end is empty, end clamps, catRanges returns every range', async () => {
     const fs = gcsFs();
     const path = `${bucket}/ranges/data.bin`;
     const data = countingBytes(10_000);
@@ -304,6 +310,7 @@ describe('reads', () => {
     const starts = [0, 100, 4_000, 9_996];
     const ends = [4, 200, 8_000, 10_000];
     const parts = await fs.catRanges(starts.map(() => path), starts, ends);
+    expect(parts).toHaveLength(starts.length);
     parts.forEach((part, i) => expectSameBytes(part, data.subarray(starts[i], ends[i])));
   });
 });
@@ -339,7 +346,19 @@ describe('copy, move and delete', () => {
     const fs = gcsFs();
     const paths = Array.from({ length: 40 }, (_, i) => `${bucket}/bulk/f${i}`);
     await Promise.all(paths.map((p) => fs.pipe(p, 'x')));
+    let inFlight = 0;
+    let peak = 0;
+    const removeOne = adapter.remove.bind(adapter);
+    adapter.remove = async (path, options) => {
+      peak = Math.max(peak, ++inFlight);
+      try {
+        await removeOne(path, options);
+      } finally {
+        inFlight--;
+      }
+    };
     await adapter.removeMany([...paths, `${bucket}/bulk/never-existed`], {});
+    expect(peak, 'deletes in flight at once').toBe(4);
     expect(await fs.find(`${bucket}/bulk`)).toEqual([]);
   });
 });

@@ -1,12 +1,13 @@
 // Every request goes through the filesystem's own HTTP client: close() releases all its sockets,
 // and whole reads copy into one buffer as the bytes arrive.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
 import { CRC32C, type Storage } from '@google-cloud/storage';
 import { StorageError } from '@strata/fs-core';
 import { expectFsError, expectSameBytes, listenOnLoopback } from '@strata/fs-core/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { GcsAdapter, createFileSystem } from '../src/index.js';
 import { KiB, countingBytes, createBucket, destroyBucket, rawStorage, server, startRecordingProxy, uniqueName } from './helpers.js';
@@ -193,6 +194,46 @@ describe('the default client (undici, no fetch injected)', () => {
     }
   });
 
+  const crc32cOf = (bytes: Uint8Array) => {
+    const checksum = new CRC32C();
+    checksum.update(Buffer.from(bytes));
+    return checksum.toString();
+  };
+
+  it('reads an object stored gzip-encoded, which GCS serves decompressed with the hash of the stored bytes, without a CRC32C failure', async () => {
+    const compressed = gzipSync(data);
+    const served = await adapterServedBy((_req, res) => {
+      res.writeHead(200, {
+        'Content-Length': String(data.length),
+        'x-goog-stored-content-encoding': 'gzip',
+        'x-goog-stored-content-length': String(compressed.length),
+        'x-goog-hash': `crc32c=${crc32cOf(compressed)},md5=x`,
+      });
+      res.end(data);
+    });
+    try {
+      expectSameBytes(await served.adapter.read('bkt/k', 0, undefined, {}), data, 'read() of a decompressed object');
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of served.adapter.readStream('bkt/k', 0, undefined, {})) chunks.push(chunk);
+      expectSameBytes(Buffer.concat(chunks), data, 'readStream() of a decompressed object');
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('does not hold a body it decoded itself against the hash of the compressed bytes', async () => {
+    const compressed = gzipSync(data);
+    const served = await adapterServedBy((_req, res) => {
+      res.writeHead(200, { 'Content-Encoding': 'gzip', 'Content-Length': String(compressed.length), 'x-goog-hash': `crc32c=${crc32cOf(compressed)},md5=x` });
+      res.end(compressed);
+    });
+    try {
+      expectSameBytes(await served.adapter.read('bkt/k', 0, undefined, {}), data, 'locally decoded answer');
+    } finally {
+      await served.close();
+    }
+  });
+
   it('decodes a body the server compressed anyway, as fetch would', async () => {
     const compressed = gzipSync(data);
     const served = await adapterServedBy((_req, res) => {
@@ -203,6 +244,76 @@ describe('the default client (undici, no fetch injected)', () => {
       expectSameBytes(await served.adapter.read('bkt/k', 0, undefined, {}), data, 'gzip-encoded answer');
     } finally {
       await served.close();
+    }
+  });
+});
+
+describe('proxy settings', () => {
+  const proxyVariables = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY'];
+  let savedEnv: Record<string, string | undefined>;
+  beforeEach(() => {
+    savedEnv = Object.fromEntries(proxyVariables.map((name) => [name, process.env[name]]));
+    for (const name of proxyVariables) delete process.env[name];
+  });
+  afterEach(() => {
+    for (const [name, value] of Object.entries(savedEnv)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+
+  /** A loopback HTTP proxy that writes down the tunnels it opens (undici's ProxyAgent sends every request through CONNECT). */
+  async function startForwardProxy() {
+    const forwarded: string[] = [];
+    const tunnels = new Set<Socket>();
+    const proxy = createServer((_req, res) => res.writeHead(501).end());
+    proxy.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+      forwarded.push(`CONNECT ${req.url}`);
+      const [host, port] = req.url!.split(':');
+      const upstream = connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client).pipe(upstream);
+      });
+      for (const socket of [client, upstream]) {
+        tunnels.add(socket);
+        socket.on('error', () => undefined).on('close', () => tunnels.delete(socket));
+      }
+    });
+    const listening = await listenOnLoopback(proxy);
+    return {
+      origin: listening.origin,
+      forwarded,
+      close: async () => {
+        for (const socket of tunnels) socket.destroy();
+        await listening.close();
+      },
+    };
+  }
+
+  it('sends requests through HTTP_PROXY, and straight to hosts listed in NO_PROXY', async () => {
+    const objectServer = await listenOnLoopback(
+      createServer((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ name: 'k', bucket: 'bkt', size: '3', generation: '1' }));
+      }),
+    );
+    const proxy = await startForwardProxy();
+    try {
+      process.env['HTTP_PROXY'] = proxy.origin;
+      const proxied = new GcsAdapter({ apiEndpoint: objectServer.origin });
+      expect((await proxied.head('bkt/k', {})).size).toBe(3);
+      await proxied.close();
+      expect(proxy.forwarded).toEqual([`CONNECT 127.0.0.1:${objectServer.port}`]);
+
+      process.env['NO_PROXY'] = '127.0.0.1';
+      const direct = new GcsAdapter({ apiEndpoint: objectServer.origin });
+      expect((await direct.head('bkt/k', {})).size).toBe(3);
+      await direct.close();
+      expect(proxy.forwarded, 'NO_PROXY host not proxied').toHaveLength(1);
+    } finally {
+      await proxy.close();
+      await objectServer.close();
     }
   });
 });

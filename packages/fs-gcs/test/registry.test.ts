@@ -13,7 +13,7 @@ afterAll(async () => {
   if (bucket) await destroyBucket(storage, bucket);
 });
 
-it("fs-core's registry loads this package lazily for gs:// and gcs://, with keyed or flat options", async () => {
+it("fs-core's registry loads this package for gs:// and gcs://, with keyed or flat options", async () => {
   const { endpoint, projectId } = server();
   const keyed = await urlToFs(`gs://${bucket}/reg/a.txt`, { gcs: { apiEndpoint: endpoint, projectId } });
   expect(keyed.fs.protocol).toBe('gs');

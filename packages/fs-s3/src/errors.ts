@@ -167,6 +167,11 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): FsError {
     if (name === 'NoSuchUpload') return new StorageError(base, `Multipart upload no longer exists${detail}: ${where(ctx)}`);
     return new NotFoundError(base);
   }
+  if (name === 'RequestTimeTooSkewed') {
+    // A 403 about the clock, not the credentials. The answer's Date corrected the clock offset
+    // (the SDK's signer, or SignedRequests), so a retry is signed with the server's time.
+    return new StorageError({ ...base, retryable: true }, `This machine's clock is too far from the server's${detail}: ${where(ctx)}`);
+  }
   if (permissionCodes.has(name) || status === 401 || status === 403) {
     return new PermissionDeniedError(base, `Permission denied${detail}; check credentials and access rights: ${where(ctx)}`);
   }

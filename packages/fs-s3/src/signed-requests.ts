@@ -89,7 +89,9 @@ export class SignedRequests {
     const path = `${target.basePath}/${key.split('/').map(encodeSegment).join('/')}`;
     headers.host = target.port === undefined ? target.hostname : `${target.hostname}:${target.port}`;
     // The SDK keeps the clock offset it learned from a server that said RequestTimeTooSkewed.
-    const signingDate = new Date(Date.now() + ((this.client.config as { systemClockOffset?: number }).systemClockOffset ?? 0));
+    const clock = this.client.config as { systemClockOffset?: number };
+    const sentAt = Date.now();
+    const signingDate = new Date(sentAt + (clock.systemClockOffset ?? 0));
     const signed = await target.signer.sign({ method, protocol: target.protocol, hostname: target.hostname, port: target.port, path, query: {}, headers }, { signingDate });
     this.pool ??= new Agent({ keepAliveTimeout: 10_000 });
     let answer: Dispatcher.ResponseData;
@@ -102,6 +104,7 @@ export class SignedRequests {
       throw error;
     }
     if (answer.statusCode >= 200 && answer.statusCode < 300) return answer;
+    learnClockOffset(clock, answer.headers, sentAt);
     throw await sdkShapedError(answer.statusCode, answer.headers, answer.body);
   }
 
@@ -158,6 +161,20 @@ function encodeSegment(segment: string): string {
   return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+
+/**
+ * What the SDK's signer does with an error answer: the server's Date header sets the clock offset,
+ * so the retry of a RequestTimeTooSkewed request is signed with the server's time. Not when the
+ * answer came from a cache (Age) or so late that its Date says little (15 minutes, as the SDK).
+ */
+function learnClockOffset(clock: { systemClockOffset?: number }, headers: Dispatcher.ResponseData['headers'], sentAt: number): void {
+  const date = headers.date;
+  if (typeof date !== 'string' || headers.age !== undefined) return;
+  const serverTime = Date.parse(date);
+  const now = Date.now();
+  if (Number.isNaN(serverTime) || now - sentAt > 900_000) return;
+  clock.systemClockOffset = serverTime - now;
+}
 /** The error S3 answered, as the SDK would throw it: `name` from the XML `Code`, the status in `$metadata`. */
 async function sdkShapedError(status: number, headers: Record<string, string | string[] | undefined>, body: Readable): Promise<Error> {
   let code: string | undefined;

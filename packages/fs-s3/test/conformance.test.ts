@@ -18,5 +18,5 @@ describeFileSystem(
       },
     };
   },
-  { slow: true },
+  { slow: true, patch: 'first-part' },
 );

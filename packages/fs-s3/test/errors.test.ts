@@ -63,6 +63,10 @@ describe('mapS3Error', () => {
     // A body changed on the way (its digest was computed before sending): sending again can succeed.
     expect(mapS3Error(serviceError('BadDigest', 400), ctx).retryable).toBe(true);
     expect(mapS3Error(serviceError('XAmzContentSHA256Mismatch', 400), ctx).retryable).toBe(true);
+    // A 403 about the clock, not the credentials: the retry is signed with the server's time.
+    const skewed = mapS3Error(serviceError('RequestTimeTooSkewed', 403), ctx);
+    expect(skewed).not.toBeInstanceOf(PermissionDeniedError);
+    expect(skewed.retryable).toBe(true);
     expect(mapS3Error(serviceError('NotImplemented', 501), ctx)).toBeInstanceOf(NotSupportedError);
   });
 

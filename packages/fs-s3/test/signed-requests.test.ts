@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { AlreadyExistsError, ConflictError, NotFoundError, PermissionDeniedError, StorageError } from '@strata/fs-core';
+import { AlreadyExistsError, ConflictError, NotFoundError, PermissionDeniedError, StorageError, fromAdapter } from '@strata/fs-core';
 import { expectSameBytes, listenOnLoopback } from '@strata/fs-core/testing';
 import { request } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
@@ -82,14 +82,21 @@ describe('reads and writes signed without the SDK middleware', () => {
     await wrongKey.close();
   });
 
-  it("signs with the clock offset the SDK learned (config.systemClockOffset), as the SDK's own requests do", async () => {
+  it("signs with the clock offset the SDK learned (config.systemClockOffset), and learns it from a skewed answer as the SDK's signer does", async () => {
     const adapter = new S3Adapter(serverOptions());
     await shared.client.send(new PutObjectCommand({ Bucket: shared.bucket, Key: 'clock.bin', Body: patternBytes(10, 4) }));
     const config = adapter.client.config as { systemClockOffset: number };
     config.systemClockOffset = -60 * 60_000; // an hour off: outside the 15 minutes S3 accepts
-    await expect(adapter.read(`${shared.bucket}/clock.bin`, 0, undefined, {})).rejects.toThrow(/RequestTimeTooSkewed|skew|time/i);
-    config.systemClockOffset = 0;
+    const skewed = await adapter.read(`${shared.bucket}/clock.bin`, 0, undefined, {}).catch((e: unknown) => e);
+    expect(skewed).toMatchObject({ retryable: true });
+    expect(String(skewed)).toMatch(/RequestTimeTooSkewed|skew|time/i);
+    // The refusal's Date header corrected the offset (this clock is right, so to about 0), and the retry passes.
+    expect(Math.abs(config.systemClockOffset)).toBeLessThan(60_000);
     expect((await adapter.read(`${shared.bucket}/clock.bin`, 0, undefined, {})).length).toBe(10);
+    config.systemClockOffset = -60 * 60_000;
+    const fs = fromAdapter(adapter, { retry: { attempts: 2, baseDelayMs: 1 } });
+    await fs.pipe(`${shared.bucket}/clock-put.bin`, 'written on the second try');
+    expect(new TextDecoder().decode(await fs.cat(`${shared.bucket}/clock-put.bin`))).toBe('written on the second try');
     await adapter.close();
   });
 

@@ -5,6 +5,7 @@
  * searched for them.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { format } from 'node:util';
 
 import { AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { Storage } from '@google-cloud/storage';
@@ -27,7 +28,7 @@ import { createFileSystem as createAzureFs } from '@strata/fs-azure';
 import { createFileSystem as createGcsFs } from '@strata/fs-gcs';
 import { createFileSystem as createS3Fs } from '@strata/fs-s3';
 import { OAuth2Client } from 'google-auth-library';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { FaultProxy } from '../src/fault-proxy.js';
 import { scanForSecrets, type SecretHit } from '../src/secret-scan.js';
@@ -44,9 +45,17 @@ interface Provocation {
 
 const MiB = 1024 * 1024;
 
-/** Everything written to the console or stdio while a block runs. */
+const CONSOLE_METHODS = ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const;
+
+/**
+ * Everything written to the console or stdio while a block runs. vitest gives `console` streams of
+ * its own, so its methods are watched as well as process.stdout and stderr.
+ */
 async function captureOutput<T>(fn: () => Promise<T>): Promise<{ value: T; output: string }> {
   const chunks: string[] = [];
+  const consoleSpies = CONSOLE_METHODS.map((method) =>
+    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void chunks.push(format(...args))),
+  );
   const originals = { out: process.stdout.write, err: process.stderr.write };
   const hook = (stream: NodeJS.WriteStream, original: typeof process.stdout.write) =>
     function (chunk: unknown, ...rest: unknown[]) {
@@ -61,6 +70,7 @@ async function captureOutput<T>(fn: () => Promise<T>): Promise<{ value: T; outpu
   } finally {
     process.stdout.write = originals.out;
     process.stderr.write = originals.err;
+    for (const spy of consoleSpies) spy.mockRestore();
   }
 }
 
@@ -171,6 +181,22 @@ function commonProvocations(name: BackendName, fs: FileSystem, slowFs: FileSyste
 describe('no secrets in errors or output', () => {
   const figures: Record<string, { provoked: number; leaks: number }> = {};
   afterAll(() => report('secrets', figures));
+
+  it('the checks themselves see a secret in a cause chain and in console output (control)', async () => {
+    const secret = `strataControlSecret${randomBytes(9).toString('hex')}`;
+    const leaky: Provocation = {
+      label: 'control',
+      expected: StorageError,
+      run: async () => {
+        console.warn('request failed, key=%s', secret);
+        throw new StorageError({ cause: Object.assign(new Error('inner'), { $response: { headers: { authorization: secret } } }) });
+      },
+    };
+    const { leaks, wrongClass } = await provokeAll([leaky], { control: secret });
+    expect(wrongClass).toEqual([]);
+    expect(leaks.some((l) => l.label === 'console/stdio output'), 'console.warn seen').toBe(true);
+    expect(leaks.some((l) => l.label === 'control'), 'cause chain searched').toBe(true);
+  });
 
   describe('S3', () => {
     const FAKE_SECRET = `strataFakeS3Secret/${randomBytes(12).toString('base64url')}+key`;

@@ -3,7 +3,7 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, readlink, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 
-import { AlreadyExistsError, ConflictError, InvalidPathError, IsADirectoryError, NotADirectoryError, NotFoundError, PermissionDeniedError, StorageError, throwIfAborted } from '../errors.js';
+import { AlreadyExistsError, ConflictError, InvalidPathError, IsADirectoryError, NotADirectoryError, NotFoundError, NotSupportedError, PermissionDeniedError, StorageError, throwIfAborted } from '../errors.js';
 import type {
   AdapterListOptions,
   AdapterReadOptions,
@@ -98,10 +98,13 @@ export class LocalAdapter implements StorageAdapter {
   async head(path: string, options: CallOptions): Promise<FileInfo> {
     throwIfAborted(options.signal, { path, protocol: PROTOCOL });
     const at = await this.locate(path, 'all');
-    const stats = await stat(at.real).catch((error: unknown) => {
+    const failed = (error: unknown): never => {
       throw fromErrno(error, at.path, PROTOCOL);
-    });
-    return toInfo(at.path, stats);
+    };
+    // lstat first: callers must know a link from what it points at (rm -r removes the link only).
+    const own = await lstat(at.real).catch(failed);
+    if (!own.isSymbolicLink()) return toInfo(at.path, own);
+    return toInfo(at.path, await stat(at.real).catch(failed), true);
   }
 
   /**
@@ -147,7 +150,7 @@ export class LocalAdapter implements StorageAdapter {
           if (hasErrno(error, 'ENOENT')) continue; // removed since readdir
           throw fromErrno(error, child.path, PROTOCOL);
         }
-        yield toInfo(child.path, stats);
+        yield toInfo(child.path, stats, entry.isSymbolicLink());
         if (options.recursive && entry.isDirectory()) pending.push(child);
       }
     }
@@ -288,6 +291,10 @@ export class LocalAdapter implements StorageAdapter {
     } catch (error) {
       if (!hasErrno(error, 'EXDEV')) throw fromErrno(error, hasErrno(error, 'ENOENT') ? from.path : to.path, PROTOCOL);
       // Different devices: no atomic rename is possible, so copy (itself atomic) and delete.
+      if ((await lstat(from.real)).isDirectory()) {
+        // The facade then moves the tree file by file.
+        throw new NotSupportedError({ path: from.path, protocol: PROTOCOL, cause: error }, `Cannot rename a directory across devices: ${PROTOCOL}://${from.path}`);
+      }
       await this.copyFile(src, dst, options);
       await this.remove(src, options);
       return;
@@ -439,9 +446,12 @@ function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
-function toInfo(name: string, stats: Stats): FileInfo {
-  if (stats.isDirectory()) return { name, type: 'directory', size: 0, mtime: stats.mtime };
-  return { name, type: 'file', size: stats.size, mtime: stats.mtime, etag: localEtag(stats) };
+function toInfo(name: string, stats: Stats, islink = false): FileInfo {
+  const info: FileInfo = stats.isDirectory()
+    ? { name, type: 'directory', size: 0, mtime: stats.mtime }
+    : { name, type: 'file', size: stats.size, mtime: stats.mtime, etag: localEtag(stats) };
+  if (islink) info.islink = true;
+  return info;
 }
 
 type WriterState = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';

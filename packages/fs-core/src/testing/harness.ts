@@ -23,6 +23,12 @@ export interface DescribeFileSystemOptions {
   slow?: boolean | undefined;
   /** Per-test timeout in ms, overriding `slow` (fault-injection runs retry a lot). */
   timeoutMs?: number | undefined;
+  /**
+   * What `WriteHandle.patch` offers on this backend: changes `'anywhere'` before commit, only in the
+   * `'first-part'` an object store holds back, or `'none'` (bytes go out in order). The patch cases
+   * then check it; left out, they take what the handle offers and report a skip where it offers nothing.
+   */
+  patch?: 'anywhere' | 'first-part' | 'none' | undefined;
 }
 
 export type CapabilityName = keyof Capabilities;
@@ -117,6 +123,10 @@ export class Harness {
     return this.current.base.replace(/\/+$/, '');
   }
 
+  get declaredPatch(): DescribeFileSystemOptions['patch'] {
+    return this.options.patch;
+  }
+
   get caps(): Capabilities {
     return { ...this.fs.capabilities, ...this.options.capabilities };
   }
@@ -189,5 +199,6 @@ export interface CaseOptions {
   timeoutFactor?: number | undefined;
 }
 
-export type CaseBody = () => Promise<void>;
+/** `skip` marks the running case skipped, with the reason, and ends it. */
+export type CaseBody = (test: { skip: (reason: string) => never }) => Promise<void>;
 export type CaseRegistrar = (name: string, body: CaseBody, options?: CaseOptions) => void;

@@ -51,7 +51,7 @@ export function describeFileSystem(
           // An override can hide a capability but not remove the code behind it: check both.
           const present = without.filter((cap) => caps[cap] || harness.fs.capabilities[cap]);
           context.skip(present.length > 0, `backend has ${present.join(', ')}`);
-          await body();
+          await body({ skip: (reason) => context.skip(reason) });
         },
         harness.timeout(caseOptions.timeoutFactor ?? 1),
       );

@@ -46,7 +46,7 @@ export function describeConformanceUnderFaults(name: BackendName, rate = 0.1, se
       };
     },
     // Under 10% faults a 1,000-file test retries hundreds of requests; fake-gcs-server also slows as it fills.
-    { slow: true, timeoutMs: 360_000 },
+    { slow: true, timeoutMs: 360_000, patch: name === 'gcs' ? 'none' : 'first-part' },
   );
 
   describe(`${title}: figures`, () => {

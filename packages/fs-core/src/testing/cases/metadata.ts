@@ -21,7 +21,7 @@ export function registerMetadataCases(h: Harness, test: CaseRegistrar): void {
     expect((await h.fs.ls(h.fs.unstripProtocol(h.path('url')))).map((e) => e.name)).toEqual([path]);
   });
 
-  test('info of a file gives its full name, type, size and mtime', async () => {
+  test('info of a file gives its full name, type, size and (where the backend keeps one) mtime', async () => {
     const before = Date.now();
     const path = await h.write('info.bin', new Uint8Array(1234));
     const info = await h.fs.info(path);
@@ -63,6 +63,9 @@ export function registerMetadataCases(h: Harness, test: CaseRegistrar): void {
       expect(await h.fs.isDir(missing)).toBe(false);
       await expectFsError(h.fs.info(missing), NotFoundError);
     }
+    // Below a file nothing can exist (local disks say ENOTDIR there).
+    const belowFile = h.path('present.txt/x');
+    expect([await h.fs.exists(belowFile), await h.fs.isFile(belowFile), await h.fs.isDir(belowFile)], belowFile).toEqual([false, false, false]);
   });
 
   test('exists is false only for "not found": other failures throw', async () => {

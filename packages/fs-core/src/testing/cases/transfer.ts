@@ -194,7 +194,7 @@ export function registerTransferCases(h: Harness, test: CaseRegistrar): void {
     expect(await h.fs.find(h.dir)).toEqual([h.path('d.txt'), h.path('dd/z.txt')]);
   });
 
-  test('rm -r of many files runs in bulk and leaves nothing', async () => {
+  test('rm -r of many files, with a concurrency limit, leaves nothing', async () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 120; i++) files[`bulk/${i % 4}/f${i}.txt`] = 'x'.repeat(i);
     await h.writeTree(files);
