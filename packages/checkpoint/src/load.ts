@@ -147,6 +147,21 @@ async function hasChanged(fs: FileSystem, path: string, seen: FileInfo): Promise
   return !now || now.size !== seen.size || now.etag !== seen.etag || now.mtime?.getTime() !== seen.mtime?.getTime();
 }
 
+/**
+ * Runs `read`, turning corruption into ConflictError when the file no longer matches `seen`: reads
+ * from a file replaced in between mix two versions, and retryOnConflict reads it again.
+ */
+async function conflictIfChanged<T>(fs: FileSystem, path: string, seen: FileInfo, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof CorruptCheckpointError && (await hasChanged(fs, path, seen))) {
+      throw new ConflictError({ path, protocol: fs.protocol, cause: error });
+    }
+    throw error;
+  }
+}
+
 async function shortRead(fs: FileSystem, path: string, seen: FileInfo, got: number, wanted: number): Promise<never> {
   if (await hasChanged(fs, path, seen)) throw new ConflictError({ path, protocol: fs.protocol });
   throw new CorruptCheckpointError('truncated', `read ${got} bytes where ${wanted} were expected`);
@@ -159,13 +174,18 @@ interface HeaderRead {
   probe: Uint8Array;
 }
 
+async function readHeaderFrom(fs: FileSystem, path: string, signal: AbortSignal | undefined): Promise<HeaderRead> {
+  const info = await fs.info(path, { signal });
+  if (info.type !== 'file') throw new IsADirectoryError({ path, protocol: fs.protocol });
+  // The file may be replaced after `info`: its new bytes would not fit the old size.
+  return conflictIfChanged(fs, path, info, () => readHeaderOf(fs, path, info, signal));
+}
+
 /**
  * Best effort at one range read: the first 64 KiB hold the length prefix and, for most files, the
  * whole header. A larger header costs one more read of exactly the missing bytes.
  */
-async function readHeaderFrom(fs: FileSystem, path: string, signal: AbortSignal | undefined): Promise<HeaderRead> {
-  const info = await fs.info(path, { signal });
-  if (info.type !== 'file') throw new IsADirectoryError({ path, protocol: fs.protocol });
+async function readHeaderOf(fs: FileSystem, path: string, info: FileInfo, signal: AbortSignal | undefined): Promise<HeaderRead> {
   const probeEnd = Math.min(info.size, HEADER_PROBE_BYTES);
   const probe = probeEnd === 0 ? new Uint8Array(0) : await fs.cat(path, { start: 0, end: probeEnd, signal });
   if (probe.length !== probeEnd) await shortRead(fs, path, info, probe.length, probeEnd);
@@ -315,18 +335,12 @@ function located(error: unknown, fs: FileSystem, path: string): unknown {
 async function loadFrom(fs: FileSystem, path: string, options: LoadOptions): Promise<Record<string, unknown>> {
   try {
     const read = await readHeaderFrom(fs, path, options.signal);
-    const strata = readStrata(read.header);
-    const selected = selectTensors(read.header, options.keys);
-    try {
+    return await conflictIfChanged(fs, path, read.info, async () => {
+      const strata = readStrata(read.header);
+      const selected = selectTensors(read.header, options.keys);
       const bytes = await readVerifiedTensorBytes(fs, path, read, strata, selected, options.signal);
       return buildCheckpoint(read.header, strata, selected, (t) => bytes.get(t.name)!);
-    } catch (error) {
-      // A file replaced between our reads mixes two versions; that is a conflict, not corruption.
-      if (error instanceof CorruptCheckpointError && (await hasChanged(fs, path, read.info))) {
-        throw new ConflictError({ path, protocol: fs.protocol, cause: error });
-      }
-      throw error;
-    }
+    });
   } catch (error) {
     throw located(error, fs, path);
   }
@@ -346,8 +360,8 @@ export async function readCheckpointInfo(url: string, options: StorageCallOption
   return withStorage(url, options, ({ fs, path }) =>
     retryOnConflict(async () => {
       try {
-        const { header } = await readHeaderFrom(fs, path, options.signal);
-        return describeHeader(header, readStrata(header));
+        const { header, info } = await readHeaderFrom(fs, path, options.signal);
+        return await conflictIfChanged(fs, path, info, async () => describeHeader(header, readStrata(header)));
       } catch (error) {
         throw located(error, fs, path);
       }

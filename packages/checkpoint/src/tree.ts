@@ -270,7 +270,8 @@ function viewAs(type: ArrayTypeName, t: Tensor): unknown {
   const bytes = bytesOf(t.data);
   switch (type) {
     case 'ArrayBuffer':
-      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      // A fresh copy: the bytes may sit in a snapshot's SharedArrayBuffer, which saving refuses.
+      return new Uint8Array(bytes).buffer;
     case 'DataView':
       return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     case 'Buffer':

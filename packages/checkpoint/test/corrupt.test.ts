@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 
+import type { FileSystem } from '@strata/fs-core';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -11,6 +12,7 @@ import {
   serializeCheckpoint,
   tensor,
   type CorruptReason,
+  type Tensor,
 } from '../src/index.js';
 import { instrumentedFs, privateMemoryFs } from './helpers.js';
 
@@ -224,5 +226,67 @@ describe('corrupt files through storage', () => {
     const text = Buffer.from(bytes).toString('latin1');
     bytes[text.indexOf('\\"step\\":5') + 9] = '7'.charCodeAt(0);
     expect(() => readCheckpointInfoFromBytes(bytes)).toThrow(CorruptCheckpointError);
+  });
+});
+
+/**
+ * Atomically replaces the file with `replacement` right after the first call of `method` on it, so
+ * the reads that follow see the new bytes while the load still holds what it saw before.
+ */
+function replacedAfterFirst(inner: FileSystem, method: 'info' | 'cat', replacement: Uint8Array): FileSystem {
+  let replaced = false;
+  return new Proxy(inner, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target);
+      if (prop !== method || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
+      return async (path: string, ...rest: unknown[]) => {
+        const out: unknown = await v.call(target, path, ...rest);
+        if (!replaced) {
+          replaced = true;
+          await target.pipe(path, replacement);
+        }
+        return out;
+      };
+    },
+  });
+}
+
+describe('a checkpoint replaced while its header is read', () => {
+  const older = serializeCheckpoint({ step: 1, w: tensor('F32', [64], new Float32Array(64)) });
+  const newer = serializeCheckpoint({ step: 2, w: tensor('F32', [128], new Float32Array(128).fill(1)) });
+
+  it('between the size and the header is loaded again, not reported as corrupt', async () => {
+    const fs = await privateMemoryFs();
+    await fs.pipe('/ckpt.safetensors', older);
+    const loaded = (await loadCheckpoint('/ckpt.safetensors', { fs: replacedAfterFirst(fs, 'info', newer) })) as { step: number; w: Tensor };
+    expect(loaded.step).toBe(2);
+    expect(loaded.w.shape).toEqual([128]);
+  });
+
+  it('between the size and the header is described again, not reported as corrupt', async () => {
+    const fs = await privateMemoryFs();
+    await fs.pipe('/ckpt.safetensors', older);
+    const info = await readCheckpointInfo('/ckpt.safetensors', { fs: replacedAfterFirst(fs, 'info', newer) });
+    expect(info.tensors.map((t) => t.shape)).toEqual([[128]]);
+  });
+
+  it('between the two reads of a header over 64 KiB is read again, not reported as corrupt', async () => {
+    // Same size, different metadata: the second read joins the older header's start to the newer's end.
+    const big = (fill: string, step: number) => serializeCheckpoint({ note: fill.repeat(100_000), step });
+    const [older, newer] = [big('a', 1), big('b', 2)];
+    const fs = await privateMemoryFs();
+    await fs.pipe('/big.safetensors', older);
+    expect(await loadCheckpoint('/big.safetensors', { fs: replacedAfterFirst(fs, 'cat', newer) })).toEqual(deserializeCheckpoint(newer));
+    await fs.pipe('/big.safetensors', older);
+    expect(await readCheckpointInfo('/big.safetensors', { fs: replacedAfterFirst(fs, 'cat', newer) })).toEqual(readCheckpointInfoFromBytes(newer));
+  });
+
+  it('while a file that stays put with the bytes that read saw is still CorruptCheckpointError', async () => {    const fs = await privateMemoryFs();
+    await fs.pipe('/bad.safetensors', newer.subarray(0, older.length));
+    for (const read of [loadCheckpoint, readCheckpointInfo]) {
+      const error = await read('/bad.safetensors', { fs }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CorruptCheckpointError);
+      expect((error as CorruptCheckpointError).reason).toBe('out-of-bounds');
+    }
   });
 });

@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { AsyncCheckpointIO, loadCheckpoint, readCheckpointInfo, snapshotCheckpoint } from '../src/index.js';
 import { isShared, isWholeBuffer, sha256OnWorker, sha256SlicesOnWorker } from '../src/hashing.js';
 import { filesystem } from '@strata/fs-core';
+
+// The real worker, watched: shows which saves hashed off the thread, and on what memory.
+vi.mock('../src/hashing.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../src/hashing.js')>();
+  return { ...original, sha256OnWorker: vi.fn(original.sha256OnWorker) };
+});
 
 describe('off-thread hashing of private snapshots', () => {
   it('the worker hashes shared memory in place and agrees with node:crypto', async () => {
@@ -35,9 +41,13 @@ describe('off-thread hashing of private snapshots', () => {
 
     const fs = await filesystem('memory', { store: 'private' });
     const io = new AsyncCheckpointIO(undefined, {});
+    vi.mocked(sha256OnWorker).mockClear();
     await io.saveCheckpoint({ step: 1, w: { dtype: 'F32', shape: [weights.length], data: weights } }, '/h/a.ckpt', { fs });
     weights.fill(0); // the saved checkpoint is the state at the call
     await io.flush();
+    const hashed = vi.mocked(sha256OnWorker).mock.calls.flatMap(([views]) => views);
+    expect(hashed.length, 'the save hashed its snapshot on the worker').toBeGreaterThan(0);
+    expect(hashed.every(isShared), "the IO's snapshot is shared memory").toBe(true);
     const loaded = (await loadCheckpoint('/h/a.ckpt', { fs })) as { w: { data: Float32Array } };
     expect(loaded.w.data[1]).toBe(Math.fround(Math.sin(1)));
     const info = await readCheckpointInfo('/h/a.ckpt', { fs });

@@ -72,6 +72,13 @@ describe('snapshotCheckpoint', () => {
     expect([...snap.nested.raw]).toEqual([5]);
     expect(snap.when).toEqual(new Date(5));
   });
+
+  it('gives back an ArrayBuffer even when the copies live in SharedArrayBuffers', () => {
+    const blob = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]).buffer;
+    const snap = snapshotCheckpoint({ blob }, (n) => new Uint8Array(new SharedArrayBuffer(n))) as { blob: ArrayBuffer };
+    expect(snap.blob).toBeInstanceOf(ArrayBuffer);
+    expect([...new Uint8Array(snap.blob)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
 });
 
 describe('AsyncCheckpointIO', () => {
@@ -228,6 +235,17 @@ describe('AsyncCheckpointIO', () => {
     await new Promise((r) => setTimeout(r, 20));
     await expect(io.saveCheckpoint({ v: 2 }, '/next.safetensors')).rejects.toThrow(/injected failure removing/);
     expect(removals).toBe(2);
+    await io.teardown();
+  });
+
+  it('saves a checkpoint holding an ArrayBuffer', async () => {
+    const fs = await privateMemoryFs();
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs }));
+    const blob = new Uint8Array([9, 8, 7, 6, 5, 4, 3, 2]).buffer;
+    await io.saveCheckpoint({ blob }, '/blob.safetensors');
+    const loaded = (await io.loadCheckpoint('/blob.safetensors')) as { blob: ArrayBuffer };
+    expect(loaded.blob).toBeInstanceOf(ArrayBuffer);
+    expect([...new Uint8Array(loaded.blob)]).toEqual([9, 8, 7, 6, 5, 4, 3, 2]);
     await io.teardown();
   });
 

@@ -1,4 +1,5 @@
 import { NotFoundError, type FileInfo } from '@strata/fs-core';
+import { checkpointNamePattern } from './format.js';
 import type { ModelCheckpoint } from './model-checkpoint.js';
 import type { Trainer } from './trainer.js';
 import type { CheckpointDict } from './types.js';
@@ -74,14 +75,12 @@ function bestPathFromState(trainer: Trainer, head: CheckpointDict): string | und
 export async function resolveCheckpointPath(trainer: Trainer, ckptPath: string): Promise<string | undefined> {
   if (ckptPath === 'last') {
     const dirs = checkpointDirs(trainer);
-    const isLast = (cb: ModelCheckpoint | undefined) => (name: string) => {
-      const stem = cb?.checkpointNameLast ?? 'last';
-      return name.endsWith('.ckpt') && new RegExp(`^${stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(-v\\d+)?\\.ckpt$`).test(name);
-    };
     const candidates: Candidate[] = [];
     for (const dir of dirs) {
       const cb = trainer.checkpointCallbacks.find((c) => c.dirpath === dir);
-      candidates.push(...(await listCheckpoints(trainer, dir, isLast(cb))));
+      // The stem may be a template such as '{epoch}-last': match every name it can format to.
+      const isLast = checkpointNamePattern(cb?.checkpointNameLast ?? 'last', cb?.autoInsertMetricName ?? true);
+      candidates.push(...(await listCheckpoints(trainer, dir, (name) => isLast.test(name))));
     }
     const found = candidates.length === 1 ? candidates[0]!.url : (await newest(trainer, candidates))?.url;
     if (!found) {

@@ -82,12 +82,15 @@ function stripZeros(text: string): string {
   return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
 }
 
+/** `{name}` or `{name:spec}` in a checkpoint filename template. */
+const PLACEHOLDER = /\{([^{}:]+)(?::([^{}]*))?\}/g;
+
 /**
  * Lightning's checkpoint filename templating: `{epoch}-{val_loss:.2f}` → `epoch=1-val_loss=0.12`
  * (with `autoInsertMetricName`), `{epoch:03d}` → `epoch=001`. Unknown names format as 0.
  */
 export function formatCheckpointName(template: string, metrics: Record<string, number>, autoInsertMetricName = true): string {
-  return template.replace(/\{([^{}:]+)(?::([^{}]*))?\}/g, (_all, rawName: string, spec: string | undefined) => {
+  return template.replace(PLACEHOLDER, (_all, rawName: string, spec: string | undefined) => {
     const name = rawName.trim();
     const value = metrics[name] ?? 0;
     const text = spec === undefined || spec === '' ? formatPlain(value) : formatNumber(value, spec);
@@ -99,4 +102,21 @@ function formatPlain(value: number): string {
   if (Number.isNaN(value)) return 'nan';
   if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
   return String(value);
+}
+
+/**
+ * Matches the file names `formatCheckpointName(template, <any metrics>, autoInsertMetricName)`
+ * gives, with ModelCheckpoint's optional `-vN` suffix and `.ckpt`: each value may be any text.
+ */
+export function checkpointNamePattern(template: string, autoInsertMetricName = true): RegExp {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  let pattern = '';
+  let literalStart = 0;
+  for (const match of template.matchAll(PLACEHOLDER)) {
+    pattern += escape(template.slice(literalStart, match.index));
+    pattern += `${autoInsertMetricName ? escape(`${match[1]!.trim()}=`) : ''}.+?`;
+    literalStart = match.index + match[0].length;
+  }
+  pattern += escape(template.slice(literalStart));
+  return new RegExp(`^${pattern}(?:-v\\d+)?\\.ckpt$`);
 }

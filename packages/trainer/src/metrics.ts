@@ -66,8 +66,11 @@ export class MetricsCollector {
     }
   }
 
-  /** Reduces the epoch values of `phase` into the metrics and returns those meant for loggers. */
-  endEpoch(phase: LogPhase): Record<string, number> {
+  /**
+   * Writes the epoch values of `phase` logged so far, reduced, into the metrics and returns those
+   * meant for loggers. The values keep accumulating: epoch-end hooks may still log more.
+   */
+  reduceEpoch(phase: LogPhase): Record<string, number> {
     const forLogger: Record<string, number> = {};
     for (const [name, acc] of this.epochAccumulators[phase]) {
       const value =
@@ -78,6 +81,12 @@ export class MetricsCollector {
       if (acc.progBar) this.progressBarMetrics[key] = value;
       if (acc.logger) forLogger[key] = value;
     }
+    return forLogger;
+  }
+
+  /** Reduces the epoch values of `phase` for the last time and returns those meant for loggers. */
+  endEpoch(phase: LogPhase): Record<string, number> {
+    const forLogger = this.reduceEpoch(phase);
     this.epochAccumulators[phase].clear();
     Object.assign(this.loggedMetrics, forLogger);
     return forLogger;

@@ -273,10 +273,7 @@ export class Trainer {
     await module.setup('fit');
     await module.configureModel();
 
-    this.trainLoader = options.trainDataloaders ?? (dm ? await dm.trainDataloader() : undefined);
-    this.valLoader = options.valDataloaders ?? (dm?.valDataloader ? await dm.valDataloader() : undefined);
-    if (!this.trainLoader) throw new Error('fit() needs training data: pass trainDataloaders or a datamodule');
-    this.numTrainingBatches = isLoaderWithLength(this.trainLoader) ? this.trainLoader.length : undefined;
+    if (!options.trainDataloaders && !dm) throw new Error('fit() needs training data: pass trainDataloaders or a datamodule');
 
     this.resetLoops();
     let checkpoint: CheckpointDict | undefined;
@@ -288,6 +285,11 @@ export class Trainer {
         await this.restoreModulesAndCallbacks(module, checkpoint);
       }
     }
+
+    // After the restore, as in Lightning: a datamodule may build its loaders from its restored state.
+    this.trainLoader = options.trainDataloaders ?? (await dm!.trainDataloader());
+    this.valLoader = options.valDataloaders ?? (dm?.valDataloader ? await dm.valDataloader() : undefined);
+    this.numTrainingBatches = isLoaderWithLength(this.trainLoader) ? this.trainLoader.length : undefined;
 
     this.configureOptimizers(module.configureOptimizers());
 
@@ -525,6 +527,12 @@ export class Trainer {
         }
       }
       if (!exhausted) break;
+      // Counts batches restored from a checkpoint too, so resuming after an epoch's last batch is not "empty".
+      if (this.batchProgress.current.completed === 0) {
+        // Another epoch would be just as empty: with only maxSteps set, the loop would never end.
+        this.warn(`fit stopped: epoch ${this.currentEpoch} yielded no training batches`);
+        break;
+      }
       await this.endTrainEpoch(module);
     }
     await this.callHook('onTrainEnd', module);
@@ -582,11 +590,13 @@ export class Trainer {
     this.phase = 'train';
     this.stepSchedulers('epoch', epoch + 1);
     bump(this.epochProgress, 'processed');
-    const epochMetrics = this.metrics.endEpoch('train');
+    this.metrics.reduceEpoch('train');
     // Lightning's order: plain callbacks, the module, then monitoring (checkpoint) callbacks.
     const [monitoring, plain]: [Callback[], Callback[]] = [this.callbacks.filter((c) => c instanceof ModelCheckpoint), this.callbacks.filter((c) => !(c instanceof ModelCheckpoint))];
     for (const cb of plain) await cb.onTrainEpochEnd(this, module);
     await module.onTrainEpochEnd();
+    // Reduced again so what those hooks logged reaches the monitoring callbacks and the loggers.
+    const epochMetrics = this.metrics.endEpoch('train');
     for (const cb of monitoring) await cb.onTrainEpochEnd(this, module);
     await this.logToLoggers({ ...epochMetrics, ...this.metrics.takeStepMetrics() });
     bump(this.epochProgress, 'completed');
@@ -612,8 +622,10 @@ export class Trainer {
       await this.letIoRun();
       index += 1;
     }
-    const valMetrics = this.metrics.endEpoch('validate');
+    this.metrics.reduceEpoch('validate');
     await this.callHook('onValidationEpochEnd', module);
+    // Reduced again so what the epoch-end hooks logged reaches onValidationEnd (ModelCheckpoint) and the loggers.
+    const valMetrics = this.metrics.endEpoch('validate');
     this.lastValidationStep = this.globalStep;
     this.validationHasRun = true;
     await this.callHook('onValidationEnd', module);

@@ -166,6 +166,7 @@ describe('hook order', () => {
       'dm.loadStateDict', // 4.
       'cbA.onLoadCheckpoint', 'cbB.onLoadCheckpoint', // 5.
       'cbA.loadStateDict', 'cbB.loadStateDict', // 6. by stateKey
+      'dm.trainDataloader', 'dm.valDataloader', // loaders may depend on the restored datamodule state
       'module.configureOptimizers', // 7.
       'cbA.onFitStart', 'cbB.onFitStart', '(globalStep at onFitStart=0)', 'module.onFitStart', // 8.
       'optimizer.loadStateDict(globalStep=3)', // 9. loops restored (global step 3) before 10. optimizers

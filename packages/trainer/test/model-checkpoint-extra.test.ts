@@ -4,8 +4,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AsyncCheckpointIO, FsCheckpointIO, loadCheckpoint } from '@strata/checkpoint';
 import { filesystem, type FileSystem, type WriteHandle } from '@strata/fs-core';
 import { Callback, formatCheckpointName, ModelCheckpoint, Trainer, type Module } from '../src/index.js';
+import { checkpointNamePattern } from '../src/format.js';
 import { listNames, ScriptedModule, tinyData } from './checkpoint-cases.js';
-import { freshRoot, quietOptions } from './helpers.js';
+import { freshRoot, makeMlp, quietOptions } from './helpers.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -24,6 +25,23 @@ describe('checkpoint file names', () => {
     expect(cb.formatCheckpointName({ epoch: 1, step: 20, val_loss: 0.12 }, undefined, 2)).toBe('s3://bucket/run/ckpts/epoch=1-step=20-val_loss=0.12-v2.ckpt');
   });
 
+  it('checkpointNamePattern matches every name formatCheckpointName gives, and only those', () => {
+    const names = (template: string, auto = true) =>
+      [{ epoch: 3, step: 40, val_loss: 0.1234 }, { epoch: 12, step: 7, val_loss: NaN }, { epoch: 0, step: 0, val_loss: -Infinity }].map((m) => formatCheckpointName(template, m, auto));
+    for (const [template, auto] of [['{epoch}-last', true], ['last-{epoch:03d}-{val_loss:.2e}', true], ['{epoch}_{step}.last', false], ['last', true]] as const) {
+      const pattern = checkpointNamePattern(template, auto);
+      for (const name of names(template, auto)) {
+        expect(`${name}.ckpt`).toMatch(pattern);
+        expect(`${name}-v2.ckpt`).toMatch(pattern);
+        expect(`${name}.ckpt.tmp`).not.toMatch(pattern);
+      }
+    }
+    expect('epoch=3-step=40.ckpt').not.toMatch(checkpointNamePattern('{epoch}-last'));
+    expect('3-last.ckpt').not.toMatch(checkpointNamePattern('{epoch}-last'));
+    expect('last.ckpt').not.toMatch(checkpointNamePattern('{epoch}-last'));
+    expect('last-v1.ckpt').toMatch(checkpointNamePattern('last'));
+  });
+
   it('rejects invalid configurations', () => {
     expect(() => new ModelCheckpoint({ saveTopK: 3 })).toThrow(/no quantity to rank/);
     expect(() => new ModelCheckpoint({ saveTopK: -2 })).toThrow(/saveTopK/);
@@ -37,6 +55,45 @@ describe('checkpoint file names', () => {
       await trainer.fit(new ScriptedModule([1]), { datamodule: tinyData() });
     }
     expect(await listNames({ root: async () => root }, `${root}/checkpoints`)).toEqual(['epoch=0-step=2-v1.ckpt', 'epoch=0-step=2.ckpt']);
+  });
+});
+
+describe("ckptPath 'last' with a templated checkpointNameLast", () => {
+  const lastNamed = (template: string, options: ConstructorParameters<typeof ModelCheckpoint>[0] = {}) => {
+    const cb = new ModelCheckpoint({ saveLast: true, saveTopK: 0, ...options });
+    cb.checkpointNameLast = template;
+    return cb;
+  };
+
+  it('finds the files ModelCheckpoint names from the template and resumes from the newest', async () => {
+    const { root } = await freshRoot('memory');
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 2, callbacks: [lastNamed('{epoch}-last')] }));
+    await trainer.fit(makeMlp(), { datamodule: tinyData() });
+    const dir = `${root}/checkpoints`;
+    expect(await listNames({ root: async () => root }, dir)).toEqual(['epoch=1-last.ckpt']);
+    // An older match, a newer match with a version suffix, and a newer file that is not a "last" one.
+    await trainer.saveCheckpoint(`${dir}/epoch=0-last.ckpt`);
+    const further = new Trainer(quietOptions(root, { maxSteps: 5, enableCheckpointing: false }));
+    await further.fit(makeMlp(), { datamodule: tinyData(), ckptPath: `${dir}/epoch=1-last.ckpt` });
+    await further.saveCheckpoint(`${dir}/epoch=2-last-v1.ckpt`);
+    const newest = new Trainer(quietOptions(root, { maxSteps: 6, enableCheckpointing: false }));
+    await newest.fit(makeMlp(), { datamodule: tinyData(), ckptPath: `${dir}/epoch=2-last-v1.ckpt` });
+    await newest.saveCheckpoint(`${dir}/epoch=2-step=6.ckpt`);
+
+    const resumed = new Trainer(quietOptions(root, { maxSteps: 7, callbacks: [lastNamed('{epoch}-last')] }));
+    await resumed.fit(makeMlp(), { datamodule: tinyData(), ckptPath: 'last' });
+    expect(resumed.ckptPath).toBe(`${dir}/epoch=2-last-v1.ckpt`);
+  });
+
+  it('follows format specs and autoInsertMetricName', async () => {
+    const { root } = await freshRoot('memory');
+    const cb = () => lastNamed('last-{epoch:03d}-{step}', { autoInsertMetricName: false });
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 1, callbacks: [cb()] }));
+    await trainer.fit(makeMlp(), { datamodule: tinyData() });
+    expect(await listNames({ root: async () => root }, `${root}/checkpoints`)).toEqual(['last-000-2.ckpt']);
+    const resumed = new Trainer(quietOptions(root, { maxEpochs: 2, callbacks: [cb()] }));
+    await resumed.fit(makeMlp(), { datamodule: tinyData(), ckptPath: 'last' });
+    expect(resumed.ckptPath).toBe(`${root}/checkpoints/last-000-2.ckpt`);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '@strata/checkpoint';
-import { Callback, ClassificationDataModule, ModelCheckpoint, STRATA_VERSION, Trainer, tensorF32, type CheckpointDict, type F32Tensor, type Module } from '../src/index.js';
+import { Callback, ClassificationDataModule, DataModule, Module, ModelCheckpoint, STRATA_VERSION, Trainer, tensorF32, type CheckpointDict, type F32Tensor, type OptimizerConfig } from '../src/index.js';
 import { tinyData } from './checkpoint-cases.js';
 import { freshRoot, makeMlp, quietOptions, smallData } from './helpers.js';
 
@@ -30,6 +30,36 @@ class Counter extends Callback {
   }
   override loadStateDict(state: Record<string, unknown>): void {
     this.count = state.count as number;
+  }
+}
+
+/** Builds its loader from its state when the loader is requested (a curriculum level). */
+class CurriculumData extends DataModule<number> {
+  level = 0;
+  override trainDataloader(): number[] {
+    return [this.level, this.level, this.level];
+  }
+  override stateDict(): Record<string, unknown> {
+    return { level: this.level };
+  }
+  override loadStateDict(state: Record<string, unknown>): void {
+    this.level = state.level as number;
+  }
+}
+
+/** Records its batches; no parameters to update. */
+class BatchRecorder extends Module<number> {
+  readonly seen: number[] = [];
+  constructor() {
+    super();
+    this.automaticOptimization = false;
+  }
+  override trainingStep(batch: number): number {
+    this.seen.push(batch);
+    return 0;
+  }
+  override configureOptimizers(): OptimizerConfig {
+    return null;
   }
 }
 
@@ -79,6 +109,22 @@ describe('checkpoint contents and state round trips', () => {
     expect(Buffer.from((dm2.std as F32Tensor).data.buffer).equals(Buffer.from(dm.std!.data.buffer))).toBe(true);
     expect(counter2.count).toBe(6); // 5 restored + 1 more step
     expect(tagger2.seen).toEqual({ savedAtStep: 5, note: 'from Tagger', probe: { dtype: 'F32', shape: [2], data: new Float32Array([1.5, -2]) }, when: new Date(0) });
+  });
+
+  it('asks for the dataloaders after the datamodule state is restored', async () => {
+    const { root } = await freshRoot('memory');
+    const dm = new CurriculumData();
+    dm.level = 2;
+    const trainer = new Trainer(quietOptions(root, { maxSteps: 2, enableCheckpointing: false }));
+    await trainer.fit(new BatchRecorder(), { datamodule: dm });
+    const url = `${root}/curriculum.ckpt`;
+    await trainer.saveCheckpoint(url);
+
+    const recorder = new BatchRecorder();
+    const resumed = new Trainer(quietOptions(root, { maxSteps: 5, enableCheckpointing: false }));
+    await resumed.fit(recorder, { datamodule: new CurriculumData(), ckptPath: url });
+    expect(recorder.seen).toEqual([2, 2, 2]);
+    expect(resumed.numTrainingBatches).toBe(3);
   });
 
   it('module onSaveCheckpoint/onLoadCheckpoint see the same extra key', async () => {

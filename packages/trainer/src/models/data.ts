@@ -189,14 +189,14 @@ export class ClassificationDataModule extends DataModule<ClassificationBatch> {
   private loader(rows: Uint32Array, shuffle: boolean): DataLoader<number, ClassificationBatch> {
     const data = this.requireData();
     const f = data.features;
+    // The Trainer asks for loaders after restoring a checkpoint, so these are the restored statistics.
+    this.ensureStatistics();
+    const mean = this.mean!.data;
+    const std = this.std!.data;
     return new DataLoader(rowDataset(rows.length), {
       batchSize: this.options.batchSize,
       shuffle,
       collate: (_items, positions) => {
-        // Statistics are taken lazily so a restored state (loaded after setup) is the one used.
-        this.ensureStatistics();
-        const mean = this.mean!.data;
-        const std = this.std!.data;
         const indices = positions.map((p) => rows[p]!);
         const x = new Float32Array(indices.length * f);
         const y = new Int32Array(indices.length);
