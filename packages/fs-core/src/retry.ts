@@ -77,7 +77,7 @@ export class RetryPolicy {
       } catch (raw) {
         const timedOut = trySignal?.aborted === true && !signal?.aborted;
         const error = timedOut ? new TimeoutError({ cause: raw }) : raw;
-        if (signal?.aborted) throw error instanceof FsError ? error : new AbortError({ cause: raw });
+        if (signal?.aborted) throw aborted(error);
         await this.pause(error, attempt, signal, deadline);
       }
     }
@@ -88,7 +88,7 @@ export class RetryPolicy {
    * used up, otherwise waits out the backoff. Streams that resume mid-way use this directly.
    */
   async pause(error: unknown, attempt: number, signal?: AbortSignal, deadline?: number): Promise<void> {
-    if (signal?.aborted) throw error instanceof FsError ? error : new AbortError({ cause: error });
+    if (signal?.aborted) throw aborted(error);
     const retryable = error instanceof FsError && error.retryable;
     if (!retryable || attempt >= this.attempts) throw error;
     const hinted = (error as RetryAfterHint).retryAfterMs;
@@ -98,6 +98,16 @@ export class RetryPolicy {
     this.onRetry?.({ attempt, delayMs, error });
     await sleep(delayMs, signal);
   }
+}
+
+/**
+ * What a caller who aborted gets: an AbortError, even when the backend saw the abort as some other
+ * failure (undici rejects with the signal's reason, e.g. a plain Error the caller passed to abort()).
+ */
+function aborted(error: unknown): FsError {
+  if (error instanceof AbortError) return error;
+  const where = error instanceof FsError ? { path: error.path, protocol: error.protocol } : {};
+  return new AbortError({ ...where, cause: error });
 }
 
 function minDefined(a: number | undefined, b: number | undefined): number | undefined {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { NotFoundError, RetryPolicy, StorageError, type RetryEvent } from '../src/index.js';
+import { AbortError, NotFoundError, RetryPolicy, StorageError, type RetryEvent } from '../src/index.js';
 
 /** A policy with no jitter (random() = 0), so every backoff without a hint is 0 ms. */
 function policy(options: ConstructorParameters<typeof RetryPolicy>[0] = {}): { retry: RetryPolicy; events: RetryEvent[] } {
@@ -40,6 +40,21 @@ describe('RetryPolicy', () => {
     await expect(retry.run(async () => (tries++, Promise.reject(tries === 3 ? last : busy())))).rejects.toBe(last);
     expect(tries).toBe(3);
     expect(events.map((e) => e.attempt)).toEqual([1, 2]);
+  });
+
+  it("a caller's abort is an AbortError, even when the failure it caused came back as another error", async () => {
+    const { retry } = policy();
+    const controller = new AbortController();
+    const error = await retry
+      .run(async () => {
+        // undici rejects a body with the signal's reason: here a plain Error, mapped as a cut-short body.
+        controller.abort(new Error('stop'));
+        throw new StorageError({ path: 'b/k', protocol: 's3', retryable: true }, 'body cut short: stop');
+      }, controller.signal)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect(error).toMatchObject({ path: 'b/k', protocol: 's3' });
+    await expect(retry.pause(busy(), 1, controller.signal)).rejects.toBeInstanceOf(AbortError);
   });
 
   it('stops at the deadline rather than sleep past it', async () => {
