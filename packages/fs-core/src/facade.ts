@@ -291,13 +291,12 @@ export class AdaptedFileSystem implements FileSystem {
     const visit = async function* (this: AdaptedFileSystem, dir: string, depth: number): AsyncGenerator<WalkEntry> {
       const entries = await this.ls(dir, options);
       if (entries.length === 1 && entries[0]!.type === 'file' && entries[0]!.name === dir) return;
-      const dirs = entries.filter((e) => e.type === 'directory').map((e) => baseName(e.name));
+      const subdirs = entries.filter((e) => e.type === 'directory');
       const files = entries.filter((e) => e.type === 'file').map((e) => baseName(e.name));
-      yield { root: dir, dirs, files };
+      yield { root: dir, dirs: subdirs.map((e) => baseName(e.name)), files };
       if (options.maxDepth !== undefined && depth >= options.maxDepth) return;
       // Linked directories are listed but not entered (os.walk's default), so a loop cannot recurse forever.
-      const entered = entries.filter((e) => e.type === 'directory' && !e.islink).map((e) => e.name);
-      for (const d of entered) yield* visit.call(this, d, depth + 1);
+      for (const d of subdirs) if (!d.islink) yield* visit.call(this, d.name, depth + 1);
     };
     yield* visit.call(this, p, 1);
   }
@@ -434,12 +433,8 @@ export class AdaptedFileSystem implements FileSystem {
   async rm(path: string, options: BulkOptions = {}): Promise<void> {
     const p = this.normalize(path);
     const info = await this.infoOf(p, options.signal);
-    if (info.islink && info.type === 'directory' && this.adapter.removeDir) {
-      // The link goes, never what it points at (like rm -r and shutil.rmtree).
-      await this.guard(() => this.adapter.removeDir!(p, { signal: options.signal }), p, options.signal);
-      return;
-    }
-    if (info.type === 'file') {
+    // A link goes like a file, never what it points at (like rm -r and shutil.rmtree).
+    if (info.type === 'file' || info.islink) {
       await this.removeOne(p, options.signal);
       return;
     }

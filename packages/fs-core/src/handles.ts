@@ -180,21 +180,28 @@ export class AtomicWriteHandle implements WriteHandle {
     return this.written;
   }
 
+  /**
+   * Runs `step` after every step queued before it, so callers that do not await each write still
+   * get bytes, patches and the commit in the order they asked for them.
+   */
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    const run = this.pending.then(step);
+    this.pending = run.catch(() => undefined);
+    return run;
+  }
+
   write(chunk: Uint8Array | string): Promise<void> {
-    // Serialise: callers that do not await each write still get bytes in order.
     const bytes = toBytes(chunk);
-    const run = this.pending.then(async () => {
+    return this.enqueue(async () => {
       this.assertOpen('write to');
       if (bytes.length === 0) return;
       await this.failOnError(() => this.writer.write(bytes, this.signal));
       this.written += bytes.length;
     });
-    this.pending = run.catch(() => undefined);
-    return run;
   }
 
   private patchWritten(patch: NonNullable<AdapterWriter['patch']>, position: number, chunk: Uint8Array): Promise<void> {
-    const run = this.pending.then(async () => {
+    return this.enqueue(async () => {
       this.assertOpen('patch');
       if (!Number.isSafeInteger(position) || position < 0 || position + chunk.length > this.written) {
         throw new RangeError(`patch(${position}, ${chunk.length} bytes) reaches past the ${this.written} bytes written to ${this.protocol}://${this.path}`);
@@ -204,20 +211,16 @@ export class AtomicWriteHandle implements WriteHandle {
       }
       if (chunk.length > 0) await this.failOnError(() => patch(position, chunk, this.signal));
     });
-    this.pending = run.catch(() => undefined);
-    return run;
   }
 
   commit(): Promise<void> {
     // Queued like a write: a write issued after commit() must fail, not slip into the object.
-    const run = this.pending.then(async () => {
+    return this.enqueue(async () => {
       this.assertOpen('commit');
       this.state = 'committing';
       await this.failOnError(() => this.writer.commit(this.signal));
       this.state = 'committed';
     });
-    this.pending = run.catch(() => undefined);
-    return run;
   }
 
   async abort(): Promise<void> {
