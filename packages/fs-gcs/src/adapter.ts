@@ -21,7 +21,7 @@ import {
   type WriteMode,
 } from '@strata/fs-core';
 
-import { sanitizeCause, statusOf, toFsError, type ErrorContext } from './errors.js';
+import { GcsCredentialsError, sanitizeCause, statusOf, toFsError, type ErrorContext } from './errors.js';
 import { GcsHttp, objectPath, type HttpAnswer } from './http.js';
 import { DEFAULT_CHUNK_SIZE, createStorage, validateChunkSize, type GcsOptions } from './options.js';
 import { GcsUploader, GcsWriter, type ObjectResource } from './uploader.js';
@@ -446,7 +446,12 @@ export class GcsAdapter implements StorageAdapter {
   private async projectId(): Promise<string> {
     const configured = this.storage.projectId;
     if (configured && configured !== '{{projectId}}') return configured;
-    return this.storage.authClient.getProjectId();
+    try {
+      return await this.storage.authClient.getProjectId();
+    } catch (error) {
+      // A metadata server's 404 here is about the project, not the bucket: never "bucket not found".
+      throw new GcsCredentialsError(error);
+    }
   }
 
   private split(path: string): { bucket: string; key: string } {

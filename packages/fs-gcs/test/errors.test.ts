@@ -171,6 +171,17 @@ describe('credentials that cannot be obtained (token endpoint failures)', () => 
       expect(tokenRequests()).toBe(3);
     }
   });
+
+  it('mkdir of a bucket when no project can be found is PermissionDeniedError, never "bucket not found"', async () => {
+    const { endpoint, requests } = await startServer((_req, _body, res) => jsonError(res, 500, 'no request should get here'));
+    const storage = new Storage({ apiEndpoint: endpoint, useAuthWithCustomEndpoint: true, retryOptions: { autoRetry: false } });
+    storage.authClient.getProjectId = () => Promise.reject(tokenEndpointError(404, 'Unable to detect a Project Id in the current environment.'));
+    const error = await expectFsError(createFileSystem({ storage, retry: { attempts: 1 } }).mkdir('newbucket'), PermissionDeniedError);
+    expect(error.message).toContain('Could not obtain Google credentials to access gs://newbucket');
+    expect(error.message).toContain('Unable to detect a Project Id');
+    expect(inspect(error, { depth: 20 })).not.toContain('SECRET');
+    expect(requests).toEqual([]);
+  });
 });
 
 describe('mkdir of a bucket whose name is taken (409)', () => {

@@ -1,9 +1,9 @@
 export type Reduce = 'mean' | 'sum' | 'max' | 'min';
 
 export interface LogOptions {
-  /** Record the value of every step. Default: true in training, false in validation. */
+  /** Record the value of every step. Default: true in training, false in validation and in onTrainEpochStart/End. */
   onStep?: boolean;
-  /** Reduce over the epoch (or validation run). Default: false in training, true in validation. */
+  /** Reduce over the epoch (or validation run). Default: false in training, true in validation and in onTrainEpochStart/End. */
   onEpoch?: boolean;
   /** Show on the progress bar. */
   progBar?: boolean;

@@ -141,6 +141,8 @@ export class Trainer {
   private readonly seedGiven: boolean;
   private readonly onWarning: (message: string) => void;
   private phase: LogPhase = 'train';
+  /** Inside onTrainEpochStart/onTrainEpochEnd hooks, where Lightning's log() defaults to an epoch value. */
+  private inTrainEpochHook = false;
   private lastIoTurn = performance.now();
   private epochProgress = emptyProgress();
   private batchProgress = emptyProgress();
@@ -235,8 +237,19 @@ export class Trainer {
   }
 
   /** Called by `Module.log`. */
-  logMetric(name: string, value: number, options?: LogOptions): void {
-    this.metrics.log(this.phase, name, value, options);
+  logMetric(name: string, value: number, options: LogOptions = {}): void {
+    const epochDefault = this.inTrainEpochHook && this.phase === 'train';
+    const resolved = epochDefault ? { ...options, onStep: options.onStep ?? false, onEpoch: options.onEpoch ?? true } : options;
+    this.metrics.log(this.phase, name, value, resolved);
+  }
+
+  private async inTrainEpochHooks(run: () => Promise<void>): Promise<void> {
+    this.inTrainEpochHook = true;
+    try {
+      await run();
+    } finally {
+      this.inTrainEpochHook = false;
+    }
   }
 
   /* ------------------------------------------------------------------ */
@@ -511,7 +524,7 @@ export class Trainer {
       const loader = this.trainLoader!;
       (loader as { setEpoch?: (e: number, s: number) => void }).setEpoch?.(this.currentEpoch, this.seed);
       this.phase = 'train';
-      await this.callHook('onTrainEpochStart', module);
+      await this.inTrainEpochHooks(() => this.callHook('onTrainEpochStart', module));
       if (!resumingMidEpoch) bump(this.epochProgress, 'started');
       // A checkpoint written in onTrainBatchEnd precedes the step's validation; run it now.
       if (resumingMidEpoch && this.stepValidationDue() && this.lastValidationStep !== this.globalStep) await this.runValidation(module);
@@ -593,8 +606,10 @@ export class Trainer {
     this.metrics.reduceEpoch('train');
     // Lightning's order: plain callbacks, the module, then monitoring (checkpoint) callbacks.
     const [monitoring, plain]: [Callback[], Callback[]] = [this.callbacks.filter((c) => c instanceof ModelCheckpoint), this.callbacks.filter((c) => !(c instanceof ModelCheckpoint))];
-    for (const cb of plain) await cb.onTrainEpochEnd(this, module);
-    await module.onTrainEpochEnd();
+    await this.inTrainEpochHooks(async () => {
+      for (const cb of plain) await cb.onTrainEpochEnd(this, module);
+      await module.onTrainEpochEnd();
+    });
     // Reduced again so what those hooks logged reaches the monitoring callbacks and the loggers.
     const epochMetrics = this.metrics.endEpoch('train');
     for (const cb of monitoring) await cb.onTrainEpochEnd(this, module);

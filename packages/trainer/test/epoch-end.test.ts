@@ -23,7 +23,8 @@ class EpochEndLogger extends Callback {
   }
   override onTrainEpochEnd(trainer: Trainer, module: Module<unknown>): void {
     this.trainAccSeen = trainer.callbackMetrics.train_acc;
-    module.log('cb_train_score', 20 + trainer.currentEpoch, { onStep: false, onEpoch: true });
+    // Lightning's defaults in this hook: an epoch value, not a step value.
+    module.log('cb_train_score', 20 + trainer.currentEpoch);
   }
 }
 
@@ -54,6 +55,21 @@ describe('metrics logged in epoch-end hooks', () => {
     expect(logged('train_score')).toEqual([3, 1, 2]);
     expect(logged('cb_val_score')).toEqual([10, 11, 12]);
     expect(logged('cb_train_score')).toEqual([20, 21, 22]);
+  });
+
+  it('default to epoch values in onTrainEpochStart/End, reduced over what the epoch logged there', async () => {
+    const { root } = await freshRoot('memory');
+    const module = makeMlp();
+    module.onTrainEpochStart = () => module.log('epoch_marker', 1, { reduceFx: 'sum' });
+    module.onTrainEpochEnd = () => module.log('epoch_marker', 2, { reduceFx: 'sum' });
+    const logger = new RecordingLogger();
+    const trainer = new Trainer({ ...quietOptions(root, { maxEpochs: 2, enableCheckpointing: false }), logger });
+    await trainer.fit(module, { datamodule: tinyData() });
+    const rows = logger.rows.filter((r) => 'epoch_marker' in r);
+    // One epoch value per epoch (1 + 2), and no `_step`/`_epoch` fork as with onStep and onEpoch both on.
+    expect(rows.map((r) => [r.epoch, r.epoch_marker])).toEqual([[0, 3], [1, 3]]);
+    expect(Object.keys(trainer.callbackMetrics).filter((k) => k.startsWith('epoch_marker'))).toEqual(['epoch_marker']);
+    expect(trainer.loggedMetrics.epoch_marker).toBe(3);
   });
 });
 
