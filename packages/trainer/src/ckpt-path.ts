@@ -37,8 +37,9 @@ async function readHead(trainer: Trainer, url: string): Promise<CheckpointDict> 
 }
 
 /**
- * The newest of several checkpoints. Object-store mtimes have one-second resolution, so the
- * decision is made by the global_step stored inside each file, with mtime and name as tie-breakers.
+ * The newest of several checkpoints: the latest mtime, as in Lightning, so a fresh run's last-v1
+ * wins over an older run's longer last. Object-store mtimes have one-second resolution, so within
+ * one second the global_step stored inside each file decides, then the exact mtime and the name.
  */
 async function newest(trainer: Trainer, candidates: Candidate[]): Promise<{ url: string; head: CheckpointDict } | undefined> {
   let best: { url: string; head: CheckpointDict; step: number; mtime: number } | undefined;
@@ -51,11 +52,14 @@ async function newest(trainer: Trainer, candidates: Candidate[]): Promise<{ url:
       continue;
     }
     const step = Number(head.global_step ?? -1);
-    if (!best || step > best.step || (step === best.step && (c.mtime > best.mtime || (c.mtime === best.mtime && c.url > best.url)))) {
-      best = { url: c.url, head, step, mtime: c.mtime };
-    }
+    if (!best || compareNewest({ ...c, step }, best) > 0) best = { url: c.url, head, step, mtime: c.mtime };
   }
   return best && { url: best.url, head: best.head };
+}
+
+function compareNewest(a: Candidate & { step: number }, b: Candidate & { step: number }): number {
+  const second = (ms: number) => Math.floor(ms / 1000);
+  return second(a.mtime) - second(b.mtime) || a.step - b.step || a.mtime - b.mtime || (a.url > b.url ? 1 : a.url < b.url ? -1 : 0);
 }
 
 function bestPathFromState(trainer: Trainer, head: CheckpointDict): string | undefined {

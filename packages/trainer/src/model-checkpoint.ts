@@ -146,6 +146,12 @@ export class ModelCheckpoint extends Callback {
     await this.saveTopKAndLast(trainer);
   }
 
+  /** A fit stopped mid-epoch (maxSteps, shouldStop) saves where that epoch's end would have. */
+  override async onTrainEnd(trainer: Trainer): Promise<void> {
+    if (!trainer.stoppedMidEpoch || this.shouldSkip(trainer) || !this.shouldSaveOnTrainEpochEnd(trainer)) return;
+    await this.saveOnEpochTrigger(trainer);
+  }
+
   override async onTrainEpochEnd(trainer: Trainer): Promise<void> {
     if (this.shouldSkip(trainer) || !this.shouldSaveOnTrainEpochEnd(trainer)) return;
     await this.saveOnEpochTrigger(trainer);

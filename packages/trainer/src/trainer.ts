@@ -122,6 +122,8 @@ export class Trainer {
   status: TrainerStatus = 'initializing';
   /** Set to true (e.g. from a callback) to stop after the current batch. */
   shouldStop = false;
+  /** fit stopped (maxSteps, shouldStop) before the epoch's last batch; that epoch's end hooks do not run. */
+  stoppedMidEpoch = false;
   currentEpoch = 0;
   globalStep = 0;
   /** The URL `fit` resumed from, once resolved. Top-k cleanup never deletes it. */
@@ -228,7 +230,8 @@ export class Trainer {
 
   /** Whether validation can run at all in this fit. */
   get hasValidation(): boolean {
-    return this.valLoader !== undefined && typeof this.module?.validationStep === 'function';
+    // As Lightning: limitValBatches 0 turns validation off, hooks included.
+    return this.valLoader !== undefined && typeof this.module?.validationStep === 'function' && this.limitValBatches !== 0;
   }
 
   warn(message: string): void {
@@ -262,6 +265,7 @@ export class Trainer {
     module.trainer = this;
     this.status = 'running';
     this.shouldStop = false;
+    this.stoppedMidEpoch = false;
     this.ckptPath = undefined;
     try {
       await this.runFit(module, options);
@@ -317,9 +321,10 @@ export class Trainer {
 
     await this.trainLoop(module);
 
+    // As Lightning: background saves are finished (or have failed) before onFitEnd sees them.
+    await this.checkpointIO.teardown?.();
     for (const cb of this.callbacks) await cb.onFitEnd(this, module);
     await module.onFitEnd();
-    await this.checkpointIO.teardown?.();
     for (const logger of this.loggers) await logger.finalize('success');
     for (const cb of this.callbacks) await cb.teardown(this, module, 'fit');
     await module.teardown('fit');
@@ -472,7 +477,10 @@ export class Trainer {
     }
   }
 
+  /** `count` is 1-based: the epoch, or the batch within the epoch (as Lightning counts `frequency`). */
   private stepSchedulers(interval: 'epoch' | 'step', count: number): void {
+    // With manual optimization the user steps the schedulers, as in Lightning.
+    if (!this.module?.automaticOptimization) return;
     for (const c of this.lrSchedulerConfigs) {
       if (c.interval === interval && count % c.frequency === 0) c.scheduler.step();
     }
@@ -539,7 +547,10 @@ export class Trainer {
           break;
         }
       }
-      if (!exhausted) break;
+      if (!exhausted) {
+        await this.stopMidEpoch();
+        break;
+      }
       // Counts batches restored from a checkpoint too, so resuming after an epoch's last batch is not "empty".
       if (this.batchProgress.current.completed === 0) {
         // Another epoch would be just as empty: with only maxSteps set, the loop would never end.
@@ -583,7 +594,7 @@ export class Trainer {
       }
     }
     this.globalStep += 1;
-    this.stepSchedulers('step', this.globalStep);
+    this.stepSchedulers('step', batchIdx + 1);
     this.lossWindow.push(loss);
     if (this.lossWindow.length > 20) this.lossWindow.shift();
     bump(this.batchProgress, 'processed');
@@ -593,6 +604,17 @@ export class Trainer {
     if (this.globalStep % this.logEveryNSteps === 0 || (this.stepLimitReached && this.loggers.length > 0)) {
       await this.logToLoggers(this.metrics.takeStepMetrics());
     }
+  }
+
+  /**
+   * The epoch's values so far reach callbackMetrics (a ModelCheckpoint saves there, as Lightning's
+   * epoch-end save would) and pending step values the loggers; the loop state stays mid-epoch, so
+   * resuming continues this epoch exactly.
+   */
+  private async stopMidEpoch(): Promise<void> {
+    this.stoppedMidEpoch = true;
+    this.metrics.reduceEpoch('train');
+    await this.logToLoggers(this.metrics.takeStepMetrics());
   }
 
   private async endTrainEpoch(module: Module<unknown>): Promise<void> {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readlink, utimes } from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AsyncCheckpointIO, FsCheckpointIO, loadCheckpoint } from '@strata/checkpoint';
 import { filesystem, type FileSystem, type WriteHandle } from '@strata/fs-core';
@@ -114,6 +114,37 @@ describe('ModelCheckpoint on local disk', () => {
       await resumed.fit(new ScriptedModule([3, 2, 5, 1]), { datamodule: tinyData(), ckptPath: 'last' });
       expect(resumed.ckptPath).toBe(last);
       expect(await readlink(last)).toBe('epoch=3-step=8.ckpt');
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe("ckptPath 'last' with last files of two runs", () => {
+  it('resumes from the newest file, not from an older run that got further (Lightning picks the latest mtime)', async () => {
+    const { root, cleanup } = await freshRoot('file');
+    try {
+      const dir = `${root}/checkpoints`;
+      const longRun = new Trainer(quietOptions(root, { maxEpochs: 3, callbacks: [new ModelCheckpoint({ saveLast: true, saveTopK: 0 })] }));
+      await longRun.fit(makeMlp(), { datamodule: tinyData() });
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      await utimes(`${dir}/last.ckpt`, hourAgo, hourAgo);
+      // A fresh, shorter run: its ModelCheckpoint versions the name beside the old last.ckpt.
+      const freshRun = new Trainer(quietOptions(root, { maxEpochs: 1, callbacks: [new ModelCheckpoint({ saveLast: true, saveTopK: 0 })] }));
+      await freshRun.fit(makeMlp(), { datamodule: tinyData() });
+      expect((await loadCheckpoint(`${dir}/last.ckpt`)).global_step).toBeGreaterThan((await loadCheckpoint(`${dir}/last-v1.ckpt`)).global_step as number);
+
+      const resumed = new Trainer(quietOptions(root, { maxEpochs: 2, callbacks: [new ModelCheckpoint({ saveLast: true, saveTopK: 0 })] }));
+      await resumed.fit(makeMlp(), { datamodule: tinyData(), ckptPath: 'last' });
+      expect(resumed.ckptPath).toBe(`${dir}/last-v1.ckpt`);
+
+      // Within one second (object-store mtimes have no finer resolution) the higher global step wins.
+      const sameSecond = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+      await utimes(`${dir}/last.ckpt`, sameSecond, new Date(sameSecond.getTime() + 100));
+      await utimes(`${dir}/last-v1.ckpt`, sameSecond, new Date(sameSecond.getTime() + 900));
+      const again = new Trainer(quietOptions(root, { maxEpochs: 4, callbacks: [new ModelCheckpoint({ saveLast: true, saveTopK: 0 })] }));
+      await again.fit(makeMlp(), { datamodule: tinyData(), ckptPath: 'last' });
+      expect(again.ckptPath).toBe(`${dir}/last.ckpt`);
     } finally {
       await cleanup();
     }

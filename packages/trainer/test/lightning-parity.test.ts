@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { AsyncCheckpointIO, FsCheckpointIO, type CheckpointIO } from '@strata/checkpoint';
+import { urlToFs } from '@strata/fs-core';
+import { Callback, ModelCheckpoint, SGD, StepLR, Trainer, type Logger, type Module } from '../src/index.js';
+import { listNames } from './checkpoint-cases.js';
+import { freshRoot, makeDataModule, makeMlp, parameters, quietOptions } from './helpers.js';
+
+/** Stops the fit once the global step reaches `step`, in the middle of an epoch. */
+class StopAt extends Callback {
+  constructor(private readonly step: number) {
+    super();
+  }
+  override onTrainBatchEnd(trainer: Trainer): void {
+    if (trainer.globalStep === this.step) trainer.shouldStop = true;
+  }
+}
+
+class RecordingLogger implements Logger {
+  readonly name = 'recording';
+  readonly rows: string[] = [];
+  logMetrics(metrics: Record<string, number>, step: number): void {
+    this.rows.push(`${Object.keys(metrics).sort().join('+')}@${step}`);
+  }
+  async save(): Promise<void> {}
+  async finalize(): Promise<void> {}
+}
+
+describe('a fit that stops in the middle of an epoch (10 batches per epoch)', () => {
+  it('maxSteps: ModelCheckpoint saves there, as Lightning does, and resuming from it matches an uninterrupted run', async () => {
+    const { root } = await freshRoot('memory');
+    const uninterrupted = makeMlp();
+    await new Trainer(quietOptions(`${root}/a`, { maxSteps: 8, enableCheckpointing: false })).fit(uninterrupted, { datamodule: makeDataModule() });
+
+    const first = new Trainer(quietOptions(`${root}/b`, { maxSteps: 5 }));
+    await first.fit(makeMlp(), { datamodule: makeDataModule() });
+    expect(first.stoppedMidEpoch).toBe(true);
+    expect(await listNames({ root: async () => root }, `${root}/b/checkpoints`)).toEqual(['epoch=0-step=5.ckpt']);
+
+    const resumedModule = makeMlp();
+    const resumed = new Trainer(quietOptions(`${root}/b`, { maxSteps: 8 }));
+    await resumed.fit(resumedModule, { datamodule: makeDataModule(), ckptPath: `${root}/b/checkpoints/epoch=0-step=5.ckpt` });
+    expect(resumed.globalStep).toBe(8);
+    expect(parameters(resumedModule)).toEqual(parameters(uninterrupted));
+  });
+
+  it('shouldStop: the step values logged since the last flush reach the loggers', async () => {
+    const { root } = await freshRoot('memory');
+    const logger = new RecordingLogger();
+    const trainer = new Trainer({ ...quietOptions(root, { maxEpochs: 3, callbacks: [new StopAt(5)], enableCheckpointing: false }), logger });
+    await trainer.fit(makeMlp(), { datamodule: makeDataModule() });
+    expect(trainer.globalStep).toBe(5);
+    expect(logger.rows.some((row) => row.includes('train_loss') && row.endsWith('@5'))).toBe(true);
+  });
+
+  it('a fit that ends with its epoch writes no extra checkpoint', async () => {
+    const { root } = await freshRoot('memory');
+    const trainer = new Trainer(quietOptions(root, { maxSteps: 10 }));
+    await trainer.fit(makeMlp(), { datamodule: makeDataModule() });
+    expect(trainer.stoppedMidEpoch).toBe(false);
+    expect(await listNames({ root: async () => root }, `${root}/checkpoints`)).toEqual(['epoch=0-step=10.ckpt']);
+  });
+});
+
+describe('limitValBatches: 0', () => {
+  it('turns validation off, hooks included, so a monitor on a validation metric only warns', async () => {
+    const { root } = await freshRoot('memory');
+    const calls: string[] = [];
+    const warnings: string[] = [];
+    class ValHooks extends Callback {
+      override onValidationStart(): void {
+        calls.push('onValidationStart');
+      }
+    }
+    const trainer = new Trainer(
+      quietOptions(root, { maxEpochs: 1, limitValBatches: 0, callbacks: [new ValHooks(), new ModelCheckpoint({ monitor: 'val_loss' })], onWarning: (w) => warnings.push(w) }),
+    );
+    await trainer.fit(makeMlp(), { datamodule: makeDataModule() });
+    expect(trainer.status).toBe('finished');
+    expect(calls).toEqual([]);
+    expect(warnings.some((w) => w.includes("monitor: 'val_loss'"))).toBe(true);
+  });
+});
+
+describe('onFitEnd with AsyncCheckpointIO', () => {
+  it('runs after the background saves are on storage', async () => {
+    const { root } = await freshRoot('memory');
+    const inner = new FsCheckpointIO();
+    const slow: CheckpointIO = {
+      saveCheckpoint: async (checkpoint, url, options) => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        await inner.saveCheckpoint(checkpoint, url, options);
+      },
+      loadCheckpoint: (url, options) => inner.loadCheckpoint(url, options),
+      removeCheckpoint: (url, options) => inner.removeCheckpoint(url, options),
+      teardown: () => inner.teardown(),
+    };
+    let seenAtFitEnd: boolean | undefined;
+    class Probe extends Callback {
+      override async onFitEnd(trainer: Trainer): Promise<void> {
+        const url = trainer.checkpointCallback!.bestModelPath;
+        const { fs, path } = await urlToFs(url);
+        seenAtFitEnd = await fs.exists(path);
+      }
+    }
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 1, checkpointIO: new AsyncCheckpointIO(slow), callbacks: [new Probe()] }));
+    await trainer.fit(makeMlp(), { datamodule: makeDataModule() });
+    expect(seenAtFitEnd).toBe(true);
+  });
+});
+
+describe('learning-rate schedulers', () => {
+  const lrOf = (trainer: Trainer) => trainer.optimizers[0]!.paramGroups[0]!.hyper.lr;
+
+  it('are left to the user with manual optimization, as in Lightning', async () => {
+    const { root } = await freshRoot('memory');
+    const module = makeMlp();
+    module.automaticOptimization = false;
+    const original = module.trainingStep.bind(module);
+    // Steps the optimizer itself and hands back the loss alone, as a manual-optimization step does.
+    module.trainingStep = (batch) => {
+      const { loss, grads } = original(batch);
+      if (grads) module.optimizers()[0]!.step(grads);
+      return { loss };
+    };
+    module.configureOptimizers = () => {
+      const optimizer = new SGD(module.namedParameters(), { lr: 1 });
+      return { optimizer, lrScheduler: { scheduler: new StepLR(optimizer, { stepSize: 1, gamma: 0.5 }), interval: 'step' } };
+    };
+    const trainer = new Trainer(quietOptions(root, { maxSteps: 3, enableCheckpointing: false }));
+    await trainer.fit(module, { datamodule: makeDataModule() });
+    expect(lrOf(trainer)).toBe(1);
+  });
+
+  it("with interval 'step', count `frequency` in batches of the epoch, as Lightning does", async () => {
+    const { root } = await freshRoot('memory');
+    const module = makeMlp();
+    module.configureOptimizers = () => {
+      const optimizer = new SGD(module.namedParameters(), { lr: 1 });
+      return { optimizer, lrScheduler: { scheduler: new StepLR(optimizer, { stepSize: 1, gamma: 0.5 }), interval: 'step', frequency: 4 } };
+    };
+    const steppedAfter: number[] = [];
+    let previous = 1;
+    class LrWatch extends Callback {
+      override onTrainBatchEnd(trainer: Trainer, _module: Module<unknown>): void {
+        if (lrOf(trainer) !== previous) steppedAfter.push(trainer.globalStep);
+        previous = lrOf(trainer);
+      }
+    }
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 2, callbacks: [new LrWatch()], enableCheckpointing: false }));
+    await trainer.fit(module, { datamodule: makeDataModule() });
+    // Batches 4 and 8 of each 10-batch epoch; counting global steps would give 4, 8, 12, 16, 20.
+    expect(steppedAfter).toEqual([4, 8, 14, 18]);
+  });
+});
