@@ -1,3 +1,5 @@
+import { resolve as resolveLocal } from 'node:path';
+
 import pLimit from 'p-limit';
 import picomatch from 'picomatch';
 import {
@@ -41,6 +43,7 @@ import type {
   SignOptions,
   StorageAdapter,
   WalkEntry,
+  WriteData,
   WriteHandle,
   WriteMode,
 } from './types.js';
@@ -61,6 +64,59 @@ interface TransferPair {
 
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** ASCII punctuation: what picomatch may read as syntax, so what a literal name character is escaped as. */
+const PUNCTUATION = /[!-/:-@[-`{-~]/;
+
+/** Where the fnmatch bracket class opening at `open` closes (`]` first, or after `!`, is a member), or -1. */
+function classEnd(pattern: string, open: number): number {
+  let j = open + 1;
+  if (pattern[j] === '!') j++;
+  if (pattern[j] === ']') j++;
+  while (j < pattern.length && pattern[j] !== ']') j++;
+  // Patterns match segment by segment (as fsspec's do): a class never spans a slash.
+  return j < pattern.length && !pattern.slice(open, j).includes('/') ? j : -1;
+}
+
+/**
+ * The contract's glob language, fsspec's: `*`, `?`, `[..]` (with `[!..]` for negation) and `**`.
+ * Every other character picomatch would read as syntax (`( ) { } | + @ ! \`, extglobs, braces) is
+ * escaped, so a name like `run(1)` or `y{a,b}.txt` means itself.
+ */
+function globToRegExp(pattern: string): RegExp {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*' || c === '?' || c === '/') {
+      out += c;
+    } else if (c === '[' && classEnd(pattern, i) !== -1) {
+      const close = classEnd(pattern, i);
+      let body = pattern.slice(i + 1, close);
+      let negate = '';
+      if (body.startsWith('!')) {
+        negate = '^'; // fnmatch's `[!..]` is picomatch's `[^..]`
+        body = body.slice(1);
+      }
+      // Members are literal except `-` between two of them (a range).
+      out += `[${negate}${[...body].map((m) => (m !== '-' && PUNCTUATION.test(m) ? `\\${m}` : m)).join('')}]`;
+      i = close;
+    } else {
+      out += PUNCTUATION.test(c) ? `\\${c}` : c;
+    }
+  }
+  // A class is only a class: picomatch otherwise also matches the literal text (`x[1].txt` the file
+  // named so as well as `x1.txt`), and its matcher function a name equal to the raw pattern; makeRe
+  // with literalBrackets off does neither.
+  return picomatch.makeRe(out, { dot: true, nobrace: true, noextglob: true, literalBrackets: false });
+}
+
+/** A local path as given to put/get: relative ones resolve against the working directory, as urlToFs does. */
+function resolveLocalPath(path: string): string {
+  if (typeof path !== 'string' || path.startsWith('/') || splitProtocol(path)) return path; // normalize judges the rest
+  const resolved = resolveLocal(path);
+  // A trailing slash means "into" (or "the contents of"); resolve would drop it.
+  return path.endsWith('/') && resolved !== '/' ? `${resolved}/` : resolved;
+}
 
 /**
  * The facade: owns path handling, errors, retries and concurrency so adapters stay thin.
@@ -151,9 +207,9 @@ export class AdaptedFileSystem implements FileSystem {
     return this.infoOf(p, options.signal);
   }
 
-  private async infoOf(p: string, signal?: AbortSignal): Promise<FileInfo> {
+  private async infoOf(p: string, signal?: AbortSignal, follow = true): Promise<FileInfo> {
     try {
-      return await this.run(p, signal, (s) => this.adapter.head(p, { signal: s }));
+      return await this.run(p, signal, (s) => this.adapter.head(p, follow ? { signal: s } : { signal: s, follow }));
     } catch (error) {
       // Object stores: no object at the key may still be a prefix, i.e. a virtual directory.
       if (!(error instanceof NotFoundError) || this.style !== 'bucket' || !p.includes('/')) throw error;
@@ -281,15 +337,28 @@ export class AdaptedFileSystem implements FileSystem {
     const rest = segments.slice(firstMagic);
     const maxDepth = rest.some((s) => s.includes('**')) ? undefined : rest.length;
     const candidates = await this.findInfos(base, { maxDepth, withDirs: true, signal: options.signal });
-    // fnmatch (and fsspec) read `[!..]` as negation; picomatch spells it `[^..]`.
-    const isMatch = picomatch(p.replace(/(^|[^\\])\[!/g, '$1[^'), { dot: true });
-    return candidates.map((c) => c.name).filter((name) => isMatch(name)).sort(byString);
+    const matcher = globToRegExp(p);
+    // As in fsspec (and POSIX shells): a pattern ending in a slash matches directories only.
+    const dirsOnly = pattern.endsWith('/');
+    const matches = candidates.filter((c) => (!dirsOnly || c.type === 'directory') && matcher.test(c.name)).map((c) => c.name);
+    // `dir/**` matches dir itself, as in fsspec; entries below it prove it a directory.
+    if (matcher.test(base) && !candidates.some((c) => c.name === base)) {
+      if (candidates.length > 0 || (await this.isDir(base, options))) matches.push(base);
+    }
+    return matches.sort(byString);
   }
 
   async *walk(path: string, options: FindOptions = {}): AsyncIterable<WalkEntry> {
     const p = this.normalize(path);
     const visit = async function* (this: AdaptedFileSystem, dir: string, depth: number): AsyncGenerator<WalkEntry> {
-      const entries = await this.ls(dir, options);
+      let entries: FileInfo[];
+      try {
+        entries = await this.ls(dir, options);
+      } catch (error) {
+        // Nothing to walk, as in fsspec (and os.walk): a missing path, or a directory removed meanwhile.
+        if (error instanceof NotFoundError) return;
+        throw error;
+      }
       if (entries.length === 1 && entries[0]!.type === 'file' && entries[0]!.name === dir) return;
       const subdirs = entries.filter((e) => e.type === 'directory');
       const files = entries.filter((e) => e.type === 'file').map((e) => baseName(e.name));
@@ -311,7 +380,17 @@ export class AdaptedFileSystem implements FileSystem {
 
   async cat(path: string, options: RangeOptions = {}): Promise<Uint8Array> {
     const p = this.normalize(path);
-    return this.readRange(p, options.start, options.end, options.signal);
+    return this.readRange(p, this.rangeBound(p, options.start, 'start'), this.rangeBound(p, options.end, 'end'), options.signal);
+  }
+
+  /** A range bound as given: an integer, or null/undefined for "from the start" / "to the end" (fsspec's None). */
+  private rangeBound(p: string, value: number | null | undefined, name: string): number | undefined {
+    if (value === undefined || value === null) return undefined;
+    // NaN or 1.5 would reach the backend as a nonsense range: empty, or the wrong bytes.
+    if (!Number.isSafeInteger(value)) {
+      throw new InvalidPathError({ path: p, protocol: this.protocol }, `Range ${name} must be an integer, got ${String(value)}: ${this.protocol}://${p}`);
+    }
+    return value;
   }
 
   private readRange(p: string, start: number | undefined, end: number | undefined, signal?: AbortSignal): Promise<Uint8Array> {
@@ -338,24 +417,32 @@ export class AdaptedFileSystem implements FileSystem {
     return this.run(p, signal, (s) => this.adapter.read(p, from, to, { signal: s }));
   }
 
-  async catRanges(paths: string[], starts: number[], ends: number[], options: BulkOptions = {}): Promise<Uint8Array[]> {
+  async catRanges(
+    paths: string[],
+    starts: Array<number | null | undefined>,
+    ends: Array<number | null | undefined>,
+    options: BulkOptions = {},
+  ): Promise<Uint8Array[]> {
     if (paths.length !== starts.length || paths.length !== ends.length) {
       throw new InvalidPathError({ protocol: this.protocol }, 'catRanges needs as many starts and ends as paths');
     }
+    const normalized = paths.map((path) => this.normalize(path));
+    // Every range is checked before any is read.
+    const froms = normalized.map((p, i) => this.rangeBound(p, starts[i], `starts[${i}]`) ?? 0);
+    const tos = normalized.map((p, i) => this.rangeBound(p, ends[i], `ends[${i}]`));
     const limit = pLimit(options.concurrency ?? this.concurrency);
     // Bytes, as onProgress counts them. Until the last range is in this is an estimate: ranges from
     // the end have no known length, and ranges past the end of a file come back shorter.
-    const estimate = starts.reduce((sum, start, i) => {
-      const end = ends[i];
+    const estimate = froms.reduce((sum, start, i) => {
+      const end = tos[i];
       return start >= 0 && end !== undefined && end > start ? sum + (end - start) : sum;
     }, 0);
     let done = 0;
     let finished = 0;
-    const normalized = paths.map((path) => this.normalize(path));
     return Promise.all(
       normalized.map((p, i) =>
         limit(async () => {
-          const data = await this.readRange(p, starts[i], ends[i], options.signal);
+          const data = await this.readRange(p, froms[i], tos[i], options.signal);
           done += data.length;
           options.onProgress?.(done, ++finished === paths.length ? done : Math.max(done, estimate));
           return data;
@@ -372,8 +459,12 @@ export class AdaptedFileSystem implements FileSystem {
       const info = await this.fileInfo(p, options.signal);
       return new BlockReadHandle(this.adapter, { ...info, name: p }, this.blockSize, this.retry, (fn) => this.guard(fn, p, options.signal), options.signal);
     }
-    if (mode !== 'wb' && mode !== 'xb') throw new InvalidPathError({ path: p, protocol: this.protocol }, `Unknown open mode "${String(mode)}"`);
+    if (mode !== 'wb' && mode !== 'xb') throw this.unknownMode(p, 'open', mode, "'rb', 'wb' or 'xb'");
     return this.openWriter(p, mode === 'xb' ? 'create' : 'overwrite', options.signal);
+  }
+
+  private unknownMode(p: string, call: string, mode: unknown, known: string): InvalidPathError {
+    return new InvalidPathError({ path: p, protocol: this.protocol }, `Unknown ${call} mode "${String(mode)}" (use ${known}): ${this.protocol}://${p}`);
   }
 
   private checkWritable(p: string): void {
@@ -390,12 +481,14 @@ export class AdaptedFileSystem implements FileSystem {
 
   /* ------------------------------ writes ------------------------------ */
 
-  async pipe(path: string, data: Uint8Array | string, options: PipeOptions = {}): Promise<void> {
+  async pipe(path: string, data: WriteData, options: PipeOptions = {}): Promise<void> {
     const p = this.normalize(path);
     const mode = options.mode ?? 'overwrite';
     const signal = options.signal;
-    this.checkWritable(p);
+    // Adapters read any other mode as one of the two (memory overwrote, local created): refuse it here.
+    if (mode !== 'overwrite' && mode !== 'create') throw this.unknownMode(p, 'pipe', mode, "'overwrite' or 'create'");
     const bytes = toBytes(data);
+    this.checkWritable(p);
     if (this.adapter.writeFile) {
       await this.guard(() => this.adapter.writeFile!(p, bytes, mode, { signal, retry: this.retry }), p, signal);
       return;
@@ -432,7 +525,8 @@ export class AdaptedFileSystem implements FileSystem {
 
   async rm(path: string, options: BulkOptions = {}): Promise<void> {
     const p = this.normalize(path);
-    const info = await this.infoOf(p, options.signal);
+    // Not following links: a dangling, looping or root-escaping link must still be removable.
+    const info = await this.infoOf(p, options.signal, false);
     // A link goes like a file, never what it points at (like rm -r and shutil.rmtree).
     if (info.type === 'file' || info.islink) {
       await this.removeOne(p, options.signal);
@@ -519,7 +613,8 @@ export class AdaptedFileSystem implements FileSystem {
         options.onProgress?.(info.size, info.size);
         return;
       } catch (error) {
-        // A directory that cannot be renamed in one step (across devices) is copied, then removed.
+        // A directory that cannot be renamed in one step (across devices, or onto a non-empty
+        // directory, which rename cannot merge) is copied, then removed: cp -r then rm -r.
         if (!(error instanceof NotSupportedError && info.type === 'directory')) throw error;
       }
     }
@@ -529,11 +624,11 @@ export class AdaptedFileSystem implements FileSystem {
   }
 
   async put(localPath: string, path: string, options: BulkOptions = {}): Promise<void> {
-    await this.transfer(await this.local(), localPath, this, path, options);
+    await this.transfer(await this.local(), resolveLocalPath(localPath), this, path, options);
   }
 
   async get(path: string, localPath: string, options: BulkOptions = {}): Promise<void> {
-    await this.transfer(this, path, await this.local(), localPath, options);
+    await this.transfer(this, path, await this.local(), resolveLocalPath(localPath), options);
   }
 
   private async local(): Promise<AdaptedFileSystem> {

@@ -1,14 +1,25 @@
+import { types } from 'node:util';
+
 import { InvalidPathError, StorageError } from './errors.js';
 import type { RetryPolicy } from './retry.js';
 import { shortReadError } from './body.js';
-import type { AdapterWriter, FileInfo, ReadHandle, StorageAdapter, WriteHandle, WriteMode } from './types.js';
+import type { AdapterWriter, FileInfo, ReadHandle, StorageAdapter, WriteData, WriteHandle, WriteMode } from './types.js';
 
 const encoder = new TextEncoder();
 
-export function toBytes(data: Uint8Array | string | ArrayBufferView): Uint8Array {
+/**
+ * The bytes of `data`: UTF-8 for a string, the viewed bytes of any ArrayBuffer view (Buffer,
+ * DataView, other typed arrays), the whole of an ArrayBuffer. Anything else is a TypeError, thrown
+ * before a byte is written: read as a view it would have been an empty file over the old one.
+ */
+export function toBytes(data: WriteData): Uint8Array {
   if (typeof data === 'string') return encoder.encode(data);
   if (data instanceof Uint8Array) return data;
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  // isView and isAnyArrayBuffer also recognise buffers made in another realm (vm, workers).
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (types.isAnyArrayBuffer(data)) return new Uint8Array(data);
+  const what = data === null ? 'null' : Array.isArray(data) ? 'an array' : typeof data === 'object' ? `a ${(data as object).constructor?.name ?? 'plain'} object` : typeof data;
+  throw new TypeError(`Data to write must be a string, an ArrayBuffer or an ArrayBuffer view (Uint8Array, Buffer, DataView, ...), got ${what}`);
 }
 
 type Guard = <T>(fn: () => Promise<T>) => Promise<T>;
@@ -40,20 +51,27 @@ export class BlockReadHandle implements ReadHandle {
   }
 
   seek(position: number, whence: 0 | 1 | 2 = 0): number {
+    // Python's io: 0 from the start, 1 from the current position, 2 from the end; nothing else.
+    if (whence !== 0 && whence !== 1 && whence !== 2) {
+      throw this.badArgument(`seek whence must be 0 (start), 1 (current) or 2 (end), got ${String(whence)}`);
+    }
+    if (!Number.isSafeInteger(position)) throw this.badArgument(`seek position must be an integer, got ${String(position)}`);
     const base = whence === 0 ? 0 : whence === 1 ? this.position : this.size;
     const target = base + position;
-    if (!Number.isFinite(target) || target < 0) {
+    if (target < 0) {
       throw new InvalidPathError({ path: this.path, protocol: this.adapter.protocol }, `Cannot seek to ${target} in ${this.path}`);
     }
     this.position = target;
     return target;
   }
 
-  async read(n?: number): Promise<Uint8Array> {
+  async read(n?: number | null): Promise<Uint8Array> {
     this.assertOpen();
+    // A fractional count would ask the backend for a fractional range.
+    if (n !== undefined && n !== null && !Number.isSafeInteger(n)) throw this.badArgument(`read size must be an integer, got ${String(n)}`);
     const remaining = this.size - this.position;
     if (remaining <= 0) return new Uint8Array(0);
-    const want = n === undefined || n < 0 ? remaining : Math.min(n, remaining);
+    const want = n === undefined || n === null || n < 0 ? remaining : Math.min(n, remaining);
     const start = this.position;
     let out: Uint8Array;
     if (want >= this.blockSize) {
@@ -129,6 +147,10 @@ export class BlockReadHandle implements ReadHandle {
     }
   }
 
+  private badArgument(message: string): InvalidPathError {
+    return new InvalidPathError({ path: this.path, protocol: this.adapter.protocol }, `${message}: ${this.adapter.protocol}://${this.path}`);
+  }
+
   private shortRead(got: number, expected: number): StorageError {
     return shortReadError({ path: this.path, protocol: this.adapter.protocol }, got, expected);
   }
@@ -190,8 +212,13 @@ export class AtomicWriteHandle implements WriteHandle {
     return run;
   }
 
-  write(chunk: Uint8Array | string): Promise<void> {
-    const bytes = toBytes(chunk);
+  write(chunk: WriteData): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      bytes = toBytes(chunk);
+    } catch (error) {
+      return Promise.reject(error); // a rejection like every other failure, and the handle stays usable
+    }
     return this.enqueue(async () => {
       this.assertOpen('write to');
       if (bytes.length === 0) return;

@@ -87,6 +87,7 @@ export function depthBelow(ancestor: string, child: string): number {
   return rel ? rel.split('/').length : 0;
 }
 
+/** fsspec's has_magic: only `*`, `?` and `[` make a segment a pattern; braces and the rest are literal. */
 export function hasGlobMagic(segment: string): boolean {
-  return /[*?[\]{}]/.test(segment);
+  return /[*?[]/.test(segment);
 }

@@ -172,15 +172,28 @@ async function backendModule(p: string): Promise<BackendModule> {
   return mod;
 }
 
-/** Picks the options for `protocol` from keyed or flat storage options. */
+/**
+ * Picks the options for `protocol` from keyed or flat storage options. The two forms do not mix:
+ * next to a protocol key, a flat key (say `root`) would be silently ignored, so that is an error.
+ */
 export function optionsFor(protocol: string, storageOptions: StorageOptions | undefined): object {
   if (!storageOptions) return {};
   assertSafeOptions(storageOptions, protocol);
   const group = ALIAS_GROUPS.find((g) => g.includes(protocol)) ?? [protocol];
   const keyedNames = new Set([...availableProtocols(), 'file', 'local', 'memory']);
-  const keys = Object.keys(storageOptions);
-  const isKeyed = keys.length > 0 && keys.some((k) => keyedNames.has(k) && isPlainObject(storageOptions[k]));
-  if (!isKeyed) return storageOptions;
+  // A key set to undefined carries nothing, so it makes neither form.
+  const keys = Object.keys(storageOptions).filter((k) => storageOptions[k] !== undefined);
+  const keyed = keys.filter((k) => keyedNames.has(k) && isPlainObject(storageOptions[k]));
+  if (keyed.length === 0) return storageOptions;
+  const stray = keys.filter((k) => !keyed.includes(k));
+  if (stray.length > 0) {
+    // Key names only, never values: options hold credentials.
+    throw new InvalidPathError(
+      { protocol },
+      `Storage options mix protocol keys (${keyed.join(', ')}) with flat keys (${stray.join(', ')}), which would be ignored. ` +
+        `Put them under the protocol's key instead, e.g. { ${protocol}: { ${stray.join(', ')} } }`,
+    );
+  }
   for (const name of [protocol, ...group]) {
     if (Object.hasOwn(storageOptions, name) && isPlainObject(storageOptions[name])) return storageOptions[name];
   }

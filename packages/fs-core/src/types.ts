@@ -49,11 +49,14 @@ export interface FindOptions extends CallOptions {
 }
 
 export interface RangeOptions extends CallOptions {
-  /** Inclusive start; negative counts from the end. */
-  start?: number | undefined;
-  /** Exclusive end; negative counts from the end. */
-  end?: number | undefined;
+  /** Inclusive start, an integer; negative counts from the end. null or absent: from the start. */
+  start?: number | null | undefined;
+  /** Exclusive end, an integer; negative counts from the end. null or absent: to the end (fsspec's None). */
+  end?: number | null | undefined;
 }
+
+/** What `pipe` and `WriteHandle.write` take: text (written as UTF-8), or bytes in any ArrayBuffer or view of one. */
+export type WriteData = string | ArrayBufferLike | ArrayBufferView;
 
 export type WriteMode = 'overwrite' | 'create';
 
@@ -95,7 +98,7 @@ export interface WriteHandle {
   /** Bytes accepted so far. */
   readonly bytesWritten: number;
   /** Appends bytes. The caller may reuse `chunk` once the promise resolves: it has been copied or sent. */
-  write(chunk: Uint8Array | string): Promise<void>;
+  write(chunk: WriteData): Promise<void>;
   /** The only way data becomes visible. */
   commit(): Promise<void>;
   /** Nothing becomes visible; server-side leftovers are cleaned. */
@@ -130,8 +133,8 @@ export interface FileSystem {
   walk(path: string, options?: FindOptions): AsyncIterable<WalkEntry>;
   du(path: string, options?: CallOptions): Promise<number>;
   cat(path: string, options?: RangeOptions): Promise<Uint8Array>;
-  catRanges(paths: string[], starts: number[], ends: number[], options?: BulkOptions): Promise<Uint8Array[]>;
-  pipe(path: string, data: Uint8Array | string, options?: PipeOptions): Promise<void>;
+  catRanges(paths: string[], starts: Array<number | null | undefined>, ends: Array<number | null | undefined>, options?: BulkOptions): Promise<Uint8Array[]>;
+  pipe(path: string, data: WriteData, options?: PipeOptions): Promise<void>;
   open(path: string, mode: 'rb', options?: CallOptions): Promise<ReadHandle>;
   open(path: string, mode: 'wb' | 'xb', options?: CallOptions): Promise<WriteHandle>;
   put(localPath: string, path: string, options?: BulkOptions): Promise<void>;
@@ -174,6 +177,14 @@ export interface AdapterWriteOptions extends CallOptions {
   retry?: RetryPolicy | undefined;
 }
 
+export interface AdapterHeadOptions extends CallOptions {
+  /**
+   * false: describe a symbolic link itself (lstat: a `file` with `islink`) instead of what it points
+   * at, so `rm` can remove a dangling, looping or root-escaping link. Stores without links ignore it.
+   */
+  follow?: boolean | undefined;
+}
+
 export interface AdapterListOptions extends CallOptions {
   /** false: direct children (files and dirs). true: every file below (and dirs when the store has real ones). */
   recursive: boolean;
@@ -191,7 +202,7 @@ export interface StorageAdapter {
    * Info for a file, or for a directory on stores with real directories or for a bucket root.
    * Object stores throw NotFoundError for a key with no object; fs-core then checks for a prefix.
    */
-  head(path: string, options: CallOptions): Promise<FileInfo>;
+  head(path: string, options: AdapterHeadOptions): Promise<FileInfo>;
   /** Entries below `path`, any order; fs-core sorts. Throws NotFoundError if the bucket is missing. */
   list(path: string, options: AdapterListOptions): AsyncIterable<FileInfo>;
   /**

@@ -135,11 +135,30 @@ describe('root confinement', () => {
     expect(await fs.du('/')).toBe(2);
   });
 
-  it('refuses deletes through escaping symlinks', async () => {
+  it('refuses deletes through escaping symlinks, but removes such a link itself without following it', async () => {
     await refused(fs.rm('/escape/secret.txt'));
-    await refused(fs.rm('/escape', { recursive: true }));
-    await refused(fs.rm('/relative-escape', { recursive: true }));
+    await refused(fs.rm('/relative-escape/secret.txt', { recursive: true }));
     await refused(fs.mv('/escape/secret.txt', '/stolen.txt'));
+    // The links live inside the root: rm unlinks them, recursive or not, and never touches their targets.
+    await fs.rm('/escape', { recursive: true });
+    await fs.rm('/relative-escape');
+    await fs.rm('/secret-link.txt');
+    await fs.rm('/dangling');
+    expect((await readdir(root)).sort()).toEqual(['inside-dir', 'inside-link']);
+    expect(await readdir(outside)).toEqual(['secret.txt']);
+    expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('secret');
+  });
+
+  it('rm -r of a tree holding escaping links (which listings leave out) unlinks them and finishes', async () => {
+    await mkdir(join(root, 'tree', 'sub'), { recursive: true });
+    await writeFile(join(root, 'tree', 'sub', 'own.txt'), 'own');
+    await symlink(outside, join(root, 'tree', 'out-dir'));
+    await symlink(join(outside, 'secret.txt'), join(root, 'tree', 'sub', 'out-file'));
+    await symlink(join(outside, 'not-yet'), join(root, 'tree', 'sub', 'out-dangling'));
+    expect(await fs.find('/tree', { withDirs: true })).toEqual(['/tree/sub', '/tree/sub/own.txt']);
+    await fs.rm('/tree', { recursive: true });
+    expect(existsSync(join(root, 'tree'))).toBe(false);
+    expect(await readdir(outside)).toEqual(['secret.txt']);
     expect(await readFile(join(outside, 'secret.txt'), 'utf8')).toBe('secret');
   });
 
@@ -253,6 +272,42 @@ describe('atomic writes on disk', () => {
     expect(await readdir(scratch)).not.toContain('link-r');
     expect(await readdir(scratch)).not.toContain('link');
     expect(await readFile(join(scratch, 'target', 'sub', 'data.txt'), 'utf8')).toBe('kept');
+  });
+
+  it('rm removes a dangling or looping link itself, and rm -r a tree holding them', async () => {
+    await symlink(join(scratch, 'missing'), join(scratch, 'dangling'));
+    await symlink('loop-b', join(scratch, 'loop-a'));
+    await symlink('loop-a', join(scratch, 'loop-b'));
+    await mkdir(join(scratch, 'tree'));
+    await symlink(join(scratch, 'missing'), join(scratch, 'tree', 'dangling'));
+    await symlink('self', join(scratch, 'tree', 'self'));
+    await fs.rm(join(scratch, 'dangling'));
+    await fs.rm(join(scratch, 'loop-a'));
+    await fs.rm(join(scratch, 'loop-b'), { recursive: true });
+    await fs.rm(join(scratch, 'tree'), { recursive: true });
+    expect(await readdir(scratch)).toEqual([]);
+    await expect(fs.rm(join(scratch, 'dangling'))).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('rm -r removes writers\' temp files with their directory; only the exact temp-file form is hidden', async () => {
+    const dir = join(scratch, 'd');
+    await mkdir(join(dir, 'sub'), { recursive: true });
+    await writeFile(join(dir, 'a'), 'A');
+    await writeFile(join(dir, '.a.strata-0123456789abcdef.tmp'), 'left by a crashed writer');
+    await writeFile(join(dir, 'sub', '.b.strata-fedcba9876543210.tmp'), 'left by a crashed writer');
+    // A user's files that merely look like temp files stay visible (and are copied, counted, removed).
+    const lookalikes = ['.notes.strata-beef.tmp', '..strata-0123456789abcdef.tmp', `.${'n'.repeat(41)}.strata-0123456789abcdef.tmp`, '.a.strata-0123456789ABCDEF.tmp'];
+    for (const name of lookalikes) await writeFile(join(dir, name), 'mine');
+    await mkdir(join(dir, '.c.strata-0123456789abcdef.tmp'));
+    const visible = [...lookalikes, '.c.strata-0123456789abcdef.tmp', 'a', 'sub'].map((n) => join(dir, n)).sort();
+    expect((await fs.ls(dir)).map((e) => e.name)).toEqual(visible);
+    // A writer still open in the tree loses its temp file too: its commit then fails, as the directory is gone.
+    const open = await fs.open(join(dir, 'sub', 'late.txt'), 'wb');
+    await open.write('late');
+    await fs.rm(dir, { recursive: true });
+    expect(existsSync(dir)).toBe(false);
+    await expect(open.commit()).rejects.toBeInstanceOf(FsError);
+    expect(existsSync(dir)).toBe(false);
   });
 
   it('walk lists a symlinked directory but does not enter it, so a link loop ends', async () => {
@@ -406,11 +461,14 @@ setInterval(() => {}, 1000); // wait to be killed
       await writeFile(join(root, 'data', 'target.txt'), 'old and whole');
       await runAndDie(how, root);
       expect(await readFile(join(root, 'data', 'target.txt'), 'utf8')).toBe('old and whole');
-      // The orphaned temp file stays on disk (nobody could clean it) but no listing shows it.
+      // The orphaned temp file stays on disk (nobody could clean it) but no listing shows it,
+      // and it does not stop rm -r of its directory.
       const onDisk = await readdir(join(root, 'data'));
       expect(onDisk).toHaveLength(2);
       const fs = await filesystem('file', { root });
       expect((await fs.ls('/data')).map((e) => e.name)).toEqual(['/data/target.txt']);
+      await fs.rm('/data', { recursive: true });
+      expect(await readdir(root)).toEqual([]);
     }, 30_000);
 
     it(`process ${how === 'exit' ? 'exit' : 'SIGKILL'} without commit creates no new file`, async () => {

@@ -116,6 +116,21 @@ describe('memory moves', () => {
   });
 });
 
+describe('memory glob', () => {
+  it('backslash, pipe and regex characters in names are literal, as in fsspec', async () => {
+    const fs = await filesystem('memory', { store: 'private' });
+    for (const p of ['/pipe|x/f.txt', '/pipex/f.txt', '/bs\\x/f.txt', '/bsx/f.txt', '/r/a|b', '/r/a', '/r/b', '/r/x.txt', '/r/xytxt', '/r/$1^', '/r/11']) await fs.pipe(p, 'x');
+    expect(await fs.glob('/pipe|x/*')).toEqual(['/pipe|x/f.txt']);
+    expect(await fs.glob('/bs\\x/*')).toEqual(['/bs\\x/f.txt']);
+    expect(await fs.glob('/r/a|*')).toEqual(['/r/a|b']);
+    expect(await fs.glob('/r/x.*')).toEqual(['/r/x.txt']);
+    expect(await fs.glob('/r/$1^*')).toEqual(['/r/$1^']);
+    // An unclosed bracket is a literal character, as in fnmatch.
+    await fs.pipe('/r/x[1', 'x');
+    expect(await fs.glob('/r/x[1*')).toEqual(['/r/x[1']);
+  });
+});
+
 describe('memory pipe and cat', () => {
   it('pipe writes in one step (no writer): parents on demand, directories and existing files refused, bytes copied', async () => {
     const adapter = new MemoryAdapter({ store: 'private' });

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   InvalidPathError,
+  NotFoundError,
   ProtocolNotAvailableError,
   filesystem,
   fromAdapter,
@@ -112,6 +113,27 @@ describe('registry', () => {
     expect(optionsFor('gs', { gcs: { projectId: 'p' } })).toEqual({ projectId: 'p' });
     expect(optionsFor('s3', { region: 'flat' })).toEqual({ region: 'flat' });
     expect(optionsFor('s3', { gcs: { projectId: 'p' } })).toEqual({});
+  });
+
+  it('refuses options that mix protocol keys with flat ones, naming the stray keys, rather than drop them', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'strata-registry-root-'));
+    // The flat `root` used to be dropped, leaving the filesystem unconfined.
+    const error = await urlToFs('file:///etc/hostname', { root, s3: { region: 'eu-west-1' } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidPathError);
+    expect(error).toMatchObject({ code: 'EINVAL', protocol: 'file' });
+    expect((error as Error).message).toContain('(root)');
+    expect((error as Error).message).toContain('{ file: { root } }');
+    expect((error as Error).message).not.toContain(root); // key names only, never values
+    await expect(urlToFs('/etc/hostname', { root, memory: {} })).rejects.toBeInstanceOf(InvalidPathError);
+    expect(() => optionsFor('s3', { s3: { region: 'x' }, secretAccessKey: 'hunter2' })).toThrow(/secretAccessKey/);
+    expect(() => optionsFor('s3', { s3: { region: 'x' }, secretAccessKey: 'hunter2' })).not.toThrow(/hunter2/);
+    // Each form alone still works; a key set to undefined is neither.
+    const keyed = await urlToFs('file:///etc/hostname', { file: { root }, s3: { region: 'eu-west-1' } });
+    await expect(keyed.fs.cat(keyed.path)).rejects.toBeInstanceOf(NotFoundError);
+    const flat = await urlToFs('file:///etc/hostname', { root });
+    await expect(flat.fs.cat(flat.path)).rejects.toBeInstanceOf(NotFoundError);
+    expect(optionsFor('file', { root: undefined, file: { root } })).toEqual({ root });
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('refuses prototype pollution through storage options', async () => {

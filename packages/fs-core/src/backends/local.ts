@@ -5,6 +5,7 @@ import { posix } from 'node:path';
 
 import { AlreadyExistsError, ConflictError, InvalidPathError, IsADirectoryError, NotADirectoryError, NotFoundError, NotSupportedError, PermissionDeniedError, StorageError, throwIfAborted } from '../errors.js';
 import type {
+  AdapterHeadOptions,
   AdapterListOptions,
   AdapterReadOptions,
   AdapterWriter,
@@ -28,8 +29,15 @@ export interface LocalAdapterOptions {
 
 const PROTOCOL = 'file';
 
-/** Temp files live next to their target; this pattern keeps them out of listings. */
-const TEMP_FILE = /^\..*\.strata-[0-9a-f]+\.tmp$/s;
+/** At most this many code points of the target's name go into its temp file's name. */
+const TEMP_BASE_LENGTH = 40;
+
+/**
+ * Temp files live next to their target; this pattern keeps them out of listings. It is exactly the
+ * form tempPathFor makes (1 to 40 code points, 16 hex digits), so a user's file that merely looks
+ * similar (`.notes.strata-beef.tmp`) stays visible.
+ */
+const TEMP_FILE = new RegExp(`^\\..{1,${TEMP_BASE_LENGTH}}\\.strata-[0-9a-f]{16}\\.tmp$`, 'su');
 
 export function isLocalTempFile(name: string): boolean {
   return TEMP_FILE.test(name);
@@ -37,7 +45,7 @@ export function isLocalTempFile(name: string): boolean {
 
 function tempPathFor(target: string): string {
   // Keep the name well under NAME_MAX (255 bytes) even for long, multi-byte base names.
-  const base = Array.from(posix.basename(target)).slice(0, 40).join('');
+  const base = Array.from(posix.basename(target)).slice(0, TEMP_BASE_LENGTH).join('');
   return posix.join(posix.dirname(target), `.${base}.strata-${randomBytes(8).toString('hex')}.tmp`);
 }
 
@@ -95,15 +103,18 @@ export class LocalAdapter implements StorageAdapter {
     this.root = options.root === undefined ? undefined : posix.resolve(options.root);
   }
 
-  async head(path: string, options: CallOptions): Promise<FileInfo> {
+  async head(path: string, options: AdapterHeadOptions): Promise<FileInfo> {
     throwIfAborted(options.signal, { path, protocol: PROTOCOL });
-    const at = await this.locate(path, 'all');
+    // Not following, the last component is not resolved, so only its parent must stay inside the root.
+    const follow = options.follow !== false;
+    const at = await this.locate(path, follow ? 'all' : 'parent');
     const failed = (error: unknown): never => {
       throw fromErrno(error, at.path, PROTOCOL);
     };
     // lstat first: callers must know a link from what it points at (rm -r removes the link only).
     const own = await lstat(at.real).catch(failed);
     if (!own.isSymbolicLink()) return toInfo(at.path, own);
+    if (!follow) return toInfo(at.path, own, true);
     return toInfo(at.path, await stat(at.real).catch(failed), true);
   }
 
@@ -132,7 +143,7 @@ export class LocalAdapter implements StorageAdapter {
       }
       first = false;
       for (const entry of entries) {
-        if (isLocalTempFile(entry.name)) continue;
+        if (entry.isFile() && isLocalTempFile(entry.name)) continue;
         const child: Located = { real: posix.join(dir.real, entry.name), path: joinPath(dir.path, entry.name) };
         let stats: Stats;
         try {
@@ -289,6 +300,11 @@ export class LocalAdapter implements StorageAdapter {
     try {
       await rename(from.real, to.real);
     } catch (error) {
+      // rename(2) replaces an empty directory but cannot merge into a full one; the facade then
+      // copies the tree into it and removes the source, as cp -r then rm -r would.
+      if (hasErrno(error, 'ENOTEMPTY', 'EEXIST') && (await lstat(from.real).then((s) => s.isDirectory(), () => false))) {
+        throw new NotSupportedError({ path: to.path, protocol: PROTOCOL, cause: error }, `Cannot rename a directory onto a non-empty directory: ${PROTOCOL}://${to.path}`);
+      }
       if (!hasErrno(error, 'EXDEV')) throw fromErrno(error, hasErrno(error, 'ENOENT') ? from.path : to.path, PROTOCOL);
       // Different devices: no atomic rename is possible, so copy (itself atomic) and delete.
       if ((await lstat(from.real)).isDirectory()) {
@@ -332,10 +348,35 @@ export class LocalAdapter implements StorageAdapter {
       // A symlinked directory is listed as a directory but never descended into; removing it
       // removes the link, like shutil.rmtree, and leaves the files it points at alone.
       if ((await lstat(at.real)).isSymbolicLink()) await unlink(at.real);
-      else await rmdir(at.real);
+      else await this.rmdirWithHidden(at.real);
     } catch (error) {
       throw fromErrno(error, at.path, PROTOCOL);
     }
+  }
+
+  /**
+   * rmdir, after removing what listings hide and so rm -r never saw: temp files of writers (a
+   * crashed one's would block the directory forever) and, under a root, links leading out of it
+   * (unlinked, never followed). Anything visible still in the directory fails it as before.
+   */
+  private async rmdirWithHidden(real: string): Promise<void> {
+    try {
+      await rmdir(real);
+      return;
+    } catch (error) {
+      if (!hasErrno(error, 'ENOTEMPTY', 'EEXIST')) throw error;
+    }
+    for (const entry of await readdir(real, { withFileTypes: true })) {
+      const child = posix.join(real, entry.name);
+      const hidden = entry.isFile() ? isLocalTempFile(entry.name) : entry.isSymbolicLink() && !(await this.symlinkStaysInside(child));
+      if (!hidden) continue;
+      try {
+        await unlink(child);
+      } catch (error) {
+        if (!hasErrno(error, 'ENOENT')) throw error; // gone already: a writer committed or aborted
+      }
+    }
+    await rmdir(real);
   }
 
   /* ------------------------------------------------------------------ */

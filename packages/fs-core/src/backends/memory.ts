@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 
 import { Volume } from 'memfs';
 
-import { AlreadyExistsError, ConflictError, FsError, InvalidPathError, IsADirectoryError, NotADirectoryError, PermissionDeniedError, StorageError, throwIfAborted } from '../errors.js';
+import { AlreadyExistsError, ConflictError, FsError, InvalidPathError, IsADirectoryError, NotADirectoryError, NotSupportedError, PermissionDeniedError, StorageError, throwIfAborted } from '../errors.js';
 import type {
   AdapterListOptions,
   AdapterReadOptions,
@@ -276,6 +276,10 @@ export class MemoryAdapter implements StorageAdapter {
     const target = this.statOrUndefined(to);
     if (target?.isDirectory()) {
       if (!source.isDirectory()) throw new IsADirectoryError({ path: to, protocol: PROTOCOL });
+      // Like rename(2), replace only an empty directory; the facade merges into a full one (cp -r, then rm -r).
+      if (this.run(to, () => volume.readdirSync(to)).length > 0) {
+        throw new NotSupportedError({ path: to, protocol: PROTOCOL }, `Cannot rename a directory onto a non-empty directory: ${PROTOCOL}://${to}`);
+      }
       this.run(to, () => volume.rmdirSync(to));
     } else if (target) {
       if (source.isDirectory()) throw new NotADirectoryError({ path: to, protocol: PROTOCOL });

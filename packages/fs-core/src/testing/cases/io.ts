@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 
-import { AlreadyExistsError, ConflictError, FsError, IsADirectoryError, NotFoundError } from '../../errors.js';
+import { AlreadyExistsError, ConflictError, FsError, InvalidPathError, IsADirectoryError, NotFoundError } from '../../errors.js';
 import type { WriteHandle } from '../../types.js';
 import {
   concatBytes,
@@ -52,6 +52,53 @@ export function registerIoCases(h: Harness, test: CaseRegistrar): void {
     const textPath = await h.write('text.txt', 'héllo wörld ✓ 🎉\n');
     expect(await h.readText(textPath)).toBe('héllo wörld ✓ 🎉\n');
     expect((await h.fs.info(textPath)).size).toBe(utf8('héllo wörld ✓ 🎉\n').length);
+  });
+
+  test('pipe and write take an ArrayBuffer or any view of one by its bytes; anything else is a TypeError that leaves the old file', async () => {
+    const hello = utf8('__hello__');
+    const view = hello.subarray(2, 7); // 'hello', at an offset into a larger buffer
+    const inputs: Array<[string, ArrayBuffer | ArrayBufferView]> = [
+      ['ArrayBuffer', utf8('hello').buffer as ArrayBuffer],
+      ['Uint8Array at an offset', view],
+      ['Buffer', Buffer.from('hello')],
+      ['DataView', new DataView(hello.buffer, 2, 5)],
+      ['Uint16Array', new Uint16Array(hello.buffer.slice(2, 6))],
+    ];
+    for (const [what, data] of inputs) {
+      const expected = new Uint8Array(data instanceof ArrayBuffer ? data : data.buffer, data instanceof ArrayBuffer ? 0 : data.byteOffset, data.byteLength).slice();
+      const piped = await h.write(`piped-${what}.bin`, 'precious old data');
+      await h.fs.pipe(piped, data);
+      expectSameBytes(await h.fs.cat(piped), expected, `pipe(${what})`);
+      const written = h.path(`written-${what}.bin`);
+      const handle = await h.fs.open(written, 'wb');
+      await handle.write(data);
+      await handle.write(data);
+      expect(handle.bytesWritten, what).toBe(2 * expected.length);
+      await handle.commit();
+      expectSameBytes(await h.fs.cat(written), concatBytes([expected, expected]), `write(${what})`);
+    }
+    const precious = await h.write('precious.txt', 'precious');
+    for (const bad of [[104, 105], { length: 3 }, 42, null, undefined]) {
+      await expect(h.fs.pipe(precious, bad as never), JSON.stringify(bad)).rejects.toThrow(TypeError);
+      await expect(h.fs.pipe(h.path('never.txt'), bad as never)).rejects.toThrow(TypeError);
+    }
+    const handle = await h.fs.open(precious, 'wb');
+    await expect(handle.write([104, 105] as never)).rejects.toThrow(TypeError);
+    await handle.abort();
+    expect(await h.readText(precious)).toBe('precious');
+    expect(await h.fs.exists(h.path('never.txt'))).toBe(false);
+  });
+
+  test("pipe refuses a mode other than 'overwrite' or 'create', as open does, and writes nothing", async () => {
+    const existing = await h.write('moded.txt', 'old');
+    for (const mode of ['append', 'wb', '']) {
+      const error = await expectFsError(h.fs.pipe(existing, 'new', { mode: mode as never }), InvalidPathError, mode);
+      expect(error.message).toContain(`"${mode}"`);
+      await expectFsError(h.fs.pipe(h.path('fresh.txt'), 'new', { mode: mode as never }), InvalidPathError, mode);
+    }
+    await expectFsError(h.fs.open(existing, 'ab' as never), InvalidPathError, 'open ab');
+    expect(await h.readText(existing)).toBe('old');
+    expect(await h.fs.exists(h.path('fresh.txt'))).toBe(false);
   });
 
   test('pipe overwrites: a shorter new version leaves no old bytes behind', async () => {
@@ -116,6 +163,35 @@ export function registerIoCases(h: Harness, test: CaseRegistrar): void {
     expect(await cat(-100)).toBe('0123456789'); // clamped to the start
     expect(await cat(-100, 2)).toBe('01');
     expect(await cat(0, -100)).toBe('');
+  });
+
+  test('range and seek arguments: integers only, null as "to the end", whence 0, 1 or 2', async () => {
+    const path = await h.write('bounds.txt', '0123456789');
+    expect(text(await h.fs.cat(path, { start: 2, end: null }))).toBe('23456789');
+    expect(text(await h.fs.cat(path, { start: null, end: 3 }))).toBe('012');
+    expect((await h.fs.catRanges([path, path], [2, null], [null, 2])).map(text)).toEqual(['23456789', '01']);
+    for (const [start, end, name] of [[1.5, 4, 'start'], [1, 4.5, 'end'], [NaN, undefined, 'start'], [0, Infinity, 'end'], [-0.5, undefined, 'start']] as const) {
+      const error = await expectFsError(h.fs.cat(path, { start, end }), InvalidPathError, `cat(${start}, ${end})`);
+      expect(error.message).toContain(name);
+    }
+    const ranges = await expectFsError(h.fs.catRanges([path, path], [0, 1.5], [2, 4]), InvalidPathError, 'catRanges');
+    expect(ranges.message).toContain('starts[1]');
+    await expectFsError(h.fs.catRanges([path], [0], [NaN]), InvalidPathError, 'catRanges NaN end');
+
+    const handle = await h.fs.open(path, 'rb');
+    try {
+      handle.seek(3);
+      expect(() => handle.seek(0, 7 as never)).toThrow(InvalidPathError);
+      expect(() => handle.seek(1.5)).toThrow(InvalidPathError);
+      expect(() => handle.seek(NaN, 1)).toThrow(InvalidPathError);
+      expect(handle.tell()).toBe(3); // a refused seek moves nothing
+      await expectFsError(handle.read(1.5), InvalidPathError, 'read(1.5)');
+      expect(text(await handle.read(2))).toBe('34');
+      expect(handle.seek(-2, 2)).toBe(8);
+      expect(text(await handle.read())).toBe('89');
+    } finally {
+      await handle.close();
+    }
   });
 
   test('cat ranges of a missing file throw NotFoundError', async () => {

@@ -105,6 +105,42 @@ export function registerListingCases(h: Harness, test: CaseRegistrar): void {
     expect(await h.fs.glob(g('missing.txt'))).toEqual([]);
   });
 
+  test('glob: only *, ?, [..] and ** are special; ( ) { } + @ ! and the like are literal', async () => {
+    const names = ['run(1)/f.txt', 'run1/f.txt', 'r/p(1).txt', 'r/p1.txt', 'r/y{a,b}.txt', 'r/ya.txt', 'r/x[1].txt', 'r/x1.txt', 'r/a+b@c!.txt', 'r/aab@c!.txt', 'r/!(x).txt'];
+    await h.writeTree(Object.fromEntries(names.map((n) => [n, 'x'])));
+    const glob = async (pattern: string) => (await h.fs.glob(h.path(pattern))).map((p) => p.slice(h.dir.length + 1));
+    expect(await glob('run(1)/*.txt')).toEqual(['run(1)/f.txt']);
+    expect(await glob('r/*(1).txt')).toEqual(['r/p(1).txt']);
+    expect(await glob('r/y{a,b}.txt')).toEqual(['r/y{a,b}.txt']);
+    expect(await glob('r/y{a,b}*')).toEqual(['r/y{a,b}.txt']);
+    expect(await glob('r/a+b@c!.*')).toEqual(['r/a+b@c!.txt']);
+    expect(await glob('r/!(x).*')).toEqual(['r/!(x).txt']);
+    // A bracket class is a class: it matches x1.txt, never the file literally named x[1].txt.
+    expect(await glob('r/x[1].txt')).toEqual(['r/x1.txt']);
+    expect(await glob('r/x[!1]*')).toEqual(['r/x[1].txt']); // '[' is not '1'
+    expect(await glob('r/x?1?.txt')).toEqual(['r/x[1].txt']);
+  });
+
+  test('glob: dir/** includes dir itself, and a pattern ending in a slash matches directories only', async () => {
+    await h.writeTree({ 'r/a.txt': 'a', 'r/sub/c.txt': 'c', 'r/sub/deep/d.txt': 'd', 'r/sib/e.txt': 'e' });
+    const glob = async (pattern: string) => (await h.fs.glob(h.path(pattern))).map((p) => p.slice(h.dir.length + 1));
+    expect(await glob('r/**')).toEqual(['r', 'r/a.txt', 'r/sib', 'r/sib/e.txt', 'r/sub', 'r/sub/c.txt', 'r/sub/deep', 'r/sub/deep/d.txt']);
+    expect(await glob('r/**/')).toEqual(['r', 'r/sib', 'r/sub', 'r/sub/deep']);
+    expect(await glob('r/*/')).toEqual(['r/sib', 'r/sub']);
+    expect(await glob('r/s*/')).toEqual(['r/sib', 'r/sub']);
+    expect(await glob('r/*')).toEqual(['r/a.txt', 'r/sib', 'r/sub']);
+    expect(await glob('r/**/*.txt')).toEqual(['r/a.txt', 'r/sib/e.txt', 'r/sub/c.txt', 'r/sub/deep/d.txt']);
+    expect(await glob('r/*.txt/')).toEqual([]);
+  });
+
+  test('walk of a missing path yields nothing, as in fsspec', async () => {
+    await h.write('present.txt', 'x');
+    const walked: WalkEntry[] = [];
+    for await (const entry of h.fs.walk(h.path('missing'))) walked.push(entry);
+    for await (const entry of h.fs.walk(h.path('missing/deeper'), { maxDepth: 2 })) walked.push(entry);
+    expect(walked).toEqual([]);
+  });
+
   test('walk yields each directory once with its dirs and files; maxDepth stops descent', async () => {
     await h.writeTree(TREE);
     const seen = await collectWalk(h.fs.walk(h.dir));

@@ -1,5 +1,5 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 import { expect } from 'vitest';
 
@@ -89,6 +89,21 @@ export function registerTransferCases(h: Harness, test: CaseRegistrar): void {
     expect(await localFiles(join(local, 'existing'))).toEqual(Object.keys(files).map((n) => `remote/${n}`).sort(byCodeUnit));
   });
 
+  test('put and get resolve a relative local path against the working directory, as urlToFs does', async () => {
+    const local = await h.localTempDir();
+    await writeFile(join(local, 'rel.txt'), 'relative');
+    const relativeDir = relative(process.cwd(), local);
+    expect(relativeDir.startsWith('/')).toBe(false);
+    await h.fs.put(join(relativeDir, 'rel.txt'), h.path('up.txt'));
+    expect(await h.readText(h.path('up.txt'))).toBe('relative');
+    await h.fs.get(h.path('up.txt'), join(relativeDir, 'down.txt'));
+    expect(await readFile(join(local, 'down.txt'), 'utf8')).toBe('relative');
+    // A trailing slash still means "into".
+    await mkdir(join(local, 'into'));
+    await h.fs.get(h.path('up.txt'), `${join(relativeDir, 'into')}/`);
+    expect(await readFile(join(local, 'into', 'up.txt'), 'utf8')).toBe('relative');
+  });
+
   test('put or get of a directory without recursive is refused', async () => {
     const local = await h.localTempDir();
     await makeLocalTree(join(local, 'tree'));
@@ -167,6 +182,20 @@ export function registerTransferCases(h: Harness, test: CaseRegistrar): void {
     expect(await h.fs.exists(h.path('tree'))).toBe(false);
     expect(await h.fs.find(h.path('moved'))).toEqual(Object.keys(files).map((n) => h.path(`moved/${n}`)).sort(byCodeUnit));
     expect(await h.readText(h.path('moved/sub/deep/c.txt'))).toBe('ccc');
+  });
+
+  test('mv -r onto or into a non-empty directory merges, as cp -r then rm -r does', async () => {
+    await h.writeTree({ 'src/a.txt': 'A', 'src/sub/b.txt': 'B', 'dst/keep.txt': 'K', 'dst/a.txt': 'old' });
+    // A trailing slash on the source: its contents go into dst, replacing a file of the same name.
+    await h.fs.mv(`${h.path('src')}/`, h.path('dst'), { recursive: true });
+    expect(await h.fs.exists(h.path('src'))).toBe(false);
+    expect(await h.fs.find(h.path('dst'))).toEqual(['dst/a.txt', 'dst/keep.txt', 'dst/sub/b.txt'].map((n) => h.path(n)));
+    expect(await h.readText(h.path('dst/a.txt'))).toBe('A');
+    // Into an existing directory by name, where a non-empty one of that name is already inside.
+    await h.writeTree({ 'more/x.txt': 'X', 'nest/more/y.txt': 'Y' });
+    await h.fs.mv(h.path('more'), h.path('nest'), { recursive: true });
+    expect(await h.fs.exists(h.path('more'))).toBe(false);
+    expect(await h.fs.find(h.path('nest'))).toEqual([h.path('nest/more/x.txt'), h.path('nest/more/y.txt')]);
   });
 
   /* ------------------------------ rm ------------------------------ */
