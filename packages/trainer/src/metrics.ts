@@ -1,9 +1,9 @@
 export type Reduce = 'mean' | 'sum' | 'max' | 'min';
 
 export interface LogOptions {
-  /** Record the value of every step. Default: true in training, false in validation and in onTrainEpochStart/End. */
+  /** Record the value of every step. Default: true in training, false in validation and in onTrainStart/onTrainEpochStart/End. */
   onStep?: boolean;
-  /** Reduce over the epoch (or validation run). Default: false in training, true in validation and in onTrainEpochStart/End. */
+  /** Reduce over the epoch (or validation run). Default: false in training, true in validation and in onTrainStart/onTrainEpochStart/End. */
   onEpoch?: boolean;
   /** Show on the progress bar. */
   progBar?: boolean;

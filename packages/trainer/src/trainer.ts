@@ -17,6 +17,11 @@ import type { CheckpointDict, LoopsState, Progress, ProgressCounters } from './t
 import { FileSystems, normalizeUrl } from './urls.js';
 import { STRATA_VERSION } from './version.js';
 
+
+/** Hooks where Lightning refuses log(): nothing would carry the value to an epoch, a logger or a callback. */
+const NO_LOGGING_HOOKS = new Set(['setup', 'teardown', 'onFitStart', 'onFitEnd', 'onTrainEnd', 'onValidationEnd', 'onSaveCheckpoint', 'onLoadCheckpoint']);
+/** Training hooks outside any step, where Lightning's log() defaults to an epoch value. */
+const EPOCH_LOGGING_HOOKS = new Set(['onTrainStart', 'onTrainEpochStart', 'onTrainEpochEnd']);
 export interface TrainerOptions {
   /** Where checkpoints (`<root>/checkpoints`) and logs go. Any fs-core URL. Default `./strata_runs`. */
   defaultRootDir?: string;
@@ -143,8 +148,8 @@ export class Trainer {
   private readonly seedGiven: boolean;
   private readonly onWarning: (message: string) => void;
   private phase: LogPhase = 'train';
-  /** Inside onTrainEpochStart/onTrainEpochEnd hooks, where Lightning's log() defaults to an epoch value. */
-  private inTrainEpochHook = false;
+  /** The hook running now (innermost), which decides what log() may do there. */
+  private currentHook: string | undefined;
   private lastIoTurn = performance.now();
   private epochProgress = emptyProgress();
   private batchProgress = emptyProgress();
@@ -241,17 +246,21 @@ export class Trainer {
 
   /** Called by `Module.log`. */
   logMetric(name: string, value: number, options: LogOptions = {}): void {
-    const epochDefault = this.inTrainEpochHook && this.phase === 'train';
+    const hook = this.currentHook;
+    // As Lightning: a value logged there would reach no epoch, logger or callback, so it is an error.
+    if (hook !== undefined && NO_LOGGING_HOOKS.has(hook)) throw new Error(`You can't log("${name}") inside ${hook}; log in a step or an epoch hook`);
+    const epochDefault = hook !== undefined && EPOCH_LOGGING_HOOKS.has(hook) && this.phase === 'train';
     const resolved = epochDefault ? { ...options, onStep: options.onStep ?? false, onEpoch: options.onEpoch ?? true } : options;
     this.metrics.log(this.phase, name, value, resolved);
   }
 
-  private async inTrainEpochHooks(run: () => Promise<void>): Promise<void> {
-    this.inTrainEpochHook = true;
+  private async inHook(name: string, run: () => Promise<void>): Promise<void> {
+    const outer = this.currentHook;
+    this.currentHook = name;
     try {
       await run();
     } finally {
-      this.inTrainEpochHook = false;
+      this.currentHook = outer;
     }
   }
 
@@ -286,8 +295,10 @@ export class Trainer {
       await dm.setup('fit');
     }
     for (const logger of this.loggers) await logger.setup?.(this);
-    for (const cb of this.callbacks) await cb.setup(this, module, 'fit');
-    await module.setup('fit');
+    await this.inHook('setup', async () => {
+      for (const cb of this.callbacks) await cb.setup(this, module, 'fit');
+      await module.setup('fit');
+    });
     await module.configureModel();
 
     if (!options.trainDataloaders && !dm) throw new Error('fit() needs training data: pass trainDataloaders or a datamodule');
@@ -310,8 +321,10 @@ export class Trainer {
 
     this.configureOptimizers(module.configureOptimizers());
 
-    for (const cb of this.callbacks) await cb.onFitStart(this, module);
-    await module.onFitStart();
+    await this.inHook('onFitStart', async () => {
+      for (const cb of this.callbacks) await cb.onFitStart(this, module);
+      await module.onFitStart();
+    });
 
     if (checkpoint) {
       this.restoreLoops(checkpoint);
@@ -323,11 +336,15 @@ export class Trainer {
 
     // As Lightning: background saves are finished (or have failed) before onFitEnd sees them.
     await this.checkpointIO.teardown?.();
-    for (const cb of this.callbacks) await cb.onFitEnd(this, module);
-    await module.onFitEnd();
+    await this.inHook('onFitEnd', async () => {
+      for (const cb of this.callbacks) await cb.onFitEnd(this, module);
+      await module.onFitEnd();
+    });
     for (const logger of this.loggers) await logger.finalize('success');
-    for (const cb of this.callbacks) await cb.teardown(this, module, 'fit');
-    await module.teardown('fit');
+    await this.inHook('teardown', async () => {
+      for (const cb of this.callbacks) await cb.teardown(this, module, 'fit');
+      await module.teardown('fit');
+    });
     await dm?.teardown('fit');
   }
 
@@ -352,7 +369,7 @@ export class Trainer {
   /* ------------------------------------------------------------------ */
 
   private async restoreModulesAndCallbacks(module: Module<unknown>, checkpoint: CheckpointDict): Promise<void> {
-    await module.onLoadCheckpoint(checkpoint);
+    await this.inHook('onLoadCheckpoint', async () => module.onLoadCheckpoint(checkpoint));
     if (!checkpoint.state_dict || typeof checkpoint.state_dict !== 'object') {
       throw new Error(`Checkpoint ${this.ckptPath} has no state_dict`);
     }
@@ -373,7 +390,9 @@ export class Trainer {
         );
       }
     }
-    for (const cb of this.callbacks) await cb.onLoadCheckpoint(this, module, checkpoint);
+    await this.inHook('onLoadCheckpoint', async () => {
+      for (const cb of this.callbacks) await cb.onLoadCheckpoint(this, module, checkpoint);
+    });
     if (saved) {
       for (const cb of this.callbacks) {
         const state = saved[cb.stateKey];
@@ -513,8 +532,10 @@ export class Trainer {
   }
 
   private async callHook(name: string, module: Module<unknown>, ...args: unknown[]): Promise<void> {
-    for (const cb of this.callbacks) await (cb as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(cb, this, module, ...args);
-    await (module as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(module, ...args);
+    await this.inHook(name, async () => {
+      for (const cb of this.callbacks) await (cb as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(cb, this, module, ...args);
+      await (module as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.call(module, ...args);
+    });
   }
 
   private stepValidationDue(): boolean {
@@ -532,7 +553,7 @@ export class Trainer {
       const loader = this.trainLoader!;
       (loader as { setEpoch?: (e: number, s: number) => void }).setEpoch?.(this.currentEpoch, this.seed);
       this.phase = 'train';
-      await this.inTrainEpochHooks(() => this.callHook('onTrainEpochStart', module));
+      await this.callHook('onTrainEpochStart', module);
       if (!resumingMidEpoch) bump(this.epochProgress, 'started');
       // A checkpoint written in onTrainBatchEnd precedes the step's validation; run it now.
       if (resumingMidEpoch && this.stepValidationDue() && this.lastValidationStep !== this.globalStep) await this.runValidation(module);
@@ -628,13 +649,15 @@ export class Trainer {
     this.metrics.reduceEpoch('train');
     // Lightning's order: plain callbacks, the module, then monitoring (checkpoint) callbacks.
     const [monitoring, plain]: [Callback[], Callback[]] = [this.callbacks.filter((c) => c instanceof ModelCheckpoint), this.callbacks.filter((c) => !(c instanceof ModelCheckpoint))];
-    await this.inTrainEpochHooks(async () => {
+    await this.inHook('onTrainEpochEnd', async () => {
       for (const cb of plain) await cb.onTrainEpochEnd(this, module);
       await module.onTrainEpochEnd();
     });
     // Reduced again so what those hooks logged reaches the monitoring callbacks and the loggers.
     const epochMetrics = this.metrics.endEpoch('train');
-    for (const cb of monitoring) await cb.onTrainEpochEnd(this, module);
+    await this.inHook('onTrainEpochEnd', async () => {
+      for (const cb of monitoring) await cb.onTrainEpochEnd(this, module);
+    });
     await this.logToLoggers({ ...epochMetrics, ...this.metrics.takeStepMetrics() });
     bump(this.epochProgress, 'completed');
     this.currentEpoch += 1;
@@ -725,10 +748,12 @@ export class Trainer {
       const state = dm.stateDict();
       if (state && Object.keys(state).length > 0) checkpoint[dm.stateKey] = state;
     }
-    if (!weightsOnly) {
-      for (const cb of this.callbacks) await cb.onSaveCheckpoint(this, module, checkpoint);
-    }
-    await module.onSaveCheckpoint(checkpoint);
+    await this.inHook('onSaveCheckpoint', async () => {
+      if (!weightsOnly) {
+        for (const cb of this.callbacks) await cb.onSaveCheckpoint(this, module, checkpoint);
+      }
+      await module.onSaveCheckpoint(checkpoint);
+    });
     return checkpoint;
   }
 

@@ -73,6 +73,29 @@ describe('metrics logged in epoch-end hooks', () => {
   });
 });
 
+describe('log() where Lightning refuses it', () => {
+  it.each(['onValidationEnd', 'onTrainEnd', 'onFitStart', 'onFitEnd', 'onSaveCheckpoint'] as const)('throws in %s, naming the hook, instead of dropping the value', async (hook) => {
+    const { root } = await freshRoot('memory');
+    const module = makeMlp();
+    (module as unknown as Record<string, () => void>)[hook] = () => module.log('lost', 1);
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 1 }));
+    await expect(trainer.fit(module, { datamodule: tinyData() })).rejects.toThrow(`You can't log("lost") inside ${hook}`);
+  });
+
+  it('a callback may still log in onTrainEpochEnd after a ModelCheckpoint saved in the same hook', async () => {
+    const { root } = await freshRoot('memory');
+    const module = makeMlp();
+    class LateLogger extends Callback {
+      override onTrainEpochEnd(_trainer: Trainer, m: Module<unknown>): void {
+        m.log('late', 1);
+      }
+    }
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 1, callbacks: [new ModelCheckpoint({}), new LateLogger()] }));
+    await trainer.fit(module, { datamodule: tinyData() });
+    expect(trainer.callbackMetrics.late).toBe(1);
+  });
+});
+
 /** Fails the fit instead of letting a loop that never ends hang the test run. */
 class EpochLimit extends Callback {
   override onTrainEpochStart(trainer: Trainer): void {
