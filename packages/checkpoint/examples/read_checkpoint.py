@@ -52,7 +52,7 @@ def read(path):
         end = e
     if start + end != len(data):
         raise ValueError("data region does not end at the end of the file")
-    if metadata.get("format") != "strata-checkpoint" and "strata" not in metadata:
+    if metadata.get("format") != "strata-checkpoint":
         return {"format": "safetensors", "tree": tensors}
 
     strata = metadata["strata"]

@@ -1,8 +1,28 @@
 /**
  * Element types. The first ten are the ones Strata's API is built around; U16, U32 and U64 are
- * also read and written so that any numpy-written safetensors file without float8 tensors loads.
+ * also read and written so that any numpy-written safetensors file without float8, float4/6 or
+ * complex64 tensors loads. Those (ForeignDType) are listed and size-checked, but not loaded.
  */
 export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL' | 'U16' | 'U32' | 'U64';
+
+/** The other dtypes the reference reader (safetensors 0.8) accepts. */
+export type ForeignDType = 'F8_E4M3' | 'F8_E5M2' | 'F8_E8M0' | 'F8_E4M3FNUZ' | 'F8_E5M2FNUZ' | 'F4' | 'F6_E2M3' | 'F6_E3M2' | 'C64';
+
+/** Any dtype a valid safetensors file may hold. */
+export type FileDType = DType | ForeignDType;
+
+/** Bits per element, as the reference reader counts them (F4 and F6 pack several elements a byte). */
+const FOREIGN_BITS: Readonly<Record<ForeignDType, number>> = Object.freeze({
+  F8_E4M3: 8,
+  F8_E5M2: 8,
+  F8_E8M0: 8,
+  F8_E4M3FNUZ: 8,
+  F8_E5M2FNUZ: 8,
+  F4: 4,
+  F6_E2M3: 6,
+  F6_E3M2: 6,
+  C64: 64,
+});
 
 export const DTYPES: readonly DType[] = Object.freeze(['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL', 'U16', 'U32', 'U64']);
 
@@ -82,6 +102,15 @@ const DTYPE_SET: ReadonlySet<string> = new Set(DTYPES);
 
 export function isDType(value: unknown): value is DType {
   return typeof value === 'string' && DTYPE_SET.has(value);
+}
+
+export function isFileDType(value: unknown): value is FileDType {
+  return isDType(value) || (typeof value === 'string' && Object.hasOwn(FOREIGN_BITS, value));
+}
+
+/** Bits per element of any file dtype. */
+export function dtypeBits(dtype: FileDType): number {
+  return isDType(dtype) ? BYTE_SIZE[dtype] * 8 : FOREIGN_BITS[dtype];
 }
 
 /** Bytes per element. */

@@ -68,6 +68,8 @@ export interface TensorMismatch {
   key: string;
   expected: { dtype: string; shape: number[] };
   actual: { dtype: string; shape: number[] } | { notATensor: true };
+  /** Set when dtype and shape agree but a tensor is malformed: `source: …` or `target: …`, then why. */
+  problem?: string;
 }
 
 /** `loadStateDict` found keys or tensors that do not line up. Nothing was copied. */
@@ -81,7 +83,11 @@ export class StateDictMismatchError extends Error {
     if (mismatchedKeys.length > 0) {
       parts.push(
         `shape/dtype mismatch: ${mismatchedKeys
-          .map((m) => `${m.key} (expected ${m.expected.dtype}[${m.expected.shape.join(',')}], got ${'notATensor' in m.actual ? 'a non-tensor value' : `${m.actual.dtype}[${m.actual.shape.join(',')}]`})`)
+          .map((m) =>
+            m.problem !== undefined
+              ? `${m.key} (${m.problem})`
+              : `${m.key} (expected ${m.expected.dtype}[${m.expected.shape.join(',')}], got ${'notATensor' in m.actual ? 'a non-tensor value' : `${m.actual.dtype}[${m.actual.shape.join(',')}]`})`,
+          )
           .join('; ')}`,
       );
     }

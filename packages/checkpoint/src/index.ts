@@ -1,5 +1,5 @@
 export { DTYPES, dtypeByteSize, isDType } from './dtypes.js';
-export type { DType } from './dtypes.js';
+export type { DType, FileDType, ForeignDType } from './dtypes.js';
 export {
   tensor,
   fromTypedArray,

@@ -2,8 +2,12 @@
  * A strict JSON (RFC 8259) parser for untrusted headers. Unlike JSON.parse it
  * - rejects duplicate object keys (JSON.parse silently keeps the last one),
  * - rejects the key `__proto__` anywhere,
- * - builds objects with a null prototype, so nothing it returns can reach Object.prototype,
- * - is iterative with a nesting limit, so hostile nesting cannot overflow the stack.
+ * - builds objects whose prototype chain holds no properties and ends at null (see EmptyObject),
+ *   so nothing it returns can reach Object.prototype,
+ * - is iterative with a nesting limit, so hostile nesting cannot overflow the stack,
+ * - stops after `maxContainers` objects and arrays (`maxObjects` objects), so a small input cannot
+ *   fill the heap: an object costs far more than its bytes of input, most of all one with keys no
+ *   other object has (JSON.parse needs a minute and 1.2 GB for 100 MB of `{"k1":0},{"k2":0},…`).
  * It runs in time linear in the input.
  */
 
@@ -12,7 +16,7 @@ export interface JsonObject {
   [key: string]: JsonValue;
 }
 
-export type JsonProblem = 'syntax' | 'duplicate-key' | 'forbidden-key' | 'too-deep';
+export type JsonProblem = 'syntax' | 'duplicate-key' | 'forbidden-key' | 'too-deep' | 'too-many-containers';
 
 export class JsonParseError extends Error {
   constructor(
@@ -26,6 +30,21 @@ export class JsonParseError extends Error {
 }
 
 export const MAX_JSON_DEPTH = 1000;
+
+export interface ParseJsonOptions {
+  /** Most objects and arrays to build; the default is unlimited. */
+  maxContainers?: number | undefined;
+  /** Most objects to build (they count towards maxContainers too); the default is unlimited. */
+  maxObjects?: number | undefined;
+}
+
+/**
+ * Empty objects get this empty, frozen, null-rooted prototype: as safe as Object.create(null) but
+ * ~32 bytes instead of ~190, for a hostile `[{},{},…]`. Objects with keys stay Object.create(null),
+ * which is faster than fast mode when every object has different keys.
+ */
+const EmptyObject = function EmptyObject() {} as unknown as new () => JsonObject;
+EmptyObject.prototype = Object.freeze(Object.create(null) as object) as JsonObject;
 
 const C = {
   Tab: 9,
@@ -51,10 +70,14 @@ const C = {
 
 type Frame = { kind: 'array'; value: JsonValue[] } | { kind: 'object'; value: JsonObject; key: string | undefined };
 
-export function parseJson(text: string): JsonValue {
+export function parseJson(text: string, options: ParseJsonOptions = {}): JsonValue {
   let pos = 0;
   const len = text.length;
   const stack: Frame[] = [];
+  const maxContainers = options.maxContainers ?? Infinity;
+  const maxObjects = options.maxObjects ?? Infinity;
+  let containers = 0;
+  let objects = 0;
 
   const fail = (problem: JsonProblem, message: string): never => {
     throw new JsonParseError(problem, message, pos);
@@ -228,14 +251,16 @@ export function parseJson(text: string): JsonValue {
     const c = text.charCodeAt(pos);
     if (c === C.OpenBrace || c === C.OpenBracket) {
       if (stack.length >= MAX_JSON_DEPTH) fail('too-deep', `Nesting deeper than ${MAX_JSON_DEPTH}`);
+      if (++containers > maxContainers) fail('too-many-containers', `More objects and arrays than the ${maxContainers} allowed`);
+      if (c === C.OpenBrace && ++objects > maxObjects) fail('too-many-containers', `More objects than the ${maxObjects} allowed`);
       pos++;
       skipWhitespace();
       if (c === C.OpenBrace) {
-        const frame: Frame = { kind: 'object', value: Object.create(null) as JsonObject, key: undefined };
         if (text.charCodeAt(pos) === C.CloseBrace) {
           pos++;
-          attach(frame.value);
+          attach(new EmptyObject());
         } else {
+          const frame: Frame = { kind: 'object', value: Object.create(null) as JsonObject, key: undefined };
           stack.push(frame);
           readKey(frame);
           continue;

@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 
-import { ConflictError, IsADirectoryError, type FileInfo, type FileSystem } from '@strata/fs-core';
+import { ConflictError, IsADirectoryError, NotSupportedError, type FileInfo, type FileSystem } from '@strata/fs-core';
 import pLimit from 'p-limit';
 
-import type { DType } from './dtypes.js';
+import { isDType, type DType, type FileDType } from './dtypes.js';
 import { CorruptCheckpointError } from './errors.js';
 import { hashWorkerBusy, isWholeBuffer, sha256SlicesOnWorker } from './hashing.js';
 import { LENGTH_PREFIX_BYTES, parseHeader, readHeaderLength, type HeaderTensor, type SafetensorsHeader } from './safetensors.js';
@@ -22,7 +22,8 @@ export interface LoadOptions extends StorageCallOptions {
 
 export interface TensorInfo {
   name: string;
-  dtype: DType;
+  /** A ForeignDType (float8, float4/6, complex64) is listed, but loading that tensor fails. */
+  dtype: FileDType;
   shape: number[];
   byteLength: number;
   /** `[begin, end)` relative to the data region, as in the file. */
@@ -58,8 +59,23 @@ const offThreadHashing = availableParallelism() > 1;
 /* Shared by the in-memory and storage paths                           */
 /* ------------------------------------------------------------------ */
 
-function selectTensors(header: SafetensorsHeader, keys: LoadOptions['keys']): HeaderTensor[] {
-  return keys ? header.tensors.filter((t) => keys(t.name)) : header.tensors;
+type LoadableTensor = HeaderTensor & { dtype: DType };
+
+/**
+ * The tensors `keys` selects. A selected tensor of a dtype Strata cannot represent is refused with
+ * NotSupportedError (not corrupt: the file is valid), before any tensor is read.
+ */
+function selectTensors(header: SafetensorsHeader, keys: LoadOptions['keys'], where?: { path: string; protocol: string }): LoadableTensor[] {
+  const selected = keys ? header.tensors.filter((t) => keys(t.name)) : header.tensors;
+  const foreign = selected.find((t) => !isDType(t.dtype));
+  if (foreign) {
+    const location = where ? `: ${where.protocol}://${where.path}` : '';
+    throw new NotSupportedError(
+      where ?? {},
+      `Tensor ${JSON.stringify(foreign.name)} has dtype ${foreign.dtype}, which Strata can list but not load; select the other tensors with \`keys\`${location}`,
+    );
+  }
+  return selected as LoadableTensor[];
 }
 
 /** Throws CorruptCheckpointError unless a Strata tensor's bytes match the manifest's SHA-256. */
@@ -78,7 +94,7 @@ function checkDigest(strata: StrataContent, t: HeaderTensor, actual: string): vo
 function buildCheckpoint(
   header: SafetensorsHeader,
   strata: StrataContent | undefined,
-  selected: HeaderTensor[],
+  selected: LoadableTensor[],
   bytesOf: (t: HeaderTensor) => Uint8Array,
 ): Record<string, unknown> {
   const loaded = new Map<string, Tensor>();
@@ -337,7 +353,7 @@ async function loadFrom(fs: FileSystem, path: string, options: LoadOptions): Pro
     const read = await readHeaderFrom(fs, path, options.signal);
     return await conflictIfChanged(fs, path, read.info, async () => {
       const strata = readStrata(read.header);
-      const selected = selectTensors(read.header, options.keys);
+      const selected = selectTensors(read.header, options.keys, { path, protocol: fs.protocol });
       const bytes = await readVerifiedTensorBytes(fs, path, read, strata, selected, options.signal);
       return buildCheckpoint(read.header, strata, selected, (t) => bytes.get(t.name)!);
     });

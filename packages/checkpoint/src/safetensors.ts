@@ -1,5 +1,5 @@
 /** The safetensors container: building and validating headers. No I/O here. */
-import { dtypeByteSize, isDType, referenceRank, type DType } from './dtypes.js';
+import { dtypeBits, isFileDType, referenceRank, type DType, type FileDType } from './dtypes.js';
 import { CorruptCheckpointError } from './errors.js';
 import { JsonParseError, parseJson, type JsonValue } from './json.js';
 
@@ -8,9 +8,19 @@ export const MAX_HEADER_BYTES = 100_000_000;
 /** Bytes of the little-endian u64 header length that opens every file. */
 export const LENGTH_PREFIX_BYTES = 8;
 
+/**
+ * Objects and arrays a header may hold. A tensor entry is one object and two arrays in at least 50
+ * bytes (`"":{"dtype":"U8","shape":[],"data_offsets":[0,0]},`), so these admit every valid header
+ * and bound the memory and time a hostile one can make the parser spend.
+ */
+export function headerLimits(headerLength: number): { maxContainers: number; maxObjects: number } {
+  return { maxContainers: 1024 + Math.floor(headerLength / 16), maxObjects: 1024 + Math.floor(headerLength / 48) };
+}
+
 export interface HeaderTensor {
   name: string;
-  dtype: DType;
+  /** May be a ForeignDType, which can be listed but not loaded. */
+  dtype: FileDType;
   shape: number[];
   /** Offsets relative to the start of the data region, as written in `data_offsets`. */
   begin: number;
@@ -23,7 +33,7 @@ export interface SafetensorsHeader {
   /** Absolute file offset where tensor data begins: 8 + N. */
   dataStart: number;
   fileByteLength: number;
-  /** `__metadata__`, or undefined when the header has none. Null-prototype object. */
+  /** `__metadata__`, or undefined when the header has none. Its prototype chain has no properties. */
   metadata: Record<string, string> | undefined;
   /** Tensors in data order (by offset). */
   tensors: HeaderTensor[];
@@ -53,15 +63,18 @@ function isCount(value: JsonValue | undefined): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** Byte size of dtype × shape, or undefined when it exceeds `limit` (so no overflow can mislead). */
-function byteSizeWithin(dtype: DType, shape: number[], limit: number): number | undefined {
+/**
+ * Byte size of dtype × shape, or undefined when it exceeds `limit` (so no overflow can mislead) or
+ * is not a whole number of bytes (sub-byte dtypes, as the reference reader requires).
+ */
+function byteSizeWithin(dtype: FileDType, shape: number[], limit: number): number | undefined {
   if (shape.includes(0)) return 0;
-  let size = dtypeByteSize(dtype);
+  let bits = dtypeBits(dtype);
   for (const d of shape) {
-    size *= d;
-    if (size > limit) return undefined;
+    bits *= d;
+    if (bits > limit * 8) return undefined;
   }
-  return size;
+  return bits % 8 === 0 ? bits / 8 : undefined;
 }
 
 /**
@@ -78,10 +91,15 @@ export function parseHeader(headerBytes: Uint8Array, fileByteLength: number): Sa
     throw new CorruptCheckpointError('header-encoding', 'the header is not valid UTF-8', { cause: error });
   }
   let parsed: JsonValue;
+  const limits = headerLimits(headerByteLength);
   try {
-    parsed = parseJson(text);
+    parsed = parseJson(text, limits);
   } catch (error) {
     if (!(error instanceof JsonParseError)) throw error;
+    if (error.problem === 'too-many-containers') {
+      const allowed = `${limits.maxContainers} objects and arrays, ${limits.maxObjects} of them objects`;
+      throw new CorruptCheckpointError('header-json', `the ${headerByteLength}-byte header holds more objects and arrays than the tensors it can describe need (at most ${allowed})`, { cause: error });
+    }
     const reason = error.problem === 'duplicate-key' ? 'duplicate-name' : error.problem === 'forbidden-key' ? 'forbidden-key' : 'header-json';
     throw new CorruptCheckpointError(reason, `header JSON: ${error.message}`, { cause: error });
   }
@@ -107,7 +125,7 @@ export function parseHeader(headerBytes: Uint8Array, fileByteLength: number): Sa
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw corrupt('invalid-tensor-info', `tensor ${label} is not an object`);
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string') throw corrupt('invalid-tensor-info', `tensor ${label} has no dtype`);
-    if (!isDType(dtype)) throw corrupt('unknown-dtype', `tensor ${label} has unknown dtype ${JSON.stringify(dtype)}`);
+    if (!isFileDType(dtype)) throw corrupt('unknown-dtype', `tensor ${label} has unknown dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || !shape.every(isCount)) throw corrupt('invalid-tensor-info', `tensor ${label} has an invalid shape`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1])) {
       throw corrupt('invalid-tensor-info', `tensor ${label} has invalid data_offsets`);

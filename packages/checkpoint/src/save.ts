@@ -9,9 +9,9 @@ import { UnstorableValueError } from './errors.js';
 import type { JsonValue } from './json.js';
 import { buildHeader, inReferenceOrder, type HeaderEntry } from './safetensors.js';
 import { withStorage, parentOf, type StorageCallOptions } from './storage.js';
-import { strataMetadata, type ManifestEntry } from './strata.js';
+import { strataLimits, strataMetadata, strataText, type ManifestEntry } from './strata.js';
 import { littleEndianSlice, tensorProblem, type Tensor } from './tensor.js';
-import { encodeTree, type FoundTensor } from './tree.js';
+import { encodeTree, escapeSegment, type FoundTensor } from './tree.js';
 
 export interface SaveOptions extends StorageCallOptions {
   /** `'create'` refuses to replace an existing checkpoint (AlreadyExistsError). Default `'overwrite'`. */
@@ -63,6 +63,7 @@ export function encodeCheckpoint(
   options: { copy?: boolean; allocate?: ((byteLength: number) => Uint8Array) | undefined } = {},
 ): EncodedCheckpoint {
   const { tree, tensors } = encodeTree(checkpoint);
+  checkLoadable(tree, tensors);
   if (!options.copy) return { tree, tensors, owned: false };
   // Shared memory lets the hashing worker read the snapshot in place.
   const allocate = options.allocate ?? ((n: number) => new Uint8Array(new SharedArrayBuffer(n)));
@@ -73,6 +74,54 @@ export function encodeCheckpoint(
     return { ...t, data: snapshot };
   });
   return { tree, tensors: copied, owned: true };
+}
+
+/** Objects and arrays in a JSON value, and how many of them are objects. */
+function countContainers(value: JsonValue): { containers: number; objects: number } {
+  let containers = 0;
+  let objects = 0;
+  const stack: JsonValue[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    containers++;
+    if (Array.isArray(v)) for (const child of v) stack.push(child);
+    else {
+      objects++;
+      for (const k of Object.keys(v)) stack.push(v[k]!);
+    }
+  }
+  return { containers, objects };
+}
+
+/**
+ * Refuses a tree the loader would refuse: more objects and arrays than it accepts for the size of
+ * the `strata` JSON (see strataLimits). Names the root key holding the most of them.
+ */
+function checkLoadable(tree: JsonValue, tensors: FoundTensor[]): void {
+  // The manifest: its object and array, and per tensor an object and its shape.
+  const counted = countContainers(tree);
+  const containers = counted.containers + 2 + 2 * tensors.length;
+  const objects = counted.objects + 1 + tensors.length;
+  const floor = strataLimits(0);
+  if (containers <= floor.maxContainers && objects <= floor.maxObjects) return;
+  const manifest = tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, sha256: PENDING_DIGEST }));
+  const length = strataText(tree, manifest).length;
+  const limits = strataLimits(length);
+  if (containers <= limits.maxContainers && objects <= limits.maxObjects) return;
+  const top = tree as Record<string, JsonValue>;
+  const children = Object.keys(top).length === 1 && Object.hasOwn(top, '$object') ? (top['$object'] as Record<string, JsonValue>) : top;
+  let worst = '';
+  let worstCount = -1;
+  for (const k of Object.keys(children)) {
+    const n = countContainers(children[k]!).containers;
+    if (n > worstCount) [worst, worstCount] = [k, n];
+  }
+  throw new UnstorableValueError(
+    escapeSegment(worst),
+    `the checkpoint encodes to ${containers} objects and arrays (${objects} of them objects; ${worstCount} under this key) in ${length} characters of JSON, ` +
+      `but loading accepts at most ${limits.maxContainers} objects and arrays and ${limits.maxObjects} objects for that size (100 000 plus one per 8 characters; objects one per 16)`,
+  );
 }
 
 function* littleEndianChunks(data: ArrayBufferView, itemSize: number, chunkBytes = CHUNK_BYTES): Generator<Uint8Array> {

@@ -1,6 +1,6 @@
 import { dtypeByteSize } from './dtypes.js';
 import { StateDictMismatchError, type TensorMismatch } from './errors.js';
-import { bytesOf, fromTypedArray, isTensor, littleEndianSlice, needsByteSwap, swapBytesInPlace, type Tensor } from './tensor.js';
+import { bytesOf, fromTypedArray, isTensor, littleEndianSlice, needsByteSwap, swapBytesInPlace, tensorProblem, type Tensor } from './tensor.js';
 
 /** A flat map from parameter name to tensor (a bare typed array counts as a 1-D tensor). */
 export type StateDict = Record<string, Tensor | ArrayBufferView> | Map<string, Tensor | ArrayBufferView>;
@@ -71,7 +71,15 @@ export function loadStateDict(target: StateDict, source: StateDict | Record<stri
     const expected = { dtype: into.dtype, shape: [...into.shape] };
     if (!from) mismatched.push({ key, expected, actual: { notATensor: true } });
     else if (from.dtype !== into.dtype || !sameShape(from.shape, into.shape)) mismatched.push({ key, expected, actual: { dtype: from.dtype, shape: [...from.shape] } });
-    else pairs.push([into, from]);
+    else {
+      // Checked in full before any copy: data that does not fit its dtype and shape would throw
+      // midway, copy part of a tensor, or be copied bit for bit as the wrong type.
+      const problem = tensorProblem(from);
+      const targetProblem = problem ? undefined : tensorProblem(into);
+      if (problem || targetProblem) {
+        mismatched.push({ key, expected, actual: { dtype: from.dtype, shape: [...from.shape] }, problem: problem ? `source: ${problem}` : `target: ${targetProblem}` });
+      } else pairs.push([into, from]);
+    }
   }
   const unexpectedKeys = [...sourceEntries.keys()].filter((k) => !targetKeys.has(k));
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { isDType, type DType } from './dtypes.js';
+import { isFileDType, type FileDType } from './dtypes.js';
 import { CorruptCheckpointError } from './errors.js';
 import { JsonParseError, parseJson, type JsonValue } from './json.js';
 import type { SafetensorsHeader } from './safetensors.js';
@@ -15,7 +15,7 @@ export const DIGEST_PREFIX = 'sha256:';
 
 export interface ManifestEntry {
   name: string;
-  dtype: DType;
+  dtype: FileDType;
   shape: number[];
   /** Lower-case hex SHA-256 of the tensor's bytes in the file. */
   sha256: string;
@@ -33,12 +33,26 @@ export function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** The `__metadata__` map of a Strata checkpoint. Key order is fixed so output is deterministic. */
-export function strataMetadata(tree: JsonValue, manifest: readonly ManifestEntry[]): Record<string, string> {
-  const strata = JSON.stringify({
+/**
+ * Objects and arrays the `strata` JSON may hold: 100 000, plus one per 8 characters (objects: one
+ * per 16), which real trees stay well within. Bounds what a hostile tree can make the parser
+ * spend; saving refuses a tree beyond it, so every saved checkpoint loads.
+ */
+export function strataLimits(strataLength: number): { maxContainers: number; maxObjects: number } {
+  return { maxContainers: 100_000 + Math.floor(strataLength / 8), maxObjects: 100_000 + Math.floor(strataLength / 16) };
+}
+
+/** The `strata` JSON text. Key order is fixed so output is deterministic. */
+export function strataText(tree: JsonValue, manifest: readonly ManifestEntry[]): string {
+  return JSON.stringify({
     tree,
     tensors: manifest.map((m) => ({ name: m.name, dtype: m.dtype, shape: m.shape, sha256: m.sha256 })),
   });
+}
+
+/** The `__metadata__` map of a Strata checkpoint. */
+export function strataMetadata(tree: JsonValue, manifest: readonly ManifestEntry[]): Record<string, string> {
+  const strata = strataText(tree, manifest);
   return {
     format: FORMAT,
     version: String(FORMAT_VERSION),
@@ -47,10 +61,19 @@ export function strataMetadata(tree: JsonValue, manifest: readonly ManifestEntry
   };
 }
 
-/** A file is a Strata checkpoint when its metadata says so or carries a `strata` entry. */
+/** Only the format marker makes a file Strata: other writers may use a `strata` key for their own notes. */
 export function isStrataHeader(header: SafetensorsHeader): boolean {
-  const md = header.metadata;
-  return md !== undefined && (md['format'] === FORMAT || Object.hasOwn(md, 'strata'));
+  return header.metadata?.['format'] === FORMAT;
+}
+
+/**
+ * Metadata whose `digest` matches its `strata` entry was written by Strata even when the marker
+ * says otherwise: the marker is outside the digest, so one flipped bit there must not turn a
+ * checkpoint into a plain file that loads unverified.
+ */
+function isDamagedStrata(md: Record<string, string>): boolean {
+  const { digest, strata } = md;
+  return strata !== undefined && digest !== undefined && digest === DIGEST_PREFIX + sha256Hex(strata);
 }
 
 const bad = (reason: 'invalid-metadata' | 'manifest-mismatch' | 'digest-mismatch' | 'unsupported-version', detail: string): CorruptCheckpointError =>
@@ -64,9 +87,12 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * Returns undefined for a plain safetensors file.
  */
 export function readStrata(header: SafetensorsHeader): StrataContent | undefined {
-  if (!isStrataHeader(header)) return undefined;
-  const md = header.metadata!;
-  if (md['format'] !== FORMAT) throw bad('invalid-metadata', `__metadata__.format is ${JSON.stringify(md['format'] ?? null)}, expected "${FORMAT}"`);
+  const md = header.metadata;
+  if (md === undefined) return undefined;
+  if (!isStrataHeader(header)) {
+    if (!isDamagedStrata(md)) return undefined;
+    throw bad('invalid-metadata', `__metadata__.format is ${JSON.stringify(md['format'] ?? null)}, but its digest and strata entries are a Strata checkpoint's`);
+  }
   const versionText = md['version'];
   if (versionText === undefined || !/^[1-9]\d{0,8}$/.test(versionText)) throw bad('invalid-metadata', `__metadata__.version is ${JSON.stringify(versionText ?? null)}`);
   const version = Number(versionText);
@@ -81,11 +107,16 @@ export function readStrata(header: SafetensorsHeader): StrataContent | undefined
   if (digest.slice(DIGEST_PREFIX.length) !== actual) throw bad('digest-mismatch', `the metadata digest is ${digest} but the strata entry hashes to sha256:${actual}`);
 
   let parsed: JsonValue;
+  const limits = strataLimits(strata.length);
   try {
-    parsed = parseJson(strata);
+    parsed = parseJson(strata, limits);
   } catch (error) {
-    if (error instanceof JsonParseError) throw new CorruptCheckpointError('invalid-metadata', `strata JSON: ${error.message}`, { cause: error });
-    throw error;
+    if (!(error instanceof JsonParseError)) throw error;
+    if (error.problem === 'too-many-containers') {
+      const allowed = `${limits.maxContainers} objects and arrays, ${limits.maxObjects} of them objects`;
+      throw bad('invalid-metadata', `the ${strata.length}-character strata entry holds more objects and arrays than allowed for its size (at most ${allowed})`);
+    }
+    throw new CorruptCheckpointError('invalid-metadata', `strata JSON: ${error.message}`, { cause: error });
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.hasOwn(parsed, 'tree') || !Array.isArray(parsed['tensors'])) {
     throw bad('invalid-metadata', 'the strata entry must be an object with "tree" and "tensors"');
@@ -101,7 +132,7 @@ export function readStrata(header: SafetensorsHeader): StrataContent | undefined
     const m = list[i]!;
     if (typeof m !== 'object' || m === null || Array.isArray(m)) throw bad('invalid-metadata', `manifest entry ${i} is not an object`);
     const { name, dtype, shape, sha256 } = m;
-    if (typeof name !== 'string' || !isDType(dtype) || !Array.isArray(shape) || typeof sha256 !== 'string' || !HEX64.test(sha256)) {
+    if (typeof name !== 'string' || !isFileDType(dtype) || !Array.isArray(shape) || typeof sha256 !== 'string' || !HEX64.test(sha256)) {
       throw bad('invalid-metadata', `manifest entry ${i} is malformed`);
     }
     if (byName.has(name)) throw bad('manifest-mismatch', `the manifest lists ${JSON.stringify(name)} twice`);

@@ -2,7 +2,7 @@
  * The object tree of a checkpoint, minus its tensors, as JSON. See README "The tree encoding".
  * Tensors and typed arrays are replaced by references to safetensors tensors named by key path.
  */
-import { dtypeByteSize, type DType } from './dtypes.js';
+import { dtypeByteSize, type DType, type FileDType } from './dtypes.js';
 import { CorruptCheckpointError, UnstorableValueError } from './errors.js';
 import type { JsonObject, JsonValue } from './json.js';
 import { bytesOf, dtypeOfArray, float16ArrayOf, isTensor, tensorProblem, type Tensor } from './tensor.js';
@@ -17,6 +17,17 @@ export interface FoundTensor {
 
 /** Deeper trees are refused on save; keeps the JSON within the parser's nesting limit on load. */
 export const MAX_TREE_DEPTH = 200;
+
+/**
+ * Most decimal digits of a stored BigInt, on save and load: BigInt() of a long digit string blocks
+ * the event loop (90 million digits: 45 s). 10 000 digits (~33 000 bits) is over twice Python's
+ * default int-to-str limit.
+ */
+export const MAX_BIGINT_DIGITS = 10_000;
+const BIGINT_LIMIT = 10n ** BigInt(MAX_BIGINT_DIGITS);
+
+/** The keys a tensor object may have; anything else would be silently dropped by saving. */
+const TENSOR_KEYS: ReadonlySet<string> = new Set(['dtype', 'shape', 'data']);
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -124,6 +135,8 @@ export function encodeTree(root: object): { tree: JsonValue; tensors: FoundTenso
     const seen = named.get(source);
     if (seen !== undefined) return seen;
     if (LONE_SURROGATE.test(path)) throw new UnstorableValueError(path, 'tensor names must be valid Unicode (a key holds a lone surrogate)');
+    // Only a root key can give this name; the header would then hold two "__metadata__" entries.
+    if (path === '__metadata__') throw new UnstorableValueError(path, 'a tensor or typed array cannot be stored under the root key "__metadata__", which safetensors reserves for metadata');
     // Escaping makes key paths unique; this guards that reasoning rather than silently overwriting.
     if (names.has(path)) throw new Error(`Internal error: two tensors would be named ${JSON.stringify(path)}`);
     names.add(path);
@@ -146,6 +159,7 @@ export function encodeTree(root: object): { tree: JsonValue; tensors: FoundTenso
         if (Object.is(value, -0)) return { $number: '-0' };
         return value;
       case 'bigint':
+        if (value >= BIGINT_LIMIT || value <= -BIGINT_LIMIT) throw new UnstorableValueError(path, `BigInts of more than ${MAX_BIGINT_DIGITS} digits cannot be stored`);
         return { $bigint: value.toString() };
       case 'undefined':
         return { $undefined: true };
@@ -162,6 +176,10 @@ export function encodeTree(root: object): { tree: JsonValue; tensors: FoundTenso
       if (!allowTensors) throw new UnstorableValueError(path, 'tensors cannot be Map keys');
       const problem = tensorProblem(obj);
       if (problem) throw new UnstorableValueError(path, `invalid tensor: ${problem}`);
+      const extra = Object.keys(obj).find((k) => !TENSOR_KEYS.has(k));
+      if (extra !== undefined) {
+        throw new UnstorableValueError(path, `a tensor has only dtype, shape and data; its field ${JSON.stringify(extra)} would be lost (move it out of the tensor object)`);
+      }
       return { $tensor: addTensor(obj, path, obj.dtype, [...obj.shape], obj.data) };
     }
     if (ArrayBuffer.isView(obj) || obj instanceof ArrayBuffer) {
@@ -247,7 +265,7 @@ function mapSegments(keys: unknown[]): string[] {
 
 export interface TensorLookup {
   /** Header info of a tensor, or undefined when the file has none of that name. */
-  header(name: string): { dtype: DType; shape: number[] } | undefined;
+  header(name: string): { dtype: FileDType; shape: number[] } | undefined;
   /** The loaded tensor, or undefined when it was not selected. */
   loaded(name: string): Tensor | undefined;
 }
@@ -322,7 +340,9 @@ export function decodeTree(tree: JsonValue, tensors: TensorLookup): Record<strin
         if (payload === '-0') return -0;
         throw invalid(`bad $number ${JSON.stringify(payload)}`);
       case '$bigint':
-        if (typeof payload !== 'string' || !/^-?\d+$/.test(payload)) throw invalid('bad $bigint');
+        if (typeof payload !== 'string') throw invalid('bad $bigint');
+        if (payload.length - (payload.startsWith('-') ? 1 : 0) > MAX_BIGINT_DIGITS) throw invalid(`a $bigint has more than ${MAX_BIGINT_DIGITS} digits`);
+        if (!/^-?\d+$/.test(payload)) throw invalid('bad $bigint');
         return BigInt(payload);
       case '$undefined':
         if (payload !== true) throw invalid('bad $undefined');
@@ -392,9 +412,12 @@ export function decodeTree(tree: JsonValue, tensors: TensorLookup): Record<strin
     return out;
   };
 
-  const root = decode(tree);
-  if (typeof root !== 'object' || root === null || Array.isArray(root) || root instanceof Map || root instanceof Set || root instanceof Date) {
-    throw invalid('the tree root is not a plain object');
+  // Saving always writes an object (wrapped in $object when a key starts with "$"); any other root
+  // would hand the caller a typed array, tensor, Map... in place of the checkpoint object.
+  const rootKeys = isJsonObject(tree) ? Object.keys(tree) : [];
+  const rootTag = rootKeys.length === 1 && rootKeys[0]!.startsWith('$') ? rootKeys[0] : undefined;
+  if (!isJsonObject(tree) || (rootTag !== undefined && rootTag !== '$object')) {
+    throw invalid(`the tree root is ${rootTag ?? (Array.isArray(tree) ? 'an array' : tree === null ? 'null' : `a ${typeof tree}`)}, not a plain object`);
   }
-  return root as Record<string, unknown>;
+  return decode(tree) as Record<string, unknown>;
 }

@@ -1,7 +1,11 @@
+import { NotSupportedError } from '@strata/fs-core';
 import { describe, expect, it } from 'vitest';
 
 import {
+  CorruptCheckpointError,
   deserializeCheckpoint,
+  loadCheckpoint,
+  readCheckpointInfo,
   joinKeyPath,
   readCheckpointInfoFromBytes,
   serializeCheckpoint,
@@ -11,6 +15,7 @@ import {
   escapeSegment,
   unescapeSegment,
 } from '../src/index.js';
+import { privateMemoryFs } from './helpers.js';
 
 function headerText(bytes: Uint8Array): string {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
@@ -143,6 +148,93 @@ describe('Strata metadata', () => {
   it('treats a file whose metadata merely mentions a format as plain safetensors', () => {
     const bytes = serializeSafetensors({ t: tensor('U8', [1], [3]) }, { format: 'pt' });
     expect(deserializeCheckpoint(bytes)).toEqual({ t: tensor('U8', [1], [3]) });
+  });
+
+  it('treats a file with a "strata" metadata entry but no Strata format marker as plain safetensors', () => {
+    for (const metadata of [{ strata: 'my notes' }, { strata: '{}', digest: 'sha256:x', version: '1' }] as Record<string, string>[]) {
+      const bytes = serializeSafetensors({ t: tensor('U8', [1], [3]) }, metadata);
+      expect(deserializeCheckpoint(bytes)).toEqual({ t: tensor('U8', [1], [3]) });
+      expect(readCheckpointInfoFromBytes(bytes)).toMatchObject({ format: 'safetensors', version: undefined, metadata });
+    }
+  });
+});
+
+describe('dtypes the reference reader knows and Strata cannot load', () => {
+  /** A header with these tensors laid out in order, and zero bytes for their data. */
+  function foreignFile(tensors: [string, string, number[], number][]): Uint8Array {
+    const header: Record<string, unknown> = { __metadata__: { note: 'from torch' } };
+    let offset = 0;
+    for (const [name, dtype, shape, bytes] of tensors) {
+      header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+      offset += bytes;
+    }
+    const json = Buffer.from(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
+    const out = new Uint8Array(8 + json.length + offset);
+    new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+    out.set(json, 8);
+    out.fill(1, 8 + json.length);
+    return out;
+  }
+  const tensors: [string, string, number[], number][] = [
+    ['ok', 'U8', [2], 2],
+    ['c', 'C64', [2, 1], 16],
+    ['f8', 'F8_E4M3', [3], 3],
+    ['f8b', 'F8_E5M2', [1], 1],
+    ['e8', 'F8_E8M0', [1], 1],
+    ['fnuz', 'F8_E4M3FNUZ', [2], 2],
+    ['fnuz2', 'F8_E5M2FNUZ', [2], 2],
+    ['f4', 'F4', [2, 2], 2],
+    ['f6', 'F6_E2M3', [4], 3],
+    ['f6b', 'F6_E3M2', [8], 6],
+    ['empty', 'C64', [0, 9], 0],
+  ];
+
+  it('are listed by readCheckpointInfo with their sizes checked', () => {
+    const info = readCheckpointInfoFromBytes(foreignFile(tensors));
+    expect(info.format).toBe('safetensors');
+    expect(info.tensors.map((t) => [t.name, t.dtype, t.shape, t.byteLength])).toEqual(
+      expect.arrayContaining(tensors.map(([name, dtype, shape, bytes]) => [name, dtype, shape, bytes])),
+    );
+    expect(info.tensors).toHaveLength(tensors.length);
+    for (const [dtype, shape, bytes] of [['C64', [2], 15], ['F8_E4M3', [2], 3], ['F4', [3], 2], ['F4', [3], 1], ['F6_E2M3', [2], 2]] as const) {
+      const error = (() => {
+        try {
+          readCheckpointInfoFromBytes(foreignFile([['x', dtype, [...shape], bytes]]));
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error, `${dtype}[${shape.join(',')}] in ${bytes} bytes`).toBeInstanceOf(CorruptCheckpointError);
+      expect((error as CorruptCheckpointError).reason).toBe('size-mismatch');
+    }
+  });
+
+  it('load only when not selected; loading one fails naming it, and is not called corrupt', async () => {
+    const bytes = foreignFile(tensors);
+    expect(deserializeCheckpoint(bytes, { keys: (name) => name === 'ok' })).toEqual({ ok: tensor('U8', [2], [1, 1]) });
+    for (const [name, dtype] of tensors.filter(([, d]) => d !== 'U8')) {
+      const error = (() => {
+        try {
+          deserializeCheckpoint(bytes, { keys: (n) => n === name || n === 'ok' });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error, name).toBeInstanceOf(NotSupportedError);
+      expect(error, name).not.toBeInstanceOf(CorruptCheckpointError);
+      expect((error as Error).message).toContain(`"${name}"`);
+      expect((error as Error).message).toContain(dtype);
+    }
+    expect(() => deserializeCheckpoint(bytes)).toThrow(NotSupportedError);
+
+    const fs = await privateMemoryFs();
+    await fs.pipe('/torch.safetensors', bytes);
+    expect(await loadCheckpoint('/torch.safetensors', { fs, keys: (name) => name === 'ok' })).toEqual({ ok: tensor('U8', [2], [1, 1]) });
+    const error = await loadCheckpoint('/torch.safetensors', { fs }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotSupportedError);
+    expect((error as NotSupportedError).code).toBe('ENOTSUP');
+    expect((error as Error).message).toContain('memory:///torch.safetensors');
+    expect((await readCheckpointInfo('/torch.safetensors', { fs })).tensors).toHaveLength(tensors.length);
   });
 });
 

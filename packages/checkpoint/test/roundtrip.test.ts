@@ -108,6 +108,12 @@ describe('unstorable values', () => {
     ['a tensor as a Map key', { m: new Map([[tensor('U8', [1]), 1]]) }, 'm.~k0'],
     ['a BOOL tensor holding 2', { m: { dtype: 'BOOL', shape: [1], data: new Uint8Array([2]) } }, 'm'],
     ['a dotted key holding a function', { 'a.b': { c: () => 0 } }, 'a~1b.c'],
+    // safetensors reserves the name: the file would hold two "__metadata__" entries.
+    ['a typed array at the root key __metadata__', { step: 2, __metadata__: new Float32Array([1, 2]) }, '__metadata__'],
+    ['a tensor at the root key __metadata__', { __metadata__: tensor('U8', [1]) }, '__metadata__'],
+    ['a tensor with extra fields, which would be lost', { opt: { w: { dtype: 'F32', shape: [1], data: new Float32Array(1), requiresGrad: true } } }, 'opt.w'],
+    ['a BigInt of more than 10 000 digits', { rng: { state: 10n ** 10_000n } }, 'rng.state'],
+    ['a negative BigInt of more than 10 000 digits', { rng: [-(10n ** 10_000n)] }, 'rng.0'],
   ];
   it.each(cases)('fails on %s naming the key path, before writing anything', async (_, value, keyPath) => {
     const fs = await privateMemoryFs();
@@ -129,6 +135,24 @@ describe('unstorable values', () => {
 
   it('refuses a non-object checkpoint', () => {
     expect(() => serializeCheckpoint([1, 2])).toThrow(UnstorableValueError);
+  });
+
+  it('stores a root key __metadata__ that is not a tensor, and BigInts up to 10 000 digits', () => {
+    const value = { __metadata__: { note: 'x', w: tensor('U8', [1], [1]) }, big: 10n ** 10_000n - 1n, small: -(10n ** 10_000n - 1n) };
+    expect(deserializeCheckpoint(serializeCheckpoint(value))).toStrictEqual(value);
+  });
+
+  it('refuses, before writing, a tree with more objects and arrays than a load accepts for its size', async () => {
+    const fs = await privateMemoryFs();
+    await saveCheckpoint({ ok: 1 }, '/ckpt.safetensors', { fs });
+    const dense = { a: Array.from({ length: 300_000 }, () => []) };
+    const error = await saveCheckpoint(dense, '/ckpt.safetensors', { fs }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnstorableValueError);
+    expect((error as Error).message).toMatch(/objects and arrays/);
+    expect(await loadCheckpoint('/ckpt.safetensors', { fs })).toEqual({ ok: 1 });
+    // Dense but ordinary trees are fine: the limit is one object or array per 8 bytes of the tree's JSON.
+    const pairs = { history: Array.from({ length: 200_000 }, (_, i) => [i, i / 7]) };
+    expect(deserializeCheckpoint(serializeCheckpoint(pairs))).toEqual(pairs);
   });
 });
 

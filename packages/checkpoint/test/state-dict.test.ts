@@ -76,6 +76,40 @@ describe('loadStateDict', () => {
     expect(() => loadStateDict(target, { ...trained(), 'encoder.bias': 3 }, { strict })).toThrow(StateDictMismatchError);
   });
 
+  it.each([true, false])('a malformed source or target tensor throws with strict=%s before anything is copied', (strict) => {
+    const thrown = (fn: () => unknown): StateDictMismatchError => {
+      try {
+        fn();
+      } catch (e) {
+        expect(e).toBeInstanceOf(StateDictMismatchError);
+        return e as StateDictMismatchError;
+      }
+      throw new Error('expected StateDictMismatchError');
+    };
+    const sources: [string, Record<string, unknown>][] = [
+      // Listed after a good key, so a copy in key order would already have written into the target.
+      ['more elements than its shape', { a: tensor('F32', [2], [1, 2]), b: { dtype: 'F32', shape: [2], data: new Float32Array(3) } }],
+      ['fewer elements than its shape', { a: tensor('F32', [2], [1, 2]), b: { dtype: 'F32', shape: [2], data: new Float32Array([7]) } }],
+      ['an F32 tensor backed by an Int32Array', { a: tensor('F32', [2], [1, 2]), b: { dtype: 'F32', shape: [2], data: new Int32Array([1, 2]) } }],
+      ['a BOOL tensor holding 2', { a: tensor('F32', [2], [1, 2]), m: { dtype: 'BOOL', shape: [1], data: new Uint8Array([2]) } }],
+    ];
+    for (const [what, source] of sources) {
+      const target = { a: tensor('F32', [2]), b: tensor('F32', [2], [9, 9]), m: tensor('BOOL', [1]) };
+      const complete = { b: target.b, m: target.m, ...source };
+      const error = thrown(() => loadStateDict(target, complete, { strict }));
+      const bad = Object.keys(source).find((k) => k !== 'a')!;
+      expect(error.mismatchedKeys.map((m) => m.key), what).toEqual([bad]);
+      expect(error.mismatchedKeys[0]!.problem, what).toMatch(/^source: /);
+      expect(error.message, what).toContain(bad);
+      expect([...(target.a.data as Float32Array)], what).toEqual([0, 0]);
+      expect([...(target.b.data as Float32Array)], what).toEqual([9, 9]);
+    }
+    const badTarget = { a: tensor('F32', [2]), b: { dtype: 'F32' as const, shape: [2], data: new Float32Array(3) } };
+    const error = thrown(() => loadStateDict(badTarget, { a: tensor('F32', [2], [1, 2]), b: tensor('F32', [2], [3, 4]) }, { strict }));
+    expect(error.mismatchedKeys.map((m) => [m.key, m.problem])).toEqual([['b', 'target: F32[2] needs 8 bytes but its data has 12']]);
+    expect([...(badTarget.a.data as Float32Array)]).toEqual([0, 0]);
+  });
+
   it('accepts Maps and bare typed arrays on either side', () => {
     const target = new Map<string, Tensor | ArrayBufferView>([['w', new Float32Array(2)]]);
     loadStateDict(target, new Map([['w', tensor('F32', [2], [7, 8])]]));

@@ -4,6 +4,7 @@
   interop.py write PATH         -> writes a file with safetensors.numpy.save_file; JSON: what it wrote
   interop.py save-bytes PATH    -> writes safetensors.numpy.save(...) bytes for the byte-identity check
   interop.py convert            -> stdin: JSON list of float32 bit patterns; JSON: float16 and bfloat16 bits
+  interop.py write-foreign PATH -> save_file with complex64 and float8 tensors and a "strata" note; JSON: the rest
 """
 import json
 import math
@@ -91,6 +92,18 @@ def save_bytes(path):
     print(json.dumps({k: describe(v) for k, v in tensors.items()}))
 
 
+def write_foreign(path):
+    tensors = {
+        "weight": np.array([1.5, -2.0], dtype=np.float32),
+        "ids": np.array([7, 8, 9], dtype=np.int64),
+        "complex": np.array([1 + 2j, -3.5 + 0.25j], dtype=np.complex64),
+        "fp8": np.array([[1.0, -2.0], [0.5, 448.0]], dtype=ml_dtypes.float8_e4m3fn),
+        "fp8b": np.array([1.0], dtype=ml_dtypes.float8_e5m2),
+    }
+    save_file(tensors, path, metadata={"strata": "my notes"})
+    print(json.dumps({k: describe(v) for k, v in tensors.items() if np.dtype(v.dtype) in NUMPY_TO_DTYPE}))
+
+
 def convert():
     bits = json.load(sys.stdin)
     values = np.array(bits, dtype=np.uint32).view(np.float32)
@@ -107,6 +120,8 @@ if __name__ == "__main__":
         write(sys.argv[2])
     elif command == "save-bytes":
         save_bytes(sys.argv[2])
+    elif command == "write-foreign":
+        write_foreign(sys.argv[2])
     elif command == "convert":
         convert()
     else:
