@@ -42,9 +42,9 @@ export interface TrainerOptions {
   enableProgressBar?: boolean;
   /** Seeds the data order; shuffles derive from (seed, epoch). Default 0. */
   seed?: number;
-  /** Validate every N training steps. */
+  /** Validate every N batches of an epoch (of every training step with `checkValEveryNEpoch: null`), instead of at the epoch's end. */
   valCheckInterval?: number;
-  /** Validate at the end of every N-th epoch. Default 1, or off when `valCheckInterval` is set. */
+  /** Validate in every N-th epoch (default 1): at its end, or at its `valCheckInterval` batches. */
   checkValEveryNEpoch?: number | null;
   /** Use at most this many validation batches per run. */
   limitValBatches?: number;
@@ -169,7 +169,11 @@ export class Trainer {
     this.seedGiven = options.seed !== undefined;
     this.seed = options.seed ?? 0;
     this.valCheckInterval = options.valCheckInterval;
-    this.checkValEveryNEpoch = options.checkValEveryNEpoch !== undefined ? options.checkValEveryNEpoch : options.valCheckInterval ? null : 1;
+    this.checkValEveryNEpoch = options.checkValEveryNEpoch !== undefined ? options.checkValEveryNEpoch : 1;
+    if (this.checkValEveryNEpoch === null && options.valCheckInterval === undefined) {
+      // As Lightning: without epochs to count, validation needs a step interval.
+      throw new RangeError('checkValEveryNEpoch: null needs valCheckInterval (validate every N training steps)');
+    }
     this.limitValBatches = options.limitValBatches;
     this.logEveryNSteps = options.logEveryNSteps ?? 50;
     this.onWarning = options.onWarning ?? ((m) => console.warn(`[strata] ${m}`));
@@ -539,7 +543,12 @@ export class Trainer {
   }
 
   private stepValidationDue(): boolean {
-    return this.valCheckInterval !== undefined && this.globalStep > 0 && this.globalStep % this.valCheckInterval === 0;
+    if (this.valCheckInterval === undefined) return false;
+    // As Lightning: counted in global steps when checkValEveryNEpoch is null, else in batches of
+    // the epochs it selects (so each epoch validates at the same batches).
+    if (this.checkValEveryNEpoch === null) return this.globalStep > 0 && this.globalStep % this.valCheckInterval === 0;
+    const batches = this.batchProgress.current.completed;
+    return (this.currentEpoch + 1) % this.checkValEveryNEpoch === 0 && batches > 0 && batches % this.valCheckInterval === 0;
   }
 
   private async trainLoop(module: Module<unknown>): Promise<void> {
@@ -640,7 +649,9 @@ export class Trainer {
 
   private async endTrainEpoch(module: Module<unknown>): Promise<void> {
     const epoch = this.currentEpoch;
-    if (this.hasValidation && this.checkValEveryNEpoch && (epoch + 1) % this.checkValEveryNEpoch === 0 && this.lastValidationStep !== this.globalStep) {
+    // With a step interval, validation runs at those batches only (Lightning: not at the epoch's end too).
+    const epochEndValidation = this.valCheckInterval === undefined && this.checkValEveryNEpoch && (epoch + 1) % this.checkValEveryNEpoch === 0;
+    if (this.hasValidation && epochEndValidation && this.lastValidationStep !== this.globalStep) {
       await this.runValidation(module);
     }
     this.phase = 'train';

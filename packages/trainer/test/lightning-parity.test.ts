@@ -152,3 +152,29 @@ describe('learning-rate schedulers', () => {
     expect(steppedAfter).toEqual([4, 8, 14, 18]);
   });
 });
+
+describe('validation frequency (10 batches per epoch, 2 epochs)', () => {
+  async function validatedAt(options: { valCheckInterval?: number; checkValEveryNEpoch?: number | null }): Promise<number[]> {
+    const { root } = await freshRoot('memory');
+    const steps: number[] = [];
+    class ValWatch extends Callback {
+      override onValidationEnd(trainer: Trainer): void {
+        steps.push(trainer.globalStep);
+      }
+    }
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 2, callbacks: [new ValWatch()], enableCheckpointing: false, ...options }));
+    await trainer.fit(makeMlp(), { datamodule: makeDataModule() });
+    return steps;
+  }
+
+  it('valCheckInterval counts batches of each epoch, as Lightning does, with no extra run at the epoch end', async () => {
+    expect(await validatedAt({ valCheckInterval: 4 })).toEqual([4, 8, 14, 18]);
+    expect(await validatedAt({ valCheckInterval: 4, checkValEveryNEpoch: 2 })).toEqual([14, 18]);
+  });
+
+  it('with checkValEveryNEpoch: null it counts global steps; without an interval that is refused', async () => {
+    expect(await validatedAt({ valCheckInterval: 4, checkValEveryNEpoch: null })).toEqual([4, 8, 12, 16, 20]);
+    expect(await validatedAt({})).toEqual([10, 20]);
+    expect(() => new Trainer({ checkValEveryNEpoch: null })).toThrow(/needs valCheckInterval/);
+  });
+});

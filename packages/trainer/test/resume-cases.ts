@@ -18,7 +18,9 @@ function trainerOptions(ctx: ResumeContext, root: string, extra: TrainerOptions)
     enableProgressBar: false,
     logger: false,
     seed: 3,
+    // Every 7 global steps (not 7 batches into each epoch), so validation also follows each resume point.
     valCheckInterval: 7,
+    checkValEveryNEpoch: null,
     onWarning: () => undefined,
     ...extra,
   };
