@@ -396,9 +396,18 @@ export class AdaptedFileSystem implements FileSystem {
   private readRange(p: string, start: number | undefined, end: number | undefined, signal?: AbortSignal): Promise<Uint8Array> {
     const from = start ?? 0;
     if (from >= 0 && (end === undefined || end > from)) {
-      return this.run(p, signal, (s) => this.adapter.read(p, from, end, { signal: s })); // the common case, with no extra step
+      // The common case, with no extra step unless the read fails.
+      return this.run(p, signal, (s) => this.adapter.read(p, from, end, { signal: s })).catch((error: unknown) => this.directoryOr(error, p, signal));
     }
     return this.readSpecialRange(p, from, end, signal);
+  }
+
+  /** An object store answers "no such object" for a prefix: reading a directory is IsADirectoryError, as on file and memory. */
+  private async directoryOr(error: unknown, p: string, signal?: AbortSignal): Promise<never> {
+    if (error instanceof NotFoundError && this.style === 'bucket' && p.includes('/') && (await this.hasChildren(p, signal))) {
+      throw new IsADirectoryError({ path: p, protocol: this.protocol, cause: error }, `${this.protocol}://${p} is a directory`);
+    }
+    throw error;
   }
 
   /** Ranges counted from the end, and empty ones (which must still name an existing file). */
@@ -414,7 +423,7 @@ export class AdaptedFileSystem implements FileSystem {
       await this.fileInfo(p, signal);
       return new Uint8Array(0);
     }
-    return this.run(p, signal, (s) => this.adapter.read(p, from, to, { signal: s }));
+    return this.run(p, signal, (s) => this.adapter.read(p, from, to, { signal: s })).catch((error: unknown) => this.directoryOr(error, p, signal));
   }
 
   async catRanges(
@@ -601,13 +610,18 @@ export class AdaptedFileSystem implements FileSystem {
   }
 
   async mv(src: string, dst: string, options: BulkOptions = {}): Promise<void> {
+    const s = this.normalize(src);
+    const info = await this.infoOf(s, options.signal);
+    if (info.type === 'directory' && !options.recursive) {
+      throw new IsADirectoryError({ path: s, protocol: this.protocol }, `${this.protocol}://${s} is a directory; pass { recursive: true } to move it`);
+    }
+    const target = await this.resolveTarget(this, info, s, src.endsWith('/'), dst);
+    // Copy-then-delete would delete the only copy: onto itself is nothing to do (as rename), into itself an error.
+    if (target === s) return;
+    if (info.type === 'directory' && target.startsWith(`${s}/`)) {
+      throw new InvalidPathError({ path: s, protocol: this.protocol }, `Cannot move ${this.protocol}://${s} into itself (${this.protocol}://${target})`);
+    }
     if (this.capabilities.atomicMove && this.adapter.moveFile) {
-      const s = this.normalize(src);
-      const info = await this.infoOf(s, options.signal);
-      if (info.type === 'directory' && !options.recursive) {
-        throw new IsADirectoryError({ path: s, protocol: this.protocol }, `${this.protocol}://${s} is a directory; pass { recursive: true } to move it`);
-      }
-      const target = await this.resolveTarget(this, info, s, src.endsWith('/'), dst);
       try {
         await this.guard(() => this.adapter.moveFile!(s, target, { signal: options.signal }), s, options.signal);
         options.onProgress?.(info.size, info.size);

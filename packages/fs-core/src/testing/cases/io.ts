@@ -258,6 +258,10 @@ export function registerIoCases(h: Harness, test: CaseRegistrar): void {
     await h.write('dir/file.txt', 'x');
     await expectFsError(h.fs.open(h.path('missing.txt'), 'rb'), NotFoundError);
     await expectFsError(h.fs.open(h.path('dir'), 'rb'), IsADirectoryError);
+    // cat answers the same, though an object store's read of a prefix only says "no such object".
+    await expectFsError(h.fs.cat(h.path('dir')), IsADirectoryError);
+    await expectFsError(h.fs.cat(h.path('dir'), { start: 0, end: 1 }), IsADirectoryError);
+    await expectFsError(h.fs.cat(h.path('missing.txt')), NotFoundError);
   });
 
   test('a read handle is pinned to the version it opened: a replaced file fails with ConflictError', async () => {

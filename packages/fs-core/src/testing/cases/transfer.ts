@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 
 import { expect } from 'vitest';
 
-import { FsError, IsADirectoryError, NotFoundError } from '../../errors.js';
+import { FsError, InvalidPathError, IsADirectoryError, NotFoundError } from '../../errors.js';
 import { expectFsError, expectSameBytes, expectSaneProgress, pseudoRandomBytes, type CaseRegistrar, type Harness } from '../harness.js';
 
 const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -196,6 +196,19 @@ export function registerTransferCases(h: Harness, test: CaseRegistrar): void {
     await h.fs.mv(h.path('more'), h.path('nest'), { recursive: true });
     expect(await h.fs.exists(h.path('more'))).toBe(false);
     expect(await h.fs.find(h.path('nest'))).toEqual([h.path('nest/more/x.txt'), h.path('nest/more/y.txt')]);
+  });
+
+  test('mv onto itself keeps the data; mv of a directory into itself is refused and changes nothing', async () => {
+    const file = await h.write('self/f.txt', 'precious');
+    await h.fs.mv(file, file);
+    await h.fs.mv(file, `${h.path('self')}/`);
+    await h.fs.mv(file, h.path('self'));
+    expect(await h.readText(file)).toBe('precious');
+    await h.writeTree({ 'tree/a.txt': 'A', 'tree/sub/b.txt': 'B' });
+    // An existing directory as the target receives the source by name, so these are both "into itself" (as mv says).
+    await expectFsError(h.fs.mv(h.path('tree'), h.path('tree'), { recursive: true }), InvalidPathError);
+    await expectFsError(h.fs.mv(h.path('tree'), h.path('tree/sub'), { recursive: true }), InvalidPathError);
+    expect(await h.fs.find(h.path('tree'))).toEqual([h.path('tree/a.txt'), h.path('tree/sub/b.txt')]);
   });
 
   /* ------------------------------ rm ------------------------------ */
