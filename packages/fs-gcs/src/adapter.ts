@@ -363,7 +363,21 @@ export class GcsAdapter implements StorageAdapter {
         rewriteToken = answer.rewriteToken || undefined;
       } while (rewriteToken);
     } catch (error) {
+      // A 404 does not say which side is missing: name the destination bucket when it is the one.
+      if (statusOf(error) === 404 && to.bucket !== from.bucket && !(await this.bucketExists(to.bucket, options.signal))) {
+        throw toFsError(error, this.ctx(dst, to.bucket, { bucketLevel: true, action: `copy from ${this.protocol}://${src}` }));
+      }
       throw toFsError(error, this.ctx(src, from.bucket, { action: `copy to ${this.protocol}://${dst}` }));
+    }
+  }
+
+  /** False only when buckets.get answers 404; any other failure says nothing, so it counts as there. */
+  private async bucketExists(bucket: string, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      await this.http.call(this.http.apiUrl(`/b/${encodeURIComponent(bucket)}`), { method: 'GET', signal });
+      return true;
+    } catch (error) {
+      return statusOf(error) !== 404;
     }
   }
 
@@ -379,6 +393,7 @@ export class GcsAdapter implements StorageAdapter {
       if (statusOf(error) !== 409) throw toFsError(error, ctx);
       // 409 only says the name is taken (bucket names are global): mkdir -p succeeds only if it is ours to see.
       await this.expectVisibleBucket(bucket, ctx, options.signal);
+      if (!options.parents) throw new AlreadyExistsError({ path, protocol: this.protocol, cause: sanitizeCause(error) }, `Bucket already exists: ${this.protocol}://${bucket}`);
     }
   }
 

@@ -381,6 +381,23 @@ describe('errors', () => {
     expect(await fs.exists(`${missing}/a/b`)).toBe(false);
   });
 
+  it('mkdir of an existing bucket is AlreadyExistsError without parents, and succeeds with them (as S3, Azure and memory)', async () => {
+    const fs = gcsFs();
+    await expectFsError(fs.mkdir(bucket, { parents: false }), AlreadyExistsError);
+    await fs.mkdir(bucket, { parents: true });
+    await fs.mkdir(bucket);
+  });
+
+  it('cp into a missing bucket is NotFoundError naming that bucket, not the source', async () => {
+    const fs = gcsFs();
+    await fs.pipe(`${bucket}/cp-src.txt`, 'x');
+    const missing = 'strata-no-such-bucket-9a8b7c';
+    const error = await expectFsError(fs.cp(`${bucket}/cp-src.txt`, `${missing}/copy.txt`), NotFoundError);
+    expect(error.message).toContain(`gs://${missing}`);
+    expect(error.message).toMatch(/bucket/i);
+    expect(await fs.exists(`${bucket}/cp-src.txt`)).toBe(true);
+  });
+
   it('a missing object is NotFoundError naming the path; exists() is false', async () => {
     const fs = gcsFs();
     const path = `${bucket}/nothing/here.txt`;
