@@ -706,7 +706,10 @@ export class Trainer {
 
   private async logToLoggers(metrics: Record<string, number>): Promise<void> {
     if (Object.keys(metrics).length === 0) return;
-    for (const logger of this.loggers) await logger.logMetrics({ ...metrics, epoch: this.currentEpoch }, this.globalStep);
+    // Lightning's logger step: the index of the batch that produced the values (0 for the first),
+    // which epoch-end and validation rows share with their epoch's last batch.
+    const step = Math.max(0, this.globalStep - 1);
+    for (const logger of this.loggers) await logger.logMetrics({ ...metrics, epoch: this.currentEpoch }, step);
   }
 
   /** The `loops` entry of a checkpoint. */
