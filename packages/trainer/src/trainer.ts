@@ -318,11 +318,6 @@ export class Trainer {
       }
     }
 
-    // After the restore, as in Lightning: a datamodule may build its loaders from its restored state.
-    this.trainLoader = options.trainDataloaders ?? (await dm!.trainDataloader());
-    this.valLoader = options.valDataloaders ?? (dm?.valDataloader ? await dm.valDataloader() : undefined);
-    this.numTrainingBatches = isLoaderWithLength(this.trainLoader) ? this.trainLoader.length : undefined;
-
     this.configureOptimizers(module.configureOptimizers());
 
     await this.inHook('onFitStart', async () => {
@@ -336,6 +331,11 @@ export class Trainer {
     }
     for (const logger of this.loggers) await logger.logHyperparams?.(module.hparams);
 
+    // Last, as in Lightning's fit loop: a datamodule may build its loaders from its restored state or in onFitStart.
+    this.trainLoader = options.trainDataloaders ?? (await dm!.trainDataloader());
+    this.valLoader = options.valDataloaders ?? (dm?.valDataloader ? await dm.valDataloader() : undefined);
+    this.numTrainingBatches = isLoaderWithLength(this.trainLoader) ? this.trainLoader.length : undefined;
+
     await this.trainLoop(module);
 
     // As Lightning: background saves are finished (or have failed) before onFitEnd sees them.
@@ -345,11 +345,12 @@ export class Trainer {
       await module.onFitEnd();
     });
     for (const logger of this.loggers) await logger.finalize('success');
+    // Lightning's teardown order: the datamodule, the callbacks, the module.
+    await dm?.teardown('fit');
     await this.inHook('teardown', async () => {
       for (const cb of this.callbacks) await cb.teardown(this, module, 'fit');
       await module.teardown('fit');
     });
-    await dm?.teardown('fit');
   }
 
   private async handleException(module: Module<unknown>, error: unknown): Promise<void> {

@@ -112,9 +112,10 @@ describe('hook order', () => {
     ];
     expect(log.filter((e) => !e.startsWith('(') && e !== 'module.hparams' && e !== 'module.stateDict')).toEqual([
       'dm.prepareData', 'dm.setup', 'cbA.setup', 'cbB.setup', 'module.setup', 'module.configureModel',
-      'dm.trainDataloader', 'dm.valDataloader',
       'module.configureOptimizers',
       ...both('onFitStart'),
+      // Requested by the fit loop, as Lightning's setup_data does.
+      'dm.trainDataloader', 'dm.valDataloader',
       ...both('onTrainStart'),
       ...both('onTrainEpochStart'),
       ...batch(),
@@ -129,7 +130,7 @@ describe('hook order', () => {
       'cbA.onTrainEpochEnd', 'cbB.onTrainEpochEnd', 'module.onTrainEpochEnd',
       ...both('onTrainEnd'),
       ...both('onFitEnd'),
-      'cbA.teardown', 'cbB.teardown', 'module.teardown', 'dm.teardown',
+      'dm.teardown', 'cbA.teardown', 'cbB.teardown', 'module.teardown',
     ]);
   });
 
@@ -166,7 +167,6 @@ describe('hook order', () => {
       'dm.loadStateDict', // 4.
       'cbA.onLoadCheckpoint', 'cbB.onLoadCheckpoint', // 5.
       'cbA.loadStateDict', 'cbB.loadStateDict', // 6. by stateKey
-      'dm.trainDataloader', 'dm.valDataloader', // loaders may depend on the restored datamodule state
       'module.configureOptimizers', // 7.
       'cbA.onFitStart', 'cbB.onFitStart', '(globalStep at onFitStart=0)', 'module.onFitStart', // 8.
       'optimizer.loadStateDict(globalStep=3)', // 9. loops restored (global step 3) before 10. optimizers
@@ -175,5 +175,7 @@ describe('hook order', () => {
     // Setup hooks come before the restore, training hooks after it.
     expect(loadLog.indexOf('module.setup')).toBeLessThan(start);
     expect(loadLog.indexOf('cbA.onTrainStart')).toBeGreaterThan(end);
+    // The loaders come after the whole restore: they may depend on the restored datamodule state.
+    expect(loadLog.indexOf('dm.trainDataloader')).toBeGreaterThan(end);
   });
 });
