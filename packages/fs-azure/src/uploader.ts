@@ -8,6 +8,13 @@ import type { SignedBlobRequests } from './signed-requests.js';
 export const MAX_BLOCKS = 50_000;
 /** Metadata key naming the upload that created a blob in create mode, to recognise our own commit on a retry. */
 export const UPLOAD_ID_METADATA = 'strataupload';
+/**
+ * A date before any blob could have been committed. A Delete Blob sent `If-Unmodified-Since` it is
+ * refused (412) by every committed blob, whose Last-Modified is later, while a name that holds only
+ * staged blocks has no Last-Modified (Get Block List returns one only once something is committed)
+ * and is deleted with its blocks.
+ */
+const BEFORE_ANY_COMMIT = new Date(Date.UTC(2000, 0, 1));
 
 /** The blob a write goes to: its names, and its SDK client, made only when a request needs it. */
 export interface BlobTarget {
@@ -25,6 +32,8 @@ export class AzureBlockUploader implements PartUploader {
   // Block ids are unique per upload: two writers staging "block 1" of the same blob must not
   // overwrite each other's data. All ids of one blob must have the same length.
   private readonly uploadId = randomUUID();
+  /** Whether a block may have reached the service, so that abort() has something to clean up. */
+  private staged = false;
 
   /** Blocks are named and listed at commit, so they may be staged in any order. */
   readonly partsInAnyOrder = true;
@@ -69,6 +78,7 @@ export class AzureBlockUploader implements PartUploader {
         `${this.context.protocol}://${this.context.path}: more than ${MAX_BLOCKS} blocks; use a larger blockSize for files this big`,
       );
     }
+    this.staged = true;
     try {
       await this.target.client().stageBlock(this.blockId(partNumber), data, data.length, { abortSignal: signal });
     } catch (error) {
@@ -85,10 +95,38 @@ export class AzureBlockUploader implements PartUploader {
     }
   }
 
+  /**
+   * Best effort, never throws: whatever is left is invisible, and the service drops it at the blob's
+   * next commit or a week after the last staged block.
+   */
   async abort(): Promise<void> {
-    // Nothing to send: Azure has no call to drop staged blocks short of deleting the blob, which
-    // would destroy the previous version. Uncommitted blocks are never visible and are
-    // garbage-collected by the service (after at most 7 days, or at the blob's next commit).
+    if (!this.staged) return;
+    try {
+      await this.discardStagedBlocks();
+    } catch {
+      // Left to the service's garbage collection (see above).
+    }
+  }
+
+  /**
+   * Azure has no call that drops staged blocks: only a commit or deleting the blob does. Committing
+   * would rewrite a blob someone may be reading, so the blob is deleted, and only where that deletes
+   * nothing but our own blocks.
+   */
+  private async discardStagedBlocks(): Promise<void> {
+    const client = this.target.client();
+    // A committed blob (the previous version, or another writer's result) is left alone, ETag and all;
+    // its next commit discards our blocks.
+    if (await client.exists()) return;
+    const { uncommittedBlocks = [] } = await client.getBlockList('uncommitted');
+    if (uncommittedBlocks.length === 0) return;
+    // Another writer is staging blocks on this name too: deleting would discard them and fail its
+    // commit, which will discard ours anyway.
+    const ours = `${this.uploadId}-`;
+    if (uncommittedBlocks.some((block) => !Buffer.from(block.name, 'base64').toString().startsWith(ours))) return;
+    // The condition, not the check above, is what protects a blob committed in between: the service
+    // then refuses the delete with 412.
+    await client.delete({ conditions: { ifUnmodifiedSince: BEFORE_ANY_COMMIT } });
   }
 
   /**
