@@ -12,6 +12,7 @@ import {
 } from '@azure/storage-blob';
 import {
   AlreadyExistsError,
+  directoryMarker,
   discardBody,
   InvalidPathError,
   IsADirectoryError,
@@ -136,12 +137,16 @@ export class AzureBlobAdapter implements StorageAdapter {
     try {
       for await (const page of pages) {
         const segment = page.segment as { blobItems: BlobItem[]; blobPrefixes?: { name: string }[] };
+        // Names as stored, less the delimiter: fs-core drops the ones no normalised path reaches
+        // (`a//b` lists `a/` here, which must not become `a` itself).
         for (const dir of segment.blobPrefixes ?? []) {
-          yield { name: `${container}/${dir.name.replace(/\/+$/, '')}`, type: 'directory', size: 0 };
+          yield { name: `${container}/${dir.name.slice(0, -1)}`, type: 'directory', size: 0 };
         }
         for (const item of segment.blobItems) {
-          // Zero-byte "folder" markers (`dir/`) written by other tools are not files.
-          if (item.name.endsWith('/')) continue;
+          if (item.name.endsWith('/')) {
+            yield directoryMarker(`${container}/${item.name}`, item.properties.lastModified);
+            continue;
+          }
           yield {
             name: `${container}/${item.name}`,
             type: 'file',

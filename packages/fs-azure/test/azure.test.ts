@@ -71,7 +71,8 @@ describe('block uploads', () => {
 
     const blob = sdkClient().getContainerClient(container).getBlockBlobClient('blocks/multi.bin');
     const staged = await blob.getBlockList('uncommitted');
-    expect(staged.uncommittedBlocks?.length, 'blocks staged before commit').toBeGreaterThanOrEqual(8);
+    // 10 whole blocks were written; write() returns once a slot of the 3 in flight frees, so up to 3 may still be staging.
+    expect(staged.uncommittedBlocks?.length, 'blocks staged before commit').toBeGreaterThanOrEqual(10 - 3);
     expect(await blob.exists(), 'invisible before commit').toBe(false);
 
     await handle.commit();

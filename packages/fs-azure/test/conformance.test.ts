@@ -1,5 +1,5 @@
 import { describeFileSystem } from '@strata/fs-core/testing';
-import { azureFs, createContainer, deleteContainer, uniqueContainer } from './helpers.js';
+import { azureFs, createContainer, deleteContainer, putRaw, uniqueContainer } from './helpers.js';
 
 describeFileSystem(
   'azure (Azurite)',
@@ -10,6 +10,7 @@ describeFileSystem(
     return {
       fs,
       base: `${container}/run`,
+      rawPut: putRaw,
       teardown: async () => {
         await deleteContainer(container);
         await fs.close();

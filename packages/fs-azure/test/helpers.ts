@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient, StorageSharedKeyCredential, newPipeline } from '@azure/storage-blob';
+import { splitBucketPath } from '@strata/fs-core';
 import type {} from '@strata/test-servers/vitest-setup';
 import { inject } from 'vitest';
 import { createFileSystem, type AzureBlobOptions } from '../src/index.js';
@@ -40,6 +41,12 @@ export function recordingFs(options: AzureBlobOptions = {}): { fs: ReturnType<ty
     }),
   });
   return { fs: createFileSystem({ ...options, blobServiceClient: new BlobServiceClient(blobEndpoint, pipeline) }), seen };
+}
+
+/** Stores `data` at `path` (`container/blob`) exactly as given, as other tools do (`dir/` markers): the conformance suite's rawPut. */
+export async function putRaw(path: string, data: Uint8Array): Promise<void> {
+  const { bucket: container, key } = splitBucketPath(path);
+  await sdkClient().getContainerClient(container).getBlockBlobClient(key).upload(data, data.length);
 }
 
 export async function createContainer(name: string): Promise<void> {

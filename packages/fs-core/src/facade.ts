@@ -19,6 +19,7 @@ import {
   baseName,
   depthBelow,
   hasGlobMagic,
+  isNormalRelative,
   joinPath,
   normalizePath,
   parentOf,
@@ -218,9 +219,10 @@ export class AdaptedFileSystem implements FileSystem {
     }
   }
 
+  /** Whether `p` is a virtual directory: keys below it, or its own directory marker. */
   private async hasChildren(p: string, signal?: AbortSignal): Promise<boolean> {
     return this.run(p, signal, async (s) => {
-      for await (const _ of this.adapter.list(p, { recursive: false, signal: s })) return true;
+      for await (const _ of this.listBelow(p, false, s)) return true;
       return false;
     });
   }
@@ -255,10 +257,33 @@ export class AdaptedFileSystem implements FileSystem {
 
   /* ------------------------------ listings ------------------------------ */
 
+  /**
+   * The adapter's listing of `p`, held to what every listing here promises: only entries strictly
+   * below `p` (direct children unless recursive) that a normalised path names, so a stored key like
+   * `p//x` can never list `p` as its own child (walk would never end) nor reach a path that means
+   * something else. The one exception is `p`'s own directory marker, yielded named `p`: it proves
+   * an otherwise empty directory exists and `rm -r` deletes it; callers leave it out.
+   */
+  private async *listBelow(p: string, recursive: boolean, signal?: AbortSignal): AsyncGenerator<FileInfo> {
+    // Object stores may spell the bucket their own way (Azure drops an `@account` host): compare keys.
+    const keyOf = this.style === 'bucket' && p !== '' ? (path: string) => path.slice(path.indexOf('/') + 1 || path.length) : undefined;
+    const base = keyOf ? keyOf(p) : p;
+    const prefix = base === '' || base === '/' ? base : `${base}/`;
+    for await (const entry of this.adapter.list(p, { recursive, signal })) {
+      const name = keyOf ? keyOf(entry.name) : entry.name;
+      if (name === base) {
+        if (entry.marker === true && entry.type === 'directory') yield { ...entry, name: p };
+      } else if (name.startsWith(prefix)) {
+        const rest = name.slice(prefix.length);
+        if (isNormalRelative(rest) && (recursive || !rest.includes('/'))) yield entry;
+      }
+    }
+  }
+
   private listAll(p: string, recursive: boolean, signal?: AbortSignal): Promise<FileInfo[]> {
     return this.run(p, signal, async (s) => {
       const out: FileInfo[] = [];
-      for await (const entry of this.adapter.list(p, { recursive, signal: s })) out.push(entry);
+      for await (const entry of this.listBelow(p, recursive, s)) out.push(entry);
       return out;
     });
   }
@@ -272,16 +297,22 @@ export class AdaptedFileSystem implements FileSystem {
       if (!(error instanceof NotADirectoryError)) throw error;
       entries = [];
     }
-    if (entries.length === 0) {
+    const children = entries.filter((e) => e.name !== p);
+    // Only its own marker: an empty directory.
+    if (children.length === 0 && entries.length > 0) return [];
+    if (children.length === 0) {
       // fsspec semantics: ls of a file lists the file; an empty result must be a real directory.
       const info = await this.infoOf(p, options.signal);
       return info.type === 'file' ? [info] : [];
     }
-    return entries.sort(byName);
+    return children.sort(byName);
   }
 
-  /** Every file below `p` (and, with `withDirs`, every directory), as infos, unsorted. */
-  private async entriesBelow(p: string, withDirs: boolean, signal?: AbortSignal): Promise<FileInfo[]> {
+  /**
+   * Every file below `p` (and, with `withDirs`, every directory), as infos, unsorted. With
+   * `ownMarker`, also `p`'s own directory marker (named `p`), for rm -r to delete.
+   */
+  private async entriesBelow(p: string, withDirs: boolean, signal?: AbortSignal, ownMarker = false): Promise<FileInfo[]> {
     let entries: FileInfo[];
     try {
       entries = await this.listAll(p, true, signal);
@@ -292,10 +323,10 @@ export class AdaptedFileSystem implements FileSystem {
     const files = entries.filter((e) => e.type === 'file' && e.name !== p);
     if (!withDirs) return files;
     const dirs = new Map<string, FileInfo>();
-    for (const e of entries) if (e.type === 'directory' && e.name !== p) dirs.set(e.name, e);
-    // Object stores have no directory entries: derive them from the keys.
-    for (const f of files) {
-      for (let d = parentOf(f.name, this.style); d !== p && relativeTo(p, d) !== undefined; d = parentOf(d, this.style)) {
+    for (const e of entries) if (e.type === 'directory' && (e.name !== p || ownMarker)) dirs.set(e.name, e);
+    // Object stores list no directories but markers: derive them from the keys (a marker's too).
+    for (const e of [...files, ...dirs.values()]) {
+      for (let d = parentOf(e.name, this.style); d !== p && relativeTo(p, d) !== undefined; d = parentOf(d, this.style)) {
         if (!dirs.has(d)) dirs.set(d, { name: d, type: 'directory', size: 0 });
       }
     }
@@ -544,9 +575,12 @@ export class AdaptedFileSystem implements FileSystem {
     if (!options.recursive) {
       throw new IsADirectoryError({ path: p, protocol: this.protocol }, `${this.protocol}://${p} is a directory; pass { recursive: true } to remove it`);
     }
-    const entries = await this.entriesBelow(p, true, options.signal);
+    const entries = await this.entriesBelow(p, true, options.signal, true);
     const files = entries.filter((e) => e.type === 'file').map((e) => e.name);
-    await this.removeFiles(files, options);
+    // Object stores: directory markers (other tools' `dir/` keys) go too, in the same batches, or
+    // the directory would outlive its rm -r.
+    const markers = entries.filter((e) => e.type === 'directory' && e.marker === true).map((e) => `${e.name}/`);
+    await this.removeFiles([...files, ...markers], options);
     if (this.style === 'posix' && this.adapter.removeDir) {
       const dirs = entries.filter((e) => e.type === 'directory').map((e) => e.name);
       dirs.sort((a, b) => b.split('/').length - a.split('/').length);

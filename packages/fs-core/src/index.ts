@@ -15,7 +15,7 @@ export { PartWriter } from './part-writer.js';
 export type { PartUploader, PartWriterOptions } from './part-writer.js';
 export { RetryPolicy, noRetry } from './retry.js';
 export type { RetryOptions, RetryEvent, RetryAfterHint } from './retry.js';
-export { splitBucketPath, splitProtocol, normalizePath } from './paths.js';
+export { directoryMarker, splitBucketPath, splitProtocol, normalizePath } from './paths.js';
 export { toBytes } from './handles.js';
 export { discardBody, readBodyExactly, readErrorDocument, shortReadError } from './body.js';
 export type { BodyContext } from './body.js';

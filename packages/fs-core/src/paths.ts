@@ -1,4 +1,5 @@
 import { InvalidPathError } from './errors.js';
+import type { FileInfo } from './types.js';
 
 /** Splits an object-store path `bucket/key/parts` into bucket and key ('' for the bucket root). */
 export function splitBucketPath(path: string, protocol?: string): { bucket: string; key: string } {
@@ -7,6 +8,14 @@ export function splitBucketPath(path: string, protocol?: string): { bucket: stri
   const key = slash === -1 ? '' : path.slice(slash + 1);
   if (!bucket) throw new InvalidPathError({ path, protocol }, `Path has no bucket: ${protocol ? `${protocol}://` : ''}${path}`);
   return { bucket, key };
+}
+
+/**
+ * A listed object-store key ending in '/' (`bucket/dir/`: a zero-byte "directory marker" made by a
+ * console, s3fs/gcsfs mkdir or Storage Explorer) as adapters yield it: the directory `bucket/dir`.
+ */
+export function directoryMarker(key: string, mtime?: Date): FileInfo {
+  return { name: key.slice(0, -1), type: 'directory', size: 0, mtime, marker: true };
 }
 
 const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/s;
@@ -80,6 +89,14 @@ export function relativeTo(ancestor: string, child: string): string | undefined 
   if (child === ancestor) return '';
   const prefix = ancestor === '/' || ancestor === '' ? ancestor : `${ancestor}/`;
   return child.startsWith(prefix) ? child.slice(prefix.length) : undefined;
+}
+
+/** An empty, `.` or `..` segment, which no normalised path has (`a//b`, `/x`, `x/`, `a/./b`). */
+const ODD_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
+/** Whether `relative` (a name below some directory) is one or more segments a normalised path can carry. */
+export function isNormalRelative(relative: string): boolean {
+  return !ODD_SEGMENT.test(relative);
 }
 
 export function depthBelow(ancestor: string, child: string): number {

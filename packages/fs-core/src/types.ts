@@ -11,6 +11,11 @@ export interface FileInfo {
   contentType?: string | undefined;
   /** A symbolic link (local files); `type` and `size` describe what it points at. */
   islink?: boolean | undefined;
+  /**
+   * Object stores, in adapter listings: this directory is also a stored object `name/` (a zero-byte
+   * "directory marker", as consoles, s3fs/gcsfs mkdir and Storage Explorer create), which `rm -r` deletes.
+   */
+  marker?: boolean | undefined;
   [extra: string]: unknown;
 }
 
@@ -186,13 +191,17 @@ export interface AdapterHeadOptions extends CallOptions {
 }
 
 export interface AdapterListOptions extends CallOptions {
-  /** false: direct children (files and dirs). true: every file below (and dirs when the store has real ones). */
+  /**
+   * false: direct children (files and dirs). true: every file below (and dirs when the store has
+   * real ones, or directory markers).
+   */
   recursive: boolean;
 }
 
 /**
  * What a backend implements. Paths arrive normalised: no protocol, no `.`/`..`,
- * no duplicate or trailing slashes; object stores get `bucket/key`.
+ * no duplicate or trailing slashes (but for directory markers given to `remove` and `removeMany`);
+ * object stores get `bucket/key`.
  */
 export interface StorageAdapter {
   readonly protocol: string;
@@ -200,10 +209,18 @@ export interface StorageAdapter {
 
   /**
    * Info for a file, or for a directory on stores with real directories or for a bucket root.
-   * Object stores throw NotFoundError for a key with no object; fs-core then checks for a prefix.
+   * Object stores throw NotFoundError for a key with no object; fs-core then lists the prefix, which
+   * finds both keys below it and its own directory marker.
    */
   head(path: string, options: AdapterHeadOptions): Promise<FileInfo>;
-  /** Entries below `path`, any order; fs-core sorts. Throws NotFoundError if the bucket is missing. */
+  /**
+   * Entries below `path`, any order; fs-core sorts. Throws NotFoundError if the bucket is missing.
+   * Object stores yield every key ending in '/' (a directory marker) as a directory named without
+   * that slash, with `marker: true`, never as a file: in recursive listings, and for `path`'s own
+   * marker (named `path`) in both kinds, which tells fs-core that an otherwise empty directory exists.
+   * Names are passed through as stored: fs-core drops every entry that is not strictly below `path`
+   * (nor a direct child, when not recursive) or that no normalised path names (`a//b`, `a/./b`).
+   */
   list(path: string, options: AdapterListOptions): AsyncIterable<FileInfo>;
   /**
    * Bytes [start, end) of a file, `start < end` or `end` undefined (to the end). The backend clamps
@@ -211,7 +228,10 @@ export interface StorageAdapter {
    */
   read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array>;
   createWriter(path: string, mode: WriteMode, options: AdapterWriteOptions): Promise<AdapterWriter>;
-  /** Removes one file. NotFoundError if it does not exist. */
+  /**
+   * Removes one file. NotFoundError if it does not exist. Object stores also get directory markers
+   * here and in `removeMany`: a path ending in '/' names the marker object itself (`bucket/dir/`).
+   */
   remove(path: string, options: CallOptions): Promise<void>;
 
   /** Optional fast paths; fs-core falls back to the required core without them. */

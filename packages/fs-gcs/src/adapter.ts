@@ -6,6 +6,7 @@ import {
   NotFoundError,
   NotSupportedError,
   StorageError,
+  directoryMarker,
   readBodyExactly,
   splitBucketPath,
   type AdapterListOptions,
@@ -87,21 +88,11 @@ export class GcsAdapter implements StorageAdapter {
       }
       return { name: bucket, type: 'directory', size: 0 };
     }
-    let missing: NotFoundError;
+    // A miss may still be a directory: fs-core lists the prefix, which shows keys below and a `key/` marker.
     try {
       return this.toInfo(path, await this.getObject(bucket, key, options.signal));
     } catch (error) {
-      const mapped = toFsError(error, this.ctx(path, bucket));
-      if (!(mapped instanceof NotFoundError)) throw mapped;
-      missing = mapped;
-    }
-    // A zero-byte "dir/" marker (console folders, other tools) makes an otherwise empty directory.
-    try {
-      const { updated } = await this.getObject(bucket, `${key}/`, options.signal);
-      return { name: path, type: 'directory', size: 0, mtime: updated ? new Date(updated) : undefined };
-    } catch (error) {
-      const mapped = toFsError(error, this.ctx(path, bucket));
-      throw mapped instanceof NotFoundError ? missing : mapped;
+      throw toFsError(error, this.ctx(path, bucket));
     }
   }
 
@@ -129,20 +120,14 @@ export class GcsAdapter implements StorageAdapter {
       } catch (error) {
         throw toFsError(error, this.ctx(path, bucket, { bucketLevel: true, action: 'list' }));
       }
+      // Names as stored: fs-core drops the ones no normalised path reaches (`a//b` lists `a/` here).
       for (const item of items) {
-        const name = item.name ?? '';
-        if (name === prefix) continue; // the directory's own "dir/" marker
-        if (!addressable(name.endsWith('/') ? name.slice(0, -1) : name)) continue;
-        if (name.endsWith('/')) {
-          // Only reachable in recursive listings: a marker for a directory below.
-          yield { name: `${bucket}/${name.slice(0, -1)}`, type: 'directory', size: 0 };
-          continue;
-        }
-        yield this.toInfo(`${bucket}/${name}`, item);
+        const name = `${bucket}/${item.name ?? ''}`;
+        yield name.endsWith('/') ? directoryMarker(name, item.updated ? new Date(item.updated) : undefined) : this.toInfo(name, item);
       }
       for (const p of prefixes) {
         // fake-gcs-server repeats every prefix on every page; real GCS pages them.
-        if (seenPrefixes.has(p) || !addressable(p.slice(0, -1))) continue;
+        if (seenPrefixes.has(p)) continue;
         seenPrefixes.add(p);
         yield { name: `${bucket}/${p.slice(0, -1)}`, type: 'directory', size: 0 };
       }
@@ -507,14 +492,6 @@ export class GcsAdapter implements StorageAdapter {
     const authenticatedEndpoint = !this.storage.customEndpoint || this.storage.useAuthWithCustomEndpoint === true;
     return hasKey || authenticatedEndpoint;
   }
-}
-
-/**
- * Keys a normalised path can name: no empty, `.` or `..` segments. Others ("a//b", "/x", "a/./b")
- * exist in GCS but no Strata path reaches them, so listings leave them out rather than mangle them.
- */
-function addressable(key: string): boolean {
-  return key.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describeFileSystem } from '@strata/fs-core/testing';
 
-import { createBucket, destroyBucket, gcsFs, rawStorage } from './helpers.js';
+import { createBucket, destroyBucket, gcsFs, putRaw, rawStorage } from './helpers.js';
 
 // The shared suite, unchanged, against fake-gcs-server; a fresh bucket per run and the adapter's own
 // capability flags (emptyDirectories: false and atomicMove: false are true facts about GCS).
@@ -13,6 +13,7 @@ describeFileSystem(
     return {
       fs,
       base: `${bucket}/run`,
+      rawPut: (path, data) => putRaw(storage, path, data),
       teardown: async () => {
         await fs.close();
         await destroyBucket(storage, bucket);

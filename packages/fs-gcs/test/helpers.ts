@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { Storage } from '@google-cloud/storage';
-import type { FileSystem } from '@strata/fs-core';
+import { splitBucketPath, type FileSystem } from '@strata/fs-core';
 import type {} from '@strata/test-servers/vitest-setup';
 import { inject } from 'vitest';
 
@@ -46,6 +46,12 @@ export async function destroyBucket(storage: Storage, name: string): Promise<voi
   const bucket = storage.bucket(name);
   await bucket.deleteFiles({ force: true }).catch(() => undefined);
   await bucket.delete().catch(() => undefined);
+}
+
+/** Stores `data` at `path` (`bucket/key`) exactly as given, as other tools do (`dir/` markers): the conformance suite's rawPut. */
+export async function putRaw(storage: Storage, path: string, data: Uint8Array): Promise<void> {
+  const { bucket, key } = splitBucketPath(path);
+  await storage.bucket(bucket).file(key).save(Buffer.from(data), { resumable: false });
 }
 
 /** Deterministic bytes: word i (big-endian uint32) holds start/4 + i, so any slice is checkable. */

@@ -21,6 +21,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
   AbortError,
+  directoryMarker,
   IsADirectoryError,
   NotSupportedError,
   PartWriter,
@@ -128,13 +129,16 @@ export class S3Adapter implements StorageAdapter {
       } catch (error) {
         throw mapS3Error(error, ctx);
       }
+      // Names as stored: fs-core drops the ones no normalised path reaches (`a//b` lists `a/` here).
       for (const dir of page.CommonPrefixes ?? []) {
-        const name = dir.Prefix?.slice(0, -1);
-        if (name && name.length > prefix.length) yield { name: `${bucket}/${name}`, type: 'directory', size: 0 };
+        if (dir.Prefix) yield { name: `${bucket}/${dir.Prefix.slice(0, -1)}`, type: 'directory', size: 0 };
       }
       for (const object of page.Contents ?? []) {
-        // Zero-byte keys ending in '/' are folder markers made by other tools, not files.
-        if (!object.Key || object.Key.endsWith('/')) continue;
+        if (!object.Key) continue;
+        if (object.Key.endsWith('/')) {
+          yield directoryMarker(`${bucket}/${object.Key}`, object.LastModified);
+          continue;
+        }
         yield {
           name: `${bucket}/${object.Key}`,
           type: 'file',

@@ -1,5 +1,5 @@
 import { describeFileSystem } from '@strata/fs-core/testing';
-import { createBucket, destroyBucket, makeFs, rawClient, uniqueName } from './helpers.js';
+import { createBucket, destroyBucket, makeFs, putRaw, rawClient, uniqueName } from './helpers.js';
 
 // The shared suite, unchanged, against a fresh bucket on the real server; capabilities are the adapter's own.
 describeFileSystem(
@@ -11,6 +11,7 @@ describeFileSystem(
     return {
       fs,
       base: `${bucket}/${uniqueName('run')}`,
+      rawPut: (path, data) => putRaw(client, path, data),
       teardown: async () => {
         await fs.close();
         await destroyBucket(client, bucket);

@@ -6,8 +6,10 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   AbortMultipartUploadCommand,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { splitBucketPath } from '@strata/fs-core';
 import type { S3ServerInfo } from '@strata/test-servers';
 import type {} from '@strata/test-servers/vitest-setup';
 import { afterAll, beforeAll, inject } from 'vitest';
@@ -72,6 +74,21 @@ export async function destroyBucket(client: S3Client, bucket: string): Promise<v
     await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
   }
   await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+/**
+ * Stores `data` at `path` (`bucket/key`) exactly as given, as other tools do (`dir/` folder markers):
+ * the conformance suite's rawPut. False for a key the server refuses (MinIO: an empty segment, `a//b`).
+ */
+export async function putRaw(client: S3Client, path: string, data: Uint8Array): Promise<boolean> {
+  const { bucket, key } = splitBucketPath(path);
+  try {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data }));
+    return true;
+  } catch (error) {
+    if ((error as { name?: unknown }).name === 'XMinioInvalidObjectName') return false;
+    throw error;
+  }
 }
 
 /** In-progress multipart uploads under a key prefix. */

@@ -14,6 +14,13 @@ export interface FileSystemUnderTest {
   base: string;
   /** Runs once after the whole suite, e.g. to delete `base` and close clients. */
   teardown?: (() => Promise<void>) | undefined;
+  /**
+   * Object stores: stores `data` at `path` (`bucket/key`) exactly as given, trailing and doubled
+   * slashes kept, with the store's own SDK, as other tools do: `dir/` is a directory marker, `a//b`
+   * a key no normalised path names. Resolves false if the store refuses such a key. Without it the
+   * cases about such objects are skipped (on stores with real directories, `dir/` is made with mkdir).
+   */
+  rawPut?: ((path: string, data: Uint8Array) => Promise<boolean | void>) | undefined;
 }
 
 export interface DescribeFileSystemOptions {
@@ -176,6 +183,24 @@ export class Harness {
   async writeTree(files: Record<string, Uint8Array | string>, concurrency = 32): Promise<string[]> {
     const limit = pLimit(concurrency);
     return Promise.all(Object.entries(files).map(([relative, content]) => limit(() => this.write(relative, content))));
+  }
+
+  /**
+   * Puts `content` at `relative` below `dir` past the FileSystem, as another tool would (see
+   * FileSystemUnderTest.rawPut); a directory where directories are real and `relative` ends in '/'.
+   * Skips the running case when the store cannot hold the key as given. Returns the full path.
+   */
+  async rawPut(relative: string, content: Uint8Array | string, skip: (reason: string) => never): Promise<string> {
+    const path = this.path(relative);
+    const rawPut = this.current?.rawPut;
+    if (rawPut) {
+      if ((await rawPut(path, typeof content === 'string' ? utf8(content) : content)) === false) skip(`the store refuses the key "${path}"`);
+    } else if (this.caps.emptyDirectories && relative.endsWith('/') && content.length === 0) {
+      await this.fs.mkdir(path);
+    } else {
+      skip('setup() gives no rawPut to store keys as other tools do');
+    }
+    return path;
   }
 
   async readText(path: string): Promise<string> {

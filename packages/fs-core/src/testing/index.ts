@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, it } from 'vitest';
 
+import { registerForeignObjectCases } from './cases/foreign.js';
 import { registerIoCases } from './cases/io.js';
 import { registerListingCases } from './cases/listing.js';
 import { registerMetadataCases } from './cases/metadata.js';
@@ -62,6 +63,7 @@ export function describeFileSystem(
     describe('reading and writing', () => registerIoCases(harness, register));
     describe('transfers', () => registerTransferCases(harness, register));
     describe('robustness', () => registerRobustnessCases(harness, register));
+    describe('objects other tools write', () => registerForeignObjectCases(harness, register));
   });
 }
 export { describeReadmeExamples, extractTypeScriptBlocks } from './readme.js';

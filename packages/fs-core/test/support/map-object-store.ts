@@ -1,6 +1,6 @@
 import { setImmediate as tick } from 'node:timers/promises';
 
-import { AlreadyExistsError, ConflictError, NotFoundError, splitBucketPath, throwIfAborted } from '../../src/index.js';
+import { AlreadyExistsError, ConflictError, NotFoundError, directoryMarker, splitBucketPath, throwIfAborted } from '../../src/index.js';
 import type { AdapterListOptions, AdapterReadOptions, AdapterWriter, CallOptions, Capabilities, FileInfo, StorageAdapter, WriteMode } from '../../src/index.js';
 
 interface StoredObject {
@@ -10,8 +10,8 @@ interface StoredObject {
 }
 
 /**
- * A test double with object-store semantics (flat keys, virtual prefixes, no empty directories,
- * conditional create at commit). It lets the conformance suite be checked against the object-store
+ * A test double with object-store semantics (flat keys, virtual prefixes, no empty directories but
+ * `dir/` marker keys other tools write, conditional create at commit). It lets the conformance suite be checked against the object-store
  * code paths of the facade before the S3, GCS and Azure backends exist. Not a product backend.
  */
 export class MapObjectStoreAdapter implements StorageAdapter {
@@ -48,14 +48,25 @@ export class MapObjectStoreAdapter implements StorageAdapter {
       if (!name.startsWith(prefix)) continue;
       const rest = name.slice(prefix.length);
       const slash = rest.indexOf('/');
-      if (options.recursive || slash === -1) {
-        const object = this.objects.get(name)!;
+      const object = this.objects.get(name)!;
+      if (!options.recursive && slash !== -1) {
+        // A common prefix, as stored: `w//x` below `w` gives `w/`.
+        if (!seenDirs.has(rest.slice(0, slash))) {
+          seenDirs.add(rest.slice(0, slash));
+          yield { name: prefix + rest.slice(0, slash), type: 'directory', size: 0 };
+        }
+      } else if (name.endsWith('/')) {
+        yield directoryMarker(name, object.mtime);
+      } else {
         yield { name, type: 'file', size: object.data.length, etag: object.etag, mtime: object.mtime };
-      } else if (!seenDirs.has(rest.slice(0, slash))) {
-        seenDirs.add(rest.slice(0, slash));
-        yield { name: prefix + rest.slice(0, slash), type: 'directory', size: 0 };
       }
     }
+  }
+
+  /** Stores an object at `path` exactly as given (`dir/` markers, `a//b`), as another tool would. */
+  async putRaw(path: string, data: Uint8Array): Promise<void> {
+    await this.roundTrip(path, {});
+    this.objects.set(path, { data: data.slice(), etag: `"${++this.versions}"`, mtime: new Date() });
   }
 
   async read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array> {
