@@ -9,7 +9,7 @@ import { UnstorableValueError } from './errors.js';
 import type { JsonValue } from './json.js';
 import { buildHeader, inReferenceOrder, type HeaderEntry } from './safetensors.js';
 import { withStorage, parentOf, type StorageCallOptions } from './storage.js';
-import { strataLimits, strataMetadata, strataText, type ManifestEntry } from './strata.js';
+import { STRATA_LIMIT_RATES, strataLimits, strataMetadata, strataText, type ManifestEntry } from './strata.js';
 import { littleEndianSlice, tensorProblem, type Tensor } from './tensor.js';
 import { encodeTree, escapeSegment, type FoundTensor } from './tree.js';
 
@@ -120,7 +120,7 @@ function checkLoadable(tree: JsonValue, tensors: FoundTensor[]): void {
   throw new UnstorableValueError(
     escapeSegment(worst),
     `the checkpoint encodes to ${containers} objects and arrays (${objects} of them objects; ${worstCount} under this key) in ${length} characters of JSON, ` +
-      `but loading accepts at most ${limits.maxContainers} objects and arrays and ${limits.maxObjects} objects for that size (100 000 plus one per 8 characters; objects one per 16)`,
+      `but loading accepts at most ${limits.maxContainers} objects and arrays and ${limits.maxObjects} objects for that size (${STRATA_LIMIT_RATES.base} plus one per ${STRATA_LIMIT_RATES.charsPerContainer} characters; objects one per ${STRATA_LIMIT_RATES.charsPerObject})`,
   );
 }
 

@@ -39,8 +39,12 @@ export function sha256Hex(data: Uint8Array | string): string {
  * spend; saving refuses a tree beyond it, so every saved checkpoint loads.
  */
 export function strataLimits(strataLength: number): { maxContainers: number; maxObjects: number } {
-  return { maxContainers: 100_000 + Math.floor(strataLength / 8), maxObjects: 100_000 + Math.floor(strataLength / 16) };
+  const { base, charsPerContainer, charsPerObject } = STRATA_LIMIT_RATES;
+  return { maxContainers: base + Math.floor(strataLength / charsPerContainer), maxObjects: base + Math.floor(strataLength / charsPerObject) };
 }
+
+/** The figures strataLimits scales by, for messages that explain a refusal. */
+export const STRATA_LIMIT_RATES = { base: 100_000, charsPerContainer: 8, charsPerObject: 16 } as const;
 
 /** The `strata` JSON text. Key order is fixed so output is deterministic. */
 export function strataText(tree: JsonValue, manifest: readonly ManifestEntry[]): string {

@@ -88,10 +88,10 @@ function globToRegExp(pattern: string): RegExp {
   let out = '';
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
+    const close = c === '[' ? classEnd(pattern, i) : -1;
     if (c === '*' || c === '?' || c === '/') {
       out += c;
-    } else if (c === '[' && classEnd(pattern, i) !== -1) {
-      const close = classEnd(pattern, i);
+    } else if (close !== -1) {
       let body = pattern.slice(i + 1, close);
       let negate = '';
       if (body.startsWith('!')) {
@@ -427,10 +427,14 @@ export class AdaptedFileSystem implements FileSystem {
   private readRange(p: string, start: number | undefined, end: number | undefined, signal?: AbortSignal): Promise<Uint8Array> {
     const from = start ?? 0;
     if (from >= 0 && (end === undefined || end > from)) {
-      // The common case, with no extra step unless the read fails.
-      return this.run(p, signal, (s) => this.adapter.read(p, from, end, { signal: s })).catch((error: unknown) => this.directoryOr(error, p, signal));
+      return this.readBytes(p, from, end, signal); // the common case, with no extra step
     }
     return this.readSpecialRange(p, from, end, signal);
+  }
+
+  /** The adapter's read of a plain range; the extra step comes only when the read fails. */
+  private readBytes(p: string, from: number, to: number | undefined, signal?: AbortSignal): Promise<Uint8Array> {
+    return this.run(p, signal, (s) => this.adapter.read(p, from, to, { signal: s })).catch((error: unknown) => this.directoryOr(error, p, signal));
   }
 
   /** An object store answers "no such object" for a prefix: reading a directory is IsADirectoryError, as on file and memory. */
@@ -454,7 +458,7 @@ export class AdaptedFileSystem implements FileSystem {
       await this.fileInfo(p, signal);
       return new Uint8Array(0);
     }
-    return this.run(p, signal, (s) => this.adapter.read(p, from, to, { signal: s })).catch((error: unknown) => this.directoryOr(error, p, signal));
+    return this.readBytes(p, from, to, signal);
   }
 
   async catRanges(

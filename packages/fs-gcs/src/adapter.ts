@@ -82,7 +82,7 @@ export class GcsAdapter implements StorageAdapter {
     const { bucket, key } = this.split(path);
     if (!key) {
       try {
-        await this.http.call(this.http.apiUrl(`/b/${encodeURIComponent(bucket)}`), { method: 'GET', signal: options.signal });
+        await this.getBucket(bucket, options.signal);
       } catch (error) {
         throw toFsError(error, this.ctx(path, bucket, { bucketLevel: true }));
       }
@@ -356,10 +356,15 @@ export class GcsAdapter implements StorageAdapter {
     }
   }
 
+  /** buckets.get: resolves when the bucket is there and visible to these credentials. */
+  private async getBucket(bucket: string, signal: AbortSignal | undefined): Promise<void> {
+    await this.http.call(this.http.apiUrl(`/b/${encodeURIComponent(bucket)}`), { method: 'GET', signal });
+  }
+
   /** False only when buckets.get answers 404; any other failure says nothing, so it counts as there. */
   private async bucketExists(bucket: string, signal: AbortSignal | undefined): Promise<boolean> {
     try {
-      await this.http.call(this.http.apiUrl(`/b/${encodeURIComponent(bucket)}`), { method: 'GET', signal });
+      await this.getBucket(bucket, signal);
       return true;
     } catch (error) {
       return statusOf(error) !== 404;
@@ -378,14 +383,15 @@ export class GcsAdapter implements StorageAdapter {
       if (statusOf(error) !== 409) throw toFsError(error, ctx);
       // 409 only says the name is taken (bucket names are global): mkdir -p succeeds only if it is ours to see.
       await this.expectVisibleBucket(bucket, ctx, options.signal);
-      if (!options.parents) throw new AlreadyExistsError({ path, protocol: this.protocol, cause: sanitizeCause(error) }, `Bucket already exists: ${this.protocol}://${bucket}`);
+      // A 409 with a bucket-level context maps to AlreadyExistsError naming the bucket.
+      if (!options.parents) throw toFsError(error, ctx);
     }
   }
 
   /** Resolves if buckets.get sees `bucket`; 403/404 mean someone else owns the name: AlreadyExistsError. */
   private async expectVisibleBucket(bucket: string, ctx: ErrorContext, signal: AbortSignal | undefined): Promise<void> {
     try {
-      await this.http.call(this.http.apiUrl(`/b/${encodeURIComponent(bucket)}`), { method: 'GET', signal });
+      await this.getBucket(bucket, signal);
     } catch (error) {
       const status = statusOf(error);
       if (status === 403 || status === 404) {

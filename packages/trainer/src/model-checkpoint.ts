@@ -148,11 +148,14 @@ export class ModelCheckpoint extends Callback {
 
   /** A fit stopped mid-epoch (maxSteps, shouldStop) saves where that epoch's end would have. */
   override async onTrainEnd(trainer: Trainer): Promise<void> {
-    if (!trainer.stoppedMidEpoch || this.shouldSkip(trainer) || !this.shouldSaveOnTrainEpochEnd(trainer)) return;
-    await this.saveOnEpochTrigger(trainer);
+    if (trainer.stoppedMidEpoch) await this.saveAtTrainEpochEnd(trainer);
   }
 
   override async onTrainEpochEnd(trainer: Trainer): Promise<void> {
+    await this.saveAtTrainEpochEnd(trainer);
+  }
+
+  private async saveAtTrainEpochEnd(trainer: Trainer): Promise<void> {
     if (this.shouldSkip(trainer) || !this.shouldSaveOnTrainEpochEnd(trainer)) return;
     await this.saveOnEpochTrigger(trainer);
   }

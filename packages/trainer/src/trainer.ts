@@ -299,10 +299,7 @@ export class Trainer {
       await dm.setup('fit');
     }
     for (const logger of this.loggers) await logger.setup?.(this);
-    await this.inHook('setup', async () => {
-      for (const cb of this.callbacks) await cb.setup(this, module, 'fit');
-      await module.setup('fit');
-    });
+    await this.callHook('setup', module, 'fit');
     await module.configureModel();
 
     if (!options.trainDataloaders && !dm) throw new Error('fit() needs training data: pass trainDataloaders or a datamodule');
@@ -320,10 +317,7 @@ export class Trainer {
 
     this.configureOptimizers(module.configureOptimizers());
 
-    await this.inHook('onFitStart', async () => {
-      for (const cb of this.callbacks) await cb.onFitStart(this, module);
-      await module.onFitStart();
-    });
+    await this.callHook('onFitStart', module);
 
     if (checkpoint) {
       this.restoreLoops(checkpoint);
@@ -340,17 +334,11 @@ export class Trainer {
 
     // As Lightning: background saves are finished (or have failed) before onFitEnd sees them.
     await this.checkpointIO.teardown?.();
-    await this.inHook('onFitEnd', async () => {
-      for (const cb of this.callbacks) await cb.onFitEnd(this, module);
-      await module.onFitEnd();
-    });
+    await this.callHook('onFitEnd', module);
     for (const logger of this.loggers) await logger.finalize('success');
     // Lightning's teardown order: the datamodule, the callbacks, the module.
     await dm?.teardown('fit');
-    await this.inHook('teardown', async () => {
-      for (const cb of this.callbacks) await cb.teardown(this, module, 'fit');
-      await module.teardown('fit');
-    });
+    await this.callHook('teardown', module, 'fit');
   }
 
   private async handleException(module: Module<unknown>, error: unknown): Promise<void> {
@@ -549,7 +537,12 @@ export class Trainer {
     // the epochs it selects (so each epoch validates at the same batches).
     if (this.checkValEveryNEpoch === null) return this.globalStep > 0 && this.globalStep % this.valCheckInterval === 0;
     const batches = this.batchProgress.current.completed;
-    return (this.currentEpoch + 1) % this.checkValEveryNEpoch === 0 && batches > 0 && batches % this.valCheckInterval === 0;
+    return this.validatesInEpoch(this.currentEpoch) && batches > 0 && batches % this.valCheckInterval === 0;
+  }
+
+  /** Whether epoch `epoch` is one checkValEveryNEpoch selects for validation. */
+  private validatesInEpoch(epoch: number): boolean {
+    return this.checkValEveryNEpoch !== null && (epoch + 1) % this.checkValEveryNEpoch === 0;
   }
 
   private async trainLoop(module: Module<unknown>): Promise<void> {
@@ -651,7 +644,7 @@ export class Trainer {
   private async endTrainEpoch(module: Module<unknown>): Promise<void> {
     const epoch = this.currentEpoch;
     // With a step interval, validation runs at those batches only (Lightning: not at the epoch's end too).
-    const epochEndValidation = this.valCheckInterval === undefined && this.checkValEveryNEpoch && (epoch + 1) % this.checkValEveryNEpoch === 0;
+    const epochEndValidation = this.valCheckInterval === undefined && this.validatesInEpoch(epoch);
     if (this.hasValidation && epochEndValidation && this.lastValidationStep !== this.globalStep) {
       await this.runValidation(module);
     }
