@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BlobSASPermissions,
@@ -165,35 +164,51 @@ export class AzureBlobAdapter implements StorageAdapter {
   /* ------------------------------ reads ------------------------------ */
 
   async read(path: string, start: number, end: number | undefined, options: AdapterReadOptions): Promise<Uint8Array> {
-    const opened = await this.download(path, start, end, options);
-    if (!opened) return new Uint8Array(0);
-    try {
-      // No length announced (a proxy chunked the answer): nothing to size a buffer by.
-      if (opened.length === undefined) return new Uint8Array(await buffer(opened.body));
-      // One buffer of the announced length, filled as chunks arrive: the range is never held twice.
-      return await readBodyExactly(opened.body, opened.length, { protocol: this.protocol, path, start });
-    } catch (error) {
-      throw this.error(error, path, opened.container, opened.ctx);
-    }
+    const where = { protocol: this.protocol, path, start };
+    const bytes = await this.download(path, start, end, options, {
+      signed: (signed, container, blob, count) => signed.getBytes(container, blob, start, count, options.etag, options.signal, where),
+      sdk: async (client, count, conditions) => {
+        const { body, length } = await this.sdkDownload(client, start, count, options.signal, conditions);
+        // One buffer of the announced length, filled as chunks arrive: the range is never held twice.
+        return body ? readBodyExactly(body, length, where) : new Uint8Array(0);
+      },
+    });
+    return bytes ?? new Uint8Array(0);
   }
 
   async *readStream(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array> {
-    const opened = await this.download(path, start, end, options);
-    if (!opened) return;
+    const body = await this.download(path, start, end, options, {
+      signed: async (signed, container, blob, count) => (await signed.get(container, blob, start, count, options.etag, options.signal)).body,
+      sdk: async (client, count, conditions) => (await this.sdkDownload(client, start, count, options.signal, conditions)).body,
+    });
+    if (!body) return;
     let finished = false;
     try {
-      for await (const chunk of opened.body as AsyncIterable<Buffer>) yield chunk;
+      for await (const chunk of body as AsyncIterable<Buffer>) yield chunk;
       finished = true;
     } catch (error) {
-      throw this.error(error, path, opened.container, opened.ctx);
+      throw this.error(error, path, this.locate(path).container, { pinned: options.etag !== undefined, signal: options.signal });
     } finally {
       // A consumer that stops early leaves the body half-read: drop it without an unhandled error.
-      if (!finished) discardBody(opened.body);
+      if (!finished) discardBody(body);
     }
   }
 
-  /** The body of bytes [start, end) and its length, or undefined when there are no bytes to read. */
-  private async download(path: string, start: number, end: number | undefined, options: AdapterReadOptions) {
+  /**
+   * What `fetch` makes of Get Blob for bytes [start, end) (the bytes, or the body as a stream),
+   * through the signed path or the SDK; undefined when there are no bytes to read. Errors are
+   * mapped here, for both.
+   */
+  private async download<T>(
+    path: string,
+    start: number,
+    end: number | undefined,
+    options: AdapterReadOptions,
+    fetch: {
+      signed: (signed: SignedBlobRequests, container: string, blob: string, count: number | undefined) => Promise<T>;
+      sdk: (client: BlobClient, count: number | undefined, conditions: { ifMatch: string } | undefined) => Promise<T>;
+    },
+  ): Promise<T | undefined> {
     const { container, blob } = this.locate(path);
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol });
     const ctx = { pinned: options.etag !== undefined, signal: options.signal };
@@ -207,19 +222,14 @@ export class AzureBlobAdapter implements StorageAdapter {
       await checkBlob();
       return undefined;
     }
-    let opened: { body: Readable | undefined; length: number | undefined };
     try {
-      opened = this.signed
-        ? await this.signed.get(container, blob, start, count, options.etag, options.signal)
-        : await this.sdkDownload(client(), start, count, options.signal, conditions);
+      return this.signed ? await fetch.signed(this.signed, container, blob, count) : await fetch.sdk(client(), count, conditions);
     } catch (error) {
       if (statusOf(error) !== 416) throw this.error(error, path, container, ctx);
       // Range starts at or past the end: empty, once we know the blob (and its version) is still there.
       await checkBlob();
       return undefined;
     }
-    if (!opened.body) return undefined;
-    return { body: opened.body, length: opened.length, container, ctx };
   }
 
   private async sdkDownload(client: BlobClient, start: number, count: number | undefined, signal: AbortSignal | undefined, conditions: { ifMatch: string } | undefined) {

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
 import type { HttpOperationResponse, RequestPolicy, StorageSharedKeyCredential, WebResource } from '@azure/storage-blob';
-import { readErrorDocument } from '@strata/fs-core';
+import { requestBytes, requestStream, type AnswerHeaders, type BodyContext } from '@strata/fs-core';
 import { XMLParser } from 'fast-xml-parser';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 
 /** The service version @azure/storage-blob 12.32.0 sends (its SERVICE_VERSION, not exported). */
 export const SERVICE_VERSION = '2026-04-06';
@@ -42,39 +42,46 @@ class SigningHeaders {
  * Get Blob and Put Blob without the SDK's request pipeline, which costs most of a small blob's CPU
  * (2,000 reads of 4 KiB: 5.7 s of CPU through the SDK, 1.8 s this way; bench/README.md). Shared-key
  * requests are signed by the SDK's own StorageSharedKeyCredential policy; SAS requests carry the
- * token. They go through undici on a pool of our own, and error answers are thrown in the SDK's
+ * token. They go through undici on a pool of our own (whole reads and writes with fs-core's
+ * requestBytes, streamed reads with undici's `request`), and error answers are thrown in the SDK's
  * RestError shape, so toFsError maps them as before.
  */
 export class SignedBlobRequests {
   private readonly signer: { sendRequest(request: WebResource): Promise<unknown> } | undefined;
   private readonly query: string;
+  /** The endpoint's `scheme://host[:port]` and its path (the account's, for Azurite), without a trailing slash. */
+  private readonly origin: string;
+  private readonly basePath: string;
   /** Made on demand, so a filesystem used again after close() simply opens new sockets. */
   private pool: Agent | undefined;
 
   /** `serviceUrl` is the account's blob endpoint, without a query string. */
-  constructor(
-    private readonly serviceUrl: string,
-    auth: RequestAuth,
-  ) {
+  constructor(serviceUrl: string, auth: RequestAuth) {
+    const endpoint = new URL(serviceUrl);
+    this.origin = endpoint.origin;
+    this.basePath = endpoint.pathname.replace(/\/$/, '');
     this.signer = 'sharedKey' in auth ? auth.sharedKey.create(HAND_BACK, QUIET) : undefined;
     this.query = 'sasToken' in auth ? `?${auth.sasToken}` : '';
   }
 
-  /** Bytes [start, start + count) of a blob (to its end without count), or a RestError-shaped error. */
+  /** Bytes [start, start + count) of a blob (to its end without count) as a stream, or a RestError-shaped error. */
   async get(container: string, blob: string, start: number, count: number | undefined, ifMatch: string | undefined, signal: AbortSignal | undefined): Promise<BlobBody> {
-    const headers: Record<string, string> = { 'x-ms-version': SERVICE_VERSION };
-    if (start > 0 || count !== undefined) headers['x-ms-range'] = `bytes=${start}-${count === undefined ? '' : start + count - 1}`;
-    if (ifMatch !== undefined) headers['if-match'] = ifMatch;
-    const answer = await this.send('GET', container, blob, headers, undefined, signal);
+    const { url, headers } = await this.sign('GET', container, blob, getHeaders(start, count, ifMatch));
+    const answer = await requestStream(() => request(url, { method: 'GET', headers, signal, dispatcher: this.dispatcher() }), signal, restShapedError);
     const length = answer.headers['content-length'];
     return { body: answer.body, length: typeof length === 'string' ? Number(length) : undefined };
+  }
+
+  /** The same bytes, read whole. `where` names the read in errors. */
+  async getBytes(container: string, blob: string, start: number, count: number | undefined, ifMatch: string | undefined, signal: AbortSignal | undefined, where: BodyContext): Promise<Uint8Array> {
+    return this.sendForBytes('GET', container, blob, getHeaders(start, count, ifMatch), undefined, signal, where);
   }
 
   /**
    * One Put Blob of `data` as a block blob. Content-MD5 makes the service refuse a body that arrives
    * changed (the SDK sends none by default).
    */
-  async put(container: string, blob: string, data: Uint8Array, create: boolean, metadata: Record<string, string> | undefined, signal: AbortSignal | undefined): Promise<void> {
+  async put(container: string, blob: string, data: Uint8Array, create: boolean, metadata: Record<string, string> | undefined, signal: AbortSignal | undefined, where: BodyContext): Promise<void> {
     const headers: Record<string, string> = {
       'x-ms-version': SERVICE_VERSION,
       'x-ms-blob-type': 'BlockBlob',
@@ -83,8 +90,7 @@ export class SignedBlobRequests {
     };
     if (create) headers['if-none-match'] = '*';
     for (const [name, value] of Object.entries(metadata ?? {})) headers[`x-ms-meta-${name}`] = value;
-    const answer = await this.send('PUT', container, blob, headers, data, signal);
-    await answer.body.dump();
+    await this.sendForBytes('PUT', container, blob, headers, data, signal, where);
   }
 
   async close(): Promise<void> {
@@ -93,30 +99,40 @@ export class SignedBlobRequests {
     await pool?.destroy();
   }
 
-  /** Signs and sends one request; a 2xx answer is returned, any other is thrown as the SDK would. */
-  private async send(
+  /** Signs and sends one request whose whole answer is read; a 2xx body is returned, any other answer is thrown as the SDK would. */
+  private async sendForBytes(
     method: 'GET' | 'PUT',
     container: string,
     blob: string,
     headers: Record<string, string>,
     body: Uint8Array | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<Dispatcher.ResponseData> {
-    const url = `${this.serviceUrl}/${encodeURIComponent(container)}/${escapeBlobName(blob)}${this.query}`;
-    // The policy sets x-ms-date and authorization on the headers it is given.
-    await this.signer?.sendRequest({ url, method, headers: new SigningHeaders(headers) } as unknown as WebResource);
-    this.pool ??= new Agent({ keepAliveTimeout: 10_000 });
-    let answer: Dispatcher.ResponseData;
-    try {
-      answer = await request(url, { method, headers, body, signal, dispatcher: this.pool });
-    } catch (error) {
-      // undici rejects with the signal's reason; the SDK, and so toFsError, calls that an AbortError.
-      if (signal?.aborted) throw Object.assign(new Error('The operation was aborted.'), { name: 'AbortError', cause: error });
-      throw error;
-    }
-    if (answer.statusCode >= 200 && answer.statusCode < 300) return answer;
-    throw await restShapedError(answer.statusCode, answer.headers, answer.body);
+    where: BodyContext,
+  ): Promise<Buffer> {
+    const signed = await this.sign(method, container, blob, headers);
+    const request = { origin: this.origin, path: signed.path, method, headers: signed.headers, body, signal };
+    return (await requestBytes(this.dispatcher(), request, where, restShapedError)).body;
   }
+
+  /** The request's URL and its headers, signed: the policy sets x-ms-date and authorization on the headers it is given. */
+  private async sign(method: 'GET' | 'PUT', container: string, blob: string, headers: Record<string, string>) {
+    const path = `${this.basePath}/${encodeURIComponent(container)}/${escapeBlobName(blob)}${this.query}`;
+    const url = `${this.origin}${path}`;
+    await this.signer?.sendRequest({ url, method, headers: new SigningHeaders(headers) } as unknown as WebResource);
+    return { url, path, headers };
+  }
+
+  private dispatcher(): Agent {
+    this.pool ??= new Agent({ keepAliveTimeout: 10_000 });
+    return this.pool;
+  }
+}
+
+function getHeaders(start: number, count: number | undefined, ifMatch: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = { 'x-ms-version': SERVICE_VERSION };
+  if (start > 0 || count !== undefined) headers['x-ms-range'] = `bytes=${start}-${count === undefined ? '' : start + count - 1}`;
+  if (ifMatch !== undefined) headers['if-match'] = ifMatch;
+  return headers;
 }
 
 /**
@@ -131,12 +147,11 @@ export function escapeBlobName(blob: string): string {
 }
 
 /** The error as @azure/storage-blob would throw it, where toFsError reads it. */
-async function restShapedError(status: number, headers: Record<string, string | string[] | undefined>, body: Readable): Promise<Error> {
+function restShapedError(status: number, headers: AnswerHeaders, document: string | undefined): Error {
   const header = (name: string): string | undefined => {
     const value = headers[name.toLowerCase()];
     return Array.isArray(value) ? value.join(', ') : value;
   };
-  const document = await readErrorDocument(body, Number(header('content-length')));
   const parsed = document ? (xml.parse(document) as { Error?: { Code?: unknown; Message?: unknown } } | undefined)?.Error : undefined;
   const code = header('x-ms-error-code') ?? (typeof parsed?.Code === 'string' ? parsed.Code : undefined);
   const message = typeof parsed?.Message === 'string' ? parsed.Message : (code ?? `HTTP ${status}`);

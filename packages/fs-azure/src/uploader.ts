@@ -60,7 +60,7 @@ export class AzureBlockUploader implements PartUploader {
 
   async putWhole(data: Uint8Array, signal?: AbortSignal, attempt = 1): Promise<void> {
     try {
-      if (this.signed) await this.signed.put(this.target.container, this.target.name, data, this.mode === 'create', this.metadata, signal);
+      if (this.signed) await this.signed.put(this.target.container, this.target.name, data, this.mode === 'create', this.metadata, signal, { protocol: this.context.protocol, path: this.context.path, start: 0 });
       else await this.target.client().upload(data, data.length, { abortSignal: signal, conditions: this.conditions, metadata: this.metadata });
     } catch (error) {
       await this.settleCreateRetry(error, attempt, signal);

@@ -136,6 +136,14 @@ describe('Get Blob and Put Blob without the SDK pipeline', () => {
     await expect(fs.cat(`${container}/errors/missing.bin`)).rejects.toBeInstanceOf(NotFoundError);
     await expect(fs.cat(`no-such-container-${Date.now()}/x`)).rejects.toThrow(/Container not found/);
     expect((await fs.cat(path, { start: 500, end: 600 })).length).toBe(0);
+    // Streamed reads take the other signed path (undici's request); their errors map the same.
+    const adapter = new AzureBlobAdapter({ connectionString: azurite().connectionString });
+    const drain = async (stream: AsyncIterable<Uint8Array>) => {
+      for await (const chunk of stream) void chunk;
+    };
+    await expect(drain(adapter.readStream(`${container}/errors/missing.bin`, 0, undefined, {}))).rejects.toBeInstanceOf(NotFoundError);
+    await expect(drain(adapter.readStream(path, 0, undefined, { etag: '"0x8DC0000000000000"' }))).rejects.toBeInstanceOf(ConflictError);
+    await adapter.close();
     const handle = await fs.open(path, 'rb');
     await fs.pipe(path, Buffer.alloc(100, 2));
     await expect(handle.read(10)).rejects.toBeInstanceOf(ConflictError);

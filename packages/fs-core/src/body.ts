@@ -19,6 +19,11 @@ export function shortReadError(where: { protocol: string; path: string }, got: n
   );
 }
 
+/** The retryable error for a body longer than announced: as much a transport fault as an early end, a fresh request may well be whole. */
+export function tooLongError(where: { protocol: string; path: string }, length: number): StorageError {
+  return new StorageError({ path: where.path, protocol: where.protocol, retryable: true }, `Body of ${where.protocol}://${where.path} is longer than the ${length} bytes announced`);
+}
+
 /**
  * Reads a response body of `length` bytes into one Buffer, copying each chunk as it arrives, so a
  * range is held once (not as chunks plus their concatenation). Takes a Node stream (read through
@@ -32,10 +37,7 @@ export async function readBodyExactly(body: Readable | AsyncIterable<Uint8Array>
   let filled = 0;
   /** Copies `chunk` in, or returns the error for a body longer than announced. */
   const append = (chunk: Uint8Array): StorageError | undefined => {
-    if (chunk.length > length - filled) {
-      // As much a transport fault as an early end: a fresh request may well be whole.
-      return new StorageError({ path: ctx.path, protocol: ctx.protocol, retryable: true }, `Body of ${ctx.protocol}://${ctx.path} is longer than the ${length} bytes announced`);
-    }
+    if (chunk.length > length - filled) return tooLongError(ctx, length);
     out.set(chunk, filled);
     filled += chunk.length;
     return undefined;

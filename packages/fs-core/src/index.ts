@@ -19,6 +19,8 @@ export { directoryMarker, splitBucketPath, splitProtocol, normalizePath } from '
 export { toBytes } from './handles.js';
 export { discardBody, readBodyExactly, readErrorDocument, shortReadError } from './body.js';
 export type { BodyContext } from './body.js';
+export { requestBytes, requestStream } from './request-bytes.js';
+export type { AnswerHeaders, BytesAnswer, BytesDispatcher, BytesRequest, RefusalShaper } from './request-bytes.js';
 export { LocalAdapter } from './backends/local.js';
 export type { LocalAdapterOptions } from './backends/local.js';
 export { MemoryAdapter, sharedMemoryVolume } from './backends/memory.js';

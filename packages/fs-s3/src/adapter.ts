@@ -15,7 +15,6 @@ import {
   ListObjectsV2Command,
   UploadPartCopyCommand,
   type CompletedPart,
-  type GetObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -41,7 +40,7 @@ import {
 } from '@strata/fs-core';
 import { mapS3Error, type S3ErrorContext } from './errors.js';
 import { createS3Client, MAX_PARTS, resolveTuning, sendOptions, type ResolvedS3Options, type S3AdapterOptions } from './options.js';
-import { SignedRequests, type SignedGetAnswer } from './signed-requests.js';
+import { SignedRequests } from './signed-requests.js';
 import { S3PartUploader } from './uploader.js';
 
 export const S3_PROTOCOLS = ['s3', 's3a'] as const;
@@ -157,17 +156,18 @@ export class S3Adapter implements StorageAdapter {
       await this.checkVersion(path, options);
       return new Uint8Array(0);
     }
-    const got = await this.getObject(path, start, end, options);
-    if (got?.Body === undefined) return new Uint8Array(0);
-    try {
-      const body = got.Body as unknown as Readable;
+    const where = { protocol: this.protocol, path, start };
+    const bytes = await this.getObject(path, start, end, options, async (bucket, key, range) => {
+      const signed = await this.signed?.getBytes(bucket, key, range, options.etag, options.signal, where);
+      if (signed) return signed;
+      const got = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), sendOptions(options.signal));
+      const body = got.Body as unknown as Readable | undefined;
+      if (body === undefined) return new Uint8Array(0);
       // Content-Length is what the server promised for this range (a range past the end is shorter).
       if (got.ContentLength === undefined) return new Uint8Array(await buffer(body));
-      return await readBodyExactly(body, got.ContentLength, { protocol: this.protocol, path, start });
-    } catch (error) {
-      if (options.signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: error });
-      throw mapS3Error(error, this.ctx(path));
-    }
+      return readBodyExactly(body, got.ContentLength, where);
+    });
+    return bytes ?? new Uint8Array(0);
   }
 
   async *readStream(path: string, start: number, end: number | undefined, options: AdapterReadOptions): AsyncIterable<Uint8Array> {
@@ -175,7 +175,11 @@ export class S3Adapter implements StorageAdapter {
       await this.checkVersion(path, options);
       return;
     }
-    const body = (await this.getObject(path, start, end, options))?.Body;
+    const body = await this.getObject(path, start, end, options, async (bucket, key, range) => {
+      const signed = await this.signed?.get(bucket, key, range, options.etag, options.signal);
+      if (signed) return signed.Body;
+      return (await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), sendOptions(options.signal))).Body;
+    });
     if (body === undefined) return;
     const stream = body as unknown as AsyncIterable<Uint8Array> & { destroy?: () => void };
     let finished = false;
@@ -317,22 +321,25 @@ export class S3Adapter implements StorageAdapter {
     } while (token);
   }
 
-  /** The answer for bytes [start, end), or undefined when the range starts at or past the end. */
-  private async getObject(
+  /**
+   * What `fetch` makes of the GetObject for bytes [start, end) (the bytes, or the body as a stream),
+   * or undefined when the range starts at or past the end. Errors are mapped here, for both.
+   */
+  private async getObject<T>(
     path: string,
     start: number,
     end: number | undefined,
     options: AdapterReadOptions,
-  ): Promise<GetObjectCommandOutput | SignedGetAnswer | undefined> {
+    fetch: (bucket: string, key: string, range: string | undefined) => Promise<T>,
+  ): Promise<T | undefined> {
     const { bucket, key } = this.split(path);
     if (key === '') throw new IsADirectoryError({ path, protocol: this.protocol });
     const range = start === 0 && end === undefined ? undefined : `bytes=${start}-${end === undefined ? '' : end - 1}`;
     const ctx: S3ErrorContext = { ...this.ctx(path, bucket), precondition: 'changed' };
     try {
-      const signed = await this.signed?.get(bucket, key, range, options.etag, options.signal);
-      if (signed) return signed;
-      return await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), sendOptions(options.signal));
+      return await fetch(bucket, key, range);
     } catch (error) {
+      if (options.signal?.aborted) throw new AbortError({ path, protocol: this.protocol, cause: error });
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 416 || (error as { name?: unknown }).name === 'InvalidRange') {
         // Start at or past the end (or an empty object): no bytes, once the object is known to be there.

@@ -24,6 +24,8 @@ export class S3PartUploader implements PartUploader {
   private uploadId: string | undefined;
   private readonly parts: CompletedPart[] = [];
   private readonly ctx: S3ErrorContext;
+  /** Names the object in body errors. */
+  private readonly where: { protocol: string; path: string; start: number };
 
   constructor(
     private readonly client: S3Client,
@@ -36,6 +38,7 @@ export class S3PartUploader implements PartUploader {
     path: string,
   ) {
     this.ctx = { protocol, path, bucket, precondition: mode === 'create' ? 'exists' : undefined };
+    this.where = { protocol, path, start: 0 };
   }
 
   private get ifNoneMatch(): string | undefined {
@@ -44,7 +47,7 @@ export class S3PartUploader implements PartUploader {
 
   async putWhole(data: Uint8Array, signal?: AbortSignal, attempt = 1): Promise<void> {
     try {
-      const sent = await this.signed?.put(this.bucket, this.key, data, this.ifNoneMatch, signal);
+      const sent = await this.signed?.put(this.bucket, this.key, data, this.ifNoneMatch, signal, this.where);
       if (!sent) {
         await this.client.send(
           new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: data, ContentLength: data.byteLength, IfNoneMatch: this.ifNoneMatch }),

@@ -138,8 +138,10 @@ describe('reads and writes signed without the SDK middleware', () => {
     const aws = new S3Client({ region: 'us-west-2', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     const signed = new SignedRequests(aws);
     // Resolving the target makes no request; undefined / false mean "use the SDK".
+    const where = { protocol: 's3', path: 'bucket--usw2-az1--x-s3/k', start: 0 };
     expect(await signed.get('bucket--usw2-az1--x-s3', 'k', undefined, undefined, undefined)).toBeUndefined();
-    expect(await signed.put('bucket--usw2-az1--x-s3', 'k', new Uint8Array(1), undefined, undefined)).toBe(false);
+    expect(await signed.getBytes('bucket--usw2-az1--x-s3', 'k', undefined, undefined, undefined, where)).toBeUndefined();
+    expect(await signed.put('bucket--usw2-az1--x-s3', 'k', new Uint8Array(1), undefined, undefined, where)).toBe(false);
     await signed.close();
     aws.destroy();
   });
