@@ -12,9 +12,9 @@ export interface BodyContext {
 }
 
 /** The retryable error for a body that ended before the bytes it promised (byte offsets are in the object). */
-export function shortReadError(where: { protocol: string; path: string }, got: number, expected: number): StorageError {
+export function shortReadError(where: { protocol: string; path: string }, got: number, expected: number, cause?: unknown): StorageError {
   return new StorageError(
-    { path: where.path, protocol: where.protocol, retryable: true },
+    { path: where.path, protocol: where.protocol, retryable: true, cause },
     `Short read from ${where.protocol}://${where.path}: the body ended at byte ${got} of ${expected}`,
   );
 }

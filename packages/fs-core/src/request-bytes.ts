@@ -109,7 +109,13 @@ function dispatchForBytes(dispatcher: BytesDispatcher, request: BytesRequest, ct
     let chunks: Buffer[] | undefined;
     let documentDropped = false;
 
-    const onAbort = () => abort?.(signal?.reason as Error);
+    /** The error this handler aborts with when a body runs long, passed on as it is. */
+    let tooLong: Error | undefined;
+    const onAbort = () => {
+      if (abort) abort(signal?.reason as Error);
+      // Not connected yet: settle now; onConnect aborts the request when it comes.
+      else finish(() => reject(signal?.reason as Error));
+    };
     const finish = (outcome: () => void) => {
       if (settled) return;
       settled = true;
@@ -142,7 +148,8 @@ function dispatchForBytes(dispatcher: BytesDispatcher, request: BytesRequest, ct
         onData(chunk) {
           if (exact) {
             if (chunk.length > exact.length - filled) {
-              abort?.(tooLongError(ctx, exact.length));
+              tooLong = tooLongError(ctx, exact.length);
+              abort?.(tooLong);
               return false;
             }
             exact.set(chunk, filled);
@@ -165,15 +172,36 @@ function dispatchForBytes(dispatcher: BytesDispatcher, request: BytesRequest, ct
           finish(() => {
             if (statusCode < 200 || statusCode >= 300) return answerWithDocument();
             if (exact && filled !== exact.length) return reject(shortReadError(ctx, ctx.start + filled, ctx.start + exact.length));
-            resolve({ ok: true, statusCode, headers, body: exact ?? Buffer.concat(chunks ?? []) });
+            resolve({ ok: true, statusCode, headers, body: exact ?? unpooledConcat(chunks ?? [], filled) });
           });
         },
         onError(error) {
-          finish(() => reject(error));
+          finish(() => {
+            if (signal?.aborted || error === tooLong || statusCode === 0) return reject(error);
+            // Headers came: an error answer stands without its document, and a 2xx body cut off
+            // (reset, Content-Length mismatch) is a short read, which a fresh request may well complete.
+            if (statusCode < 200 || statusCode >= 300) {
+              documentDropped = true;
+              return answerWithDocument();
+            }
+            if (exact) return reject(shortReadError(ctx, ctx.start + filled, ctx.start + exact.length, error));
+            reject(error);
+          });
         },
       },
     );
   });
+}
+
+/** The chunks in one buffer of its own: Buffer.concat would put a small body in Node's shared pool. */
+function unpooledConcat(chunks: Buffer[], length: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
 }
 
 function parseHeaders(raw: Buffer[]): AnswerHeaders {

@@ -1,6 +1,7 @@
 // requestBytes against a real HTTP server on loopback, through a real undici Agent, as the
-// object-store backends use it; plus the one case no correct HTTP parser produces (a body longer
-// than its Content-Length), through a dispatcher that plays undici's callbacks.
+// object-store backends use it; plus, through a dispatcher that plays undici's callbacks, what a
+// loopback server cannot stage: a body longer than its Content-Length, and an abort that comes
+// before the connection.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 import { Agent, request } from 'undici';
@@ -59,6 +60,9 @@ describe('requestBytes', () => {
     });
     const answer = await send('/chunked');
     expect(answer.body.toString()).toBe('hello world');
+    // Its own memory, not a slice of Node's shared buffer pool.
+    expect(answer.body.byteOffset).toBe(0);
+    expect(answer.body.buffer.byteLength).toBe(11);
     expect(answer.headers['x-many']).toEqual(['a', 'b']);
   });
 
@@ -89,12 +93,30 @@ describe('requestBytes', () => {
     await expect(send('/endless')).rejects.toMatchObject({ statusCode: 500, document: undefined });
   });
 
-  it('a body cut short by a closed connection fails: never short data', async () => {
+  it('a body cut short by a reset or a closed connection is a retryable short read: never short data', async () => {
     routes.set('/cut', (_req, res) => {
       res.writeHead(200, { 'content-length': 1000 });
       res.write(Buffer.alloc(100), () => res.destroy());
     });
-    await expect(send('/cut')).rejects.toThrow(/closed|socket|terminated/i);
+    routes.set('/closed-early', (_req, res) => {
+      res.writeHead(200, { 'content-length': 1000, connection: 'close' });
+      res.end(Buffer.alloc(100));
+    });
+    for (const path of ['/cut', '/closed-early']) {
+      const error = await send(path).catch((e: unknown) => e);
+      expect(error, path).toBeInstanceOf(StorageError);
+      expect((error as StorageError).retryable).toBe(true);
+      expect((error as Error).message).toMatch(/^Short read from s3:\/\/b\/k: the body ended at byte \d+ of 1000$/);
+      expect((error as Error).cause).toBeInstanceOf(Error);
+    }
+  });
+
+  it('an error answer whose body is cut off is still thrown as the backend shapes it, without its document', async () => {
+    routes.set('/refused-cut', (_req, res) => {
+      res.writeHead(503, { 'content-length': 1000 });
+      res.write('<Error>', () => res.destroy());
+    });
+    await expect(send('/refused-cut')).rejects.toMatchObject({ statusCode: 503, document: undefined });
   });
 
   it('rejects with an AbortError caused by the signal’s reason when aborted while the answer is on its way, or before', async () => {
@@ -158,7 +180,7 @@ function scripted(length: number, chunks: Buffer[]): BytesDispatcher & { aborted
   return fake;
 }
 
-describe('requestBytes, bodies no HTTP parser passes on', () => {
+describe('requestBytes, through a dispatcher that plays undici’s callbacks', () => {
   it('a body longer than announced is a retryable StorageError and the request is aborted', async () => {
     const dispatcher = scripted(4, [Buffer.from('abc'), Buffer.from('def')]);
     const error = await requestBytes(dispatcher, { origin: 'http://x', path: '/', method: 'GET', headers: {} }, ctx, refuse).catch((e: unknown) => e);
@@ -168,10 +190,29 @@ describe('requestBytes, bodies no HTTP parser passes on', () => {
     expect(dispatcher.aborted).toBe(error);
   });
 
-  it('a body that completes short of its length is a retryable short read', async () => {
+  it('a dispatcher that completes a body short of its length gives a retryable short read', async () => {
     const error = await requestBytes(scripted(10, [Buffer.from('abc')]), { origin: 'http://x', path: '/', method: 'GET', headers: {} }, { ...ctx, start: 100 }, refuse).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).retryable).toBe(true);
     expect((error as Error).message).toBe('Short read from s3://b/k: the body ended at byte 103 of 110');
+  });
+
+  it('an abort before the connection settles at once, and the request is aborted when it connects', async () => {
+    let handler: Parameters<BytesDispatcher['dispatch']>[1] | undefined;
+    const pending: BytesDispatcher = {
+      dispatch(_options, h) {
+        handler = h;
+        return true;
+      },
+    };
+    const controller = new AbortController();
+    const answer = requestBytes(pending, { origin: 'http://x', path: '/', method: 'GET', headers: {}, signal: controller.signal }, ctx, refuse);
+    controller.abort(new Error('stop'));
+    await expect(answer).rejects.toMatchObject({ name: 'AbortError', cause: new Error('stop') });
+    let abortedWith: unknown;
+    handler!.onConnect((reason) => {
+      abortedWith = reason;
+    });
+    expect(abortedWith).toEqual(new Error('stop'));
   });
 });
