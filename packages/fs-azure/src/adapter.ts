@@ -187,7 +187,7 @@ export class AzureBlobAdapter implements StorageAdapter {
       for await (const chunk of body as AsyncIterable<Buffer>) yield chunk;
       finished = true;
     } catch (error) {
-      throw this.error(error, path, this.locate(path).container, { pinned: options.etag !== undefined, signal: options.signal });
+      throw this.error(error, path, this.locate(path).container, readContext(options));
     } finally {
       // A consumer that stops early leaves the body half-read: drop it without an unhandled error.
       if (!finished) discardBody(body);
@@ -211,7 +211,7 @@ export class AzureBlobAdapter implements StorageAdapter {
   ): Promise<T | undefined> {
     const { container, blob } = this.locate(path);
     if (!blob) throw new IsADirectoryError({ path, protocol: this.protocol });
-    const ctx = { pinned: options.etag !== undefined, signal: options.signal };
+    const ctx = readContext(options);
     const conditions = options.etag === undefined ? undefined : { ifMatch: options.etag };
     const containerClient = await this.containerClient(path, container);
     // Made only for a request the SDK sends: building a client costs about a tenth of a small read.
@@ -474,4 +474,9 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   return value;
+}
+
+/** How a read's errors map: a pinned version that changed is a ConflictError; the caller's abort an AbortError. */
+function readContext(options: AdapterReadOptions): Partial<ErrorContext> {
+  return { pinned: options.etag !== undefined, signal: options.signal };
 }

@@ -648,12 +648,7 @@ export class AdaptedFileSystem implements FileSystem {
   }
 
   async mv(src: string, dst: string, options: BulkOptions = {}): Promise<void> {
-    const s = this.normalize(src);
-    const info = await this.infoOf(s, options.signal);
-    if (info.type === 'directory' && !options.recursive) {
-      throw new IsADirectoryError({ path: s, protocol: this.protocol }, `${this.protocol}://${s} is a directory; pass { recursive: true } to move it`);
-    }
-    const target = await this.resolveTarget(this, info, s, src.endsWith('/'), dst);
+    const { s, info, target } = await this.resolveTransfer(this, src, this, dst, options, 'move');
     // Copy-then-delete would delete the only copy: onto itself is nothing to do (as rename), into itself an error.
     if (target === s) return;
     if (info.type === 'directory' && target.startsWith(`${s}/`)) {
@@ -671,7 +666,7 @@ export class AdaptedFileSystem implements FileSystem {
       }
     }
     // Object stores: copy then delete. Not atomic: a crash in between leaves both copies.
-    await this.transfer(this, src, this, dst, options);
+    await this.transferResolved(this, s, info, this, target, options);
     await this.rm(src, { ...options, onProgress: undefined });
   }
 
@@ -700,12 +695,22 @@ export class AdaptedFileSystem implements FileSystem {
   }
 
   private async transfer(srcFs: AdaptedFileSystem, src: string, dstFs: AdaptedFileSystem, dst: string, options: BulkOptions): Promise<void> {
+    const { s, info, target } = await this.resolveTransfer(srcFs, src, dstFs, dst, options, 'copy');
+    await this.transferResolved(srcFs, s, info, dstFs, target, options);
+  }
+
+  /** The source of a copy or move (normalised, with its info) and where it lands; a directory needs `recursive`. */
+  private async resolveTransfer(srcFs: AdaptedFileSystem, src: string, dstFs: AdaptedFileSystem, dst: string, options: BulkOptions, verb: 'copy' | 'move') {
     const s = srcFs.normalize(src);
     const info = await srcFs.infoOf(s, options.signal);
     if (info.type === 'directory' && !options.recursive) {
-      throw new IsADirectoryError({ path: s, protocol: srcFs.protocol }, `${srcFs.protocol}://${s} is a directory; pass { recursive: true } to copy it`);
+      throw new IsADirectoryError({ path: s, protocol: srcFs.protocol }, `${srcFs.protocol}://${s} is a directory; pass { recursive: true } to ${verb} it`);
     }
-    const target = await this.resolveTarget(dstFs, info, s, src.endsWith('/'), dst);
+    return { s, info, target: await this.resolveTarget(dstFs, info, s, src.endsWith('/'), dst) };
+  }
+
+  /** Copies `s` (described by `info`) to `target`, both resolved already. */
+  private async transferResolved(srcFs: AdaptedFileSystem, s: string, info: FileInfo, dstFs: AdaptedFileSystem, target: string, options: BulkOptions): Promise<void> {
     const pairs: TransferPair[] = [];
     if (info.type === 'file') pairs.push({ src: s, dst: target, size: info.size });
     else {

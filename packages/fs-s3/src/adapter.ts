@@ -160,7 +160,7 @@ export class S3Adapter implements StorageAdapter {
     const bytes = await this.getObject(path, start, end, options, async (bucket, key, range) => {
       const signed = await this.signed?.getBytes(bucket, key, range, options.etag, options.signal, where);
       if (signed) return signed;
-      const got = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), sendOptions(options.signal));
+      const got = await this.sdkGetObject(bucket, key, range, options);
       const body = got.Body as unknown as Readable | undefined;
       if (body === undefined) return new Uint8Array(0);
       // Content-Length is what the server promised for this range (a range past the end is shorter).
@@ -178,7 +178,7 @@ export class S3Adapter implements StorageAdapter {
     const body = await this.getObject(path, start, end, options, async (bucket, key, range) => {
       const signed = await this.signed?.get(bucket, key, range, options.etag, options.signal);
       if (signed) return signed.Body;
-      return (await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), sendOptions(options.signal))).Body;
+      return (await this.sdkGetObject(bucket, key, range, options)).Body;
     });
     if (body === undefined) return;
     const stream = body as unknown as AsyncIterable<Uint8Array> & { destroy?: () => void };
@@ -348,6 +348,11 @@ export class S3Adapter implements StorageAdapter {
       }
       throw mapS3Error(error, ctx);
     }
+  }
+
+  /** GetObject through the SDK, for clients whose middleware must run and buckets only the SDK can sign for. */
+  private sdkGetObject(bucket: string, key: string, range: string | undefined, options: AdapterReadOptions) {
+    return this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range, IfMatch: options.etag }), sendOptions(options.signal));
   }
 
   /** Throws NotFoundError if the object is gone, ConflictError if it no longer has the pinned ETag. */

@@ -17,11 +17,11 @@ import type { CheckpointDict, LoopsState, Progress, ProgressCounters } from './t
 import { FileSystems, normalizeUrl } from './urls.js';
 import { STRATA_VERSION } from './version.js';
 
-
 /** Hooks where Lightning refuses log(): nothing would carry the value to an epoch, a logger or a callback. */
 const NO_LOGGING_HOOKS = new Set(['setup', 'teardown', 'onFitStart', 'onFitEnd', 'onTrainEnd', 'onValidationEnd', 'onSaveCheckpoint', 'onLoadCheckpoint']);
 /** Training hooks outside any step, where Lightning's log() defaults to an epoch value. */
 const EPOCH_LOGGING_HOOKS = new Set(['onTrainStart', 'onTrainEpochStart', 'onTrainEpochEnd']);
+
 export interface TrainerOptions {
   /** Where checkpoints (`<root>/checkpoints`) and logs go. Any fs-core URL. Default `./strata_runs`. */
   defaultRootDir?: string;

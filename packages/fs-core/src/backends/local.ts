@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, type Stats } from 'node:fs';
+import { constants as fsConstants, type Dirent, type Stats } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, readdir, readlink, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 
@@ -143,12 +143,11 @@ export class LocalAdapter implements StorageAdapter {
       }
       first = false;
       for (const entry of entries) {
-        if (entry.isFile() && isLocalTempFile(entry.name)) continue;
         const child: Located = { real: posix.join(dir.real, entry.name), path: joinPath(dir.path, entry.name) };
         let stats: Stats;
         try {
+          if (await this.hiddenFromListings(entry, child.real)) continue;
           if (entry.isSymbolicLink()) {
-            if (!(await this.symlinkStaysInside(child.real))) continue;
             stats = await stat(child.real).catch(async (error: unknown) => {
               // A dangling link is still an entry (it can be removed); it reads as not found.
               if (hasErrno(error, 'ENOENT', 'ELOOP')) return lstat(child.real);
@@ -368,8 +367,7 @@ export class LocalAdapter implements StorageAdapter {
     }
     for (const entry of await readdir(real, { withFileTypes: true })) {
       const child = posix.join(real, entry.name);
-      const hidden = entry.isFile() ? isLocalTempFile(entry.name) : entry.isSymbolicLink() && !(await this.symlinkStaysInside(child));
-      if (!hidden) continue;
+      if (!(await this.hiddenFromListings(entry, child))) continue;
       try {
         await unlink(child);
       } catch (error) {
@@ -461,6 +459,12 @@ export class LocalAdapter implements StorageAdapter {
       if (candidate === root) return { real, path: shown };
       candidate = posix.dirname(candidate);
     }
+  }
+
+  /** What listings leave out: writers' temp files, and under a root, links whose target leaves it. */
+  private async hiddenFromListings(entry: Dirent, real: string): Promise<boolean> {
+    if (entry.isFile()) return isLocalTempFile(entry.name);
+    return entry.isSymbolicLink() && !(await this.symlinkStaysInside(real));
   }
 
   /** Whether following the symlink at `real` (recursively, even if dangling) stays under the root. */
