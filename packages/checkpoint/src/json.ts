@@ -38,6 +38,11 @@ export interface ParseJsonOptions {
   maxObjects?: number | undefined;
 }
 
+/** The limits a refusal quotes: "N objects and arrays, M of them objects". */
+export function describeContainerLimits(limits: { maxContainers: number; maxObjects: number }): string {
+  return `${limits.maxContainers} objects and arrays, ${limits.maxObjects} of them objects`;
+}
+
 /**
  * Empty objects get this empty, frozen, null-rooted prototype: as safe as Object.create(null) but
  * ~32 bytes instead of ~190, for a hostile `[{},{},…]`. Objects with keys stay Object.create(null),

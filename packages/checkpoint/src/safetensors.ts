@@ -1,7 +1,7 @@
 /** The safetensors container: building and validating headers. No I/O here. */
 import { dtypeBits, isFileDType, referenceRank, type DType, type FileDType } from './dtypes.js';
 import { CorruptCheckpointError } from './errors.js';
-import { JsonParseError, parseJson, type JsonValue } from './json.js';
+import { JsonParseError, describeContainerLimits, parseJson, type JsonValue } from './json.js';
 
 /** Largest header the reference implementation accepts; we refuse the same. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -97,8 +97,7 @@ export function parseHeader(headerBytes: Uint8Array, fileByteLength: number): Sa
   } catch (error) {
     if (!(error instanceof JsonParseError)) throw error;
     if (error.problem === 'too-many-containers') {
-      const allowed = `${limits.maxContainers} objects and arrays, ${limits.maxObjects} of them objects`;
-      throw new CorruptCheckpointError('header-json', `the ${headerByteLength}-byte header holds more objects and arrays than the tensors it can describe need (at most ${allowed})`, { cause: error });
+      throw new CorruptCheckpointError('header-json', `the ${headerByteLength}-byte header holds more objects and arrays than the tensors it can describe need (at most ${describeContainerLimits(limits)})`, { cause: error });
     }
     const reason = error.problem === 'duplicate-key' ? 'duplicate-name' : error.problem === 'forbidden-key' ? 'forbidden-key' : 'header-json';
     throw new CorruptCheckpointError(reason, `header JSON: ${error.message}`, { cause: error });

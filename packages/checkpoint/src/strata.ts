@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 
 import { isFileDType, type FileDType } from './dtypes.js';
 import { CorruptCheckpointError } from './errors.js';
-import { JsonParseError, parseJson, type JsonValue } from './json.js';
+import { JsonParseError, describeContainerLimits, parseJson, type JsonValue } from './json.js';
 import type { SafetensorsHeader } from './safetensors.js';
 
 export const FORMAT = 'strata-checkpoint';
@@ -117,8 +117,7 @@ export function readStrata(header: SafetensorsHeader): StrataContent | undefined
   } catch (error) {
     if (!(error instanceof JsonParseError)) throw error;
     if (error.problem === 'too-many-containers') {
-      const allowed = `${limits.maxContainers} objects and arrays, ${limits.maxObjects} of them objects`;
-      throw bad('invalid-metadata', `the ${strata.length}-character strata entry holds more objects and arrays than allowed for its size (at most ${allowed})`);
+      throw bad('invalid-metadata', `the ${strata.length}-character strata entry holds more objects and arrays than allowed for its size (at most ${describeContainerLimits(limits)})`);
     }
     throw new CorruptCheckpointError('invalid-metadata', `strata JSON: ${error.message}`, { cause: error });
   }

@@ -16,6 +16,9 @@ import {
   type CorruptReason,
   type Tensor,
 } from '../src/index.js';
+import { describeContainerLimits } from '../src/json.js';
+import { headerLimits } from '../src/safetensors.js';
+import { strataLimits } from '../src/strata.js';
 import { ensureBuilt } from './crash/build.js';
 import { instrumentedFs, privateMemoryFs } from './helpers.js';
 
@@ -246,6 +249,16 @@ describe('hostile files within the size limits', () => {
     const dense = strataFile({ x: Array.from({ length: 300_000 }, () => []) });
     expect(reasonOf(load(dense))).toBe('invalid-metadata');
     expect(load(dense)).toThrow(/more objects and arrays than/);
+  });
+
+  it('both refusals quote their limits in the same words: "N objects and arrays, M of them objects"', () => {
+    expect(describeContainerLimits({ maxContainers: 7, maxObjects: 3 })).toBe('7 objects and arrays, 3 of them objects');
+    const header = `{"__metadata__":[${'{},'.repeat(200_000)}{}]}`;
+    const padded = Math.ceil(encoder.encode(header).length / 8) * 8;
+    expect(load(fileWith(header, new Uint8Array(1)))).toThrow(`(at most ${describeContainerLimits(headerLimits(padded))})`);
+    const treeJson = `{"x":[${'[],'.repeat(299_999)}[]]}`;
+    const strataLength = `{"tree":${treeJson},"tensors":[]}`.length;
+    expect(load(strataFileRaw(treeJson))).toThrow(`(at most ${describeContainerLimits(strataLimits(strataLength))})`);
   });
 
   it('a tree root that is not a plain object', () => {

@@ -7,6 +7,7 @@ import {
   NotFoundError,
   PermissionDeniedError,
   StorageError,
+  retryableNetworkCodes,
   type RetryAfterHint,
 } from '@strata/fs-core';
 
@@ -51,22 +52,9 @@ const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const INVALID_NAME_CODES = new Set(['InvalidResourceName', 'OutOfRangeInput', 'InvalidUri']);
 // How the SDK describes a response body cut short while it was reading it.
 const CUT_SHORT_BODY = /aborted|terminated|premature|socket hang up|ECONNRESET|unexpected end/i;
-// Connection-level failures worth another try. ENOTFOUND is left out: it usually means a wrong account name.
-const RETRYABLE_NETWORK = new Set([
-  'REQUEST_SEND_ERROR',
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  // undici's, on the signed Get/Put Blob path.
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
+// Connection-level failures worth another try: the shared network codes and the pipeline's
+// REQUEST_SEND_ERROR. ENOTFOUND is left out: it usually means a wrong account name.
+const RETRYABLE_NETWORK = new Set([...retryableNetworkCodes, 'REQUEST_SEND_ERROR']);
 // Errors @azure/identity throws when no token can be had.
 const CREDENTIAL_ERRORS = new Set(['CredentialUnavailableError', 'AuthenticationError', 'AggregateAuthenticationError', 'AuthenticationRequiredError']);
 

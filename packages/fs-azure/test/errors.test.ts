@@ -7,6 +7,7 @@ import {
   NotFoundError,
   PermissionDeniedError,
   StorageError,
+  retryableNetworkCodes,
   type FsError,
 } from '@strata/fs-core';
 import { describe, expect, test } from 'vitest';
@@ -48,6 +49,9 @@ describe('toFsError', () => {
     ['ECONNRESET', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), {}, StorageError, true],
     ...['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED'].map(
       (code): [string, unknown, object, new (...args: never[]) => FsError, boolean] => [`undici ${code} (signed path)`, Object.assign(new Error(code), { code }), {}, StorageError, true],
+    ),
+    ...[...retryableNetworkCodes].map(
+      (code): [string, unknown, object, new (...args: never[]) => FsError, boolean] => [`shared network code ${code}`, Object.assign(new Error(`connect ${code}`), { code }), {}, StorageError, true],
     ),
     ['ENOTFOUND (wrong account name)', Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), {}, StorageError, false],
     ['400 InvalidHeaderValue', restError(400, 'InvalidHeaderValue'), {}, StorageError, false],

@@ -339,20 +339,26 @@ export class AdaptedFileSystem implements FileSystem {
     return infos.map((i) => i.name);
   }
 
+  /** With `withDirs`, `p` itself is listed too when it is a directory (not the root), as in fsspec. */
   private async findInfos(p: string, options: FindOptions): Promise<FileInfo[]> {
-    let entries = await this.entriesBelow(p, options.withDirs ?? false, options.signal);
+    const withDirs = options.withDirs ?? false;
+    let entries = await this.entriesBelow(p, withDirs, options.signal);
     if (options.maxDepth !== undefined) {
       const max = options.maxDepth;
       if (!(max >= 1)) throw new InvalidPathError({ path: p, protocol: this.protocol }, 'maxDepth must be at least 1');
       entries = entries.filter((e) => depthBelow(p, e.name) <= max);
     }
+    const withSelf = withDirs && p !== (this.style === 'posix' ? '/' : '');
     if (entries.length === 0) {
       try {
         const info = await this.infoOf(p, options.signal);
-        if (info.type === 'file') return [info];
+        if (info.type === 'file' || withSelf) return [info];
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error;
       }
+    } else if (withSelf) {
+      // Entries below prove `p` a directory.
+      entries.push({ name: p, type: 'directory', size: 0 });
     }
     return entries.sort(byName);
   }
@@ -372,7 +378,7 @@ export class AdaptedFileSystem implements FileSystem {
     // As in fsspec (and POSIX shells): a pattern ending in a slash matches directories only.
     const dirsOnly = pattern.endsWith('/');
     const matches = candidates.filter((c) => (!dirsOnly || c.type === 'directory') && matcher.test(c.name)).map((c) => c.name);
-    // `dir/**` matches dir itself, as in fsspec; entries below it prove it a directory.
+    // `dir/**` matches dir itself, as in fsspec. findInfos lists a directory base already; this adds the root.
     if (matcher.test(base) && !candidates.some((c) => c.name === base)) {
       if (candidates.length > 0 || (await this.isDir(base, options))) matches.push(base);
     }

@@ -13,7 +13,7 @@ export {
 export type { FileSystemFactory, StorageOptions } from './registry.js';
 export { PartWriter } from './part-writer.js';
 export type { PartUploader, PartWriterOptions } from './part-writer.js';
-export { RetryPolicy, noRetry } from './retry.js';
+export { RetryPolicy, noRetry, retryableNetworkCodes } from './retry.js';
 export type { RetryOptions, RetryEvent, RetryAfterHint } from './retry.js';
 export { directoryMarker, splitBucketPath, splitProtocol, normalizePath } from './paths.js';
 export { toBytes } from './handles.js';

@@ -26,6 +26,30 @@ export interface RetryAfterHint {
   retryAfterMs?: number;
 }
 
+/**
+ * Node and undici error codes of a connection that failed or dropped (reset, refused, broken pipe,
+ * timed out, host or network unreachable, DNS lookup failing for now): the request may never have
+ * reached the server, or its answer was lost, so another try can succeed. Every backend marks an
+ * error carrying one of these `retryable`. ENOTFOUND is not here: a name that does not resolve is
+ * often a wrong bucket, account or endpoint, and each backend decides about it.
+ */
+export const retryableNetworkCodes: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(new AbortError({ cause: signal.reason }));

@@ -155,7 +155,7 @@ describe('root confinement', () => {
     await symlink(outside, join(root, 'tree', 'out-dir'));
     await symlink(join(outside, 'secret.txt'), join(root, 'tree', 'sub', 'out-file'));
     await symlink(join(outside, 'not-yet'), join(root, 'tree', 'sub', 'out-dangling'));
-    expect(await fs.find('/tree', { withDirs: true })).toEqual(['/tree/sub', '/tree/sub/own.txt']);
+    expect(await fs.find('/tree', { withDirs: true })).toEqual(['/tree', '/tree/sub', '/tree/sub/own.txt']);
     await fs.rm('/tree', { recursive: true });
     expect(existsSync(join(root, 'tree'))).toBe(false);
     expect(await readdir(outside)).toEqual(['secret.txt']);

@@ -181,3 +181,12 @@ describe('memory pipe and cat', () => {
     expect(Number(stats.gid)).toBe(process.getgid?.() ?? 0);
   });
 });
+
+describe('find withDirs at the root', () => {
+  it('lists what is below the root but not the root itself (fsspec leaves out its root "" too)', async () => {
+    const fs = await filesystem('memory', { store: 'private' });
+    await fs.pipe('/d/x.txt', 'x');
+    expect(await fs.find('/', { withDirs: true })).toEqual(['/d', '/d/x.txt']);
+    expect(await fs.find('/d', { withDirs: true })).toEqual(['/d', '/d/x.txt']);
+  });
+});

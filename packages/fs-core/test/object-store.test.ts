@@ -31,4 +31,11 @@ describe('object stores: facade over a flat key space', () => {
     expect(store.singles).toEqual([]);
     expect(await fs.exists('b/d')).toBe(false);
   });
+
+  it('find withDirs lists a bucket searched as a whole, as any other directory', async () => {
+    const fs = fromAdapter(new MapObjectStoreAdapter(new Set(['b'])));
+    await fs.pipe('b/d/f.txt', 'f');
+    expect(await fs.find('b', { withDirs: true })).toEqual(['b', 'b/d', 'b/d/f.txt']);
+    expect(await fs.find('b/d', { withDirs: true })).toEqual(['b/d', 'b/d/f.txt']);
+  });
 });

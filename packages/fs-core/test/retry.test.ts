@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { AbortError, NotFoundError, RetryPolicy, StorageError, type RetryEvent } from '../src/index.js';
+import { AbortError, NotFoundError, RetryPolicy, StorageError, retryableNetworkCodes, type RetryEvent } from '../src/index.js';
 
 /** A policy with no jitter (random() = 0), so every backoff without a hint is 0 ms. */
 function policy(options: ConstructorParameters<typeof RetryPolicy>[0] = {}): { retry: RetryPolicy; events: RetryEvent[] } {
@@ -63,5 +63,29 @@ describe('RetryPolicy', () => {
     const error = busy(200);
     await expect(retry.run(async () => (tries++, Promise.reject(error)))).rejects.toBe(error);
     expect(tries).toBe(1);
+  });
+});
+
+describe('retryableNetworkCodes', () => {
+  it('holds the connection failures every backend retries, and not ENOTFOUND (often a wrong name)', () => {
+    expect([...retryableNetworkCodes].sort()).toEqual(
+      [
+        'EAI_AGAIN',
+        'ECONNABORTED',
+        'ECONNREFUSED',
+        'ECONNRESET',
+        'EHOSTUNREACH',
+        'ENETDOWN',
+        'ENETUNREACH',
+        'EPIPE',
+        'ETIMEDOUT',
+        'UND_ERR_BODY_TIMEOUT',
+        'UND_ERR_CLOSED',
+        'UND_ERR_CONNECT_TIMEOUT',
+        'UND_ERR_HEADERS_TIMEOUT',
+        'UND_ERR_SOCKET',
+      ].sort(),
+    );
+    expect(retryableNetworkCodes.has('ENOTFOUND')).toBe(false);
   });
 });

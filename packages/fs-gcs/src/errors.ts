@@ -7,6 +7,7 @@ import {
   PermissionDeniedError,
   StorageError,
   TimeoutError,
+  retryableNetworkCodes,
 } from '@strata/fs-core';
 
 /** A non-2xx answer on the fetch-based data path. */
@@ -54,23 +55,11 @@ export interface ErrorContext {
   action?: string | undefined;
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-]);
+/**
+ * The shared retryable network codes, and ENOTFOUND: GCS retries a failed DNS lookup, as it always
+ * has, since its default host is fixed rather than built from a bucket or account name that could be wrong.
+ */
+const NETWORK_CODES = new Set([...retryableNetworkCodes, 'ENOTFOUND']);
 
 /** HTTP status of an SDK (ApiError, GaxiosError) or data-path error, if it has one. */
 export function statusOf(error: unknown): number | undefined {

@@ -12,11 +12,13 @@ import {
   NotFoundError,
   PermissionDeniedError,
   StorageError,
+  retryableNetworkCodes,
   type FileSystem,
 } from '@strata/fs-core';
 import { expectFsError, expectSameBytes } from '@strata/fs-core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { toFsError } from '../src/errors.js';
 import { createFileSystem, type GcsOptions } from '../src/index.js';
 import { KiB, countingBytes } from './helpers.js';
 
@@ -108,6 +110,13 @@ describe('error mapping (loopback fault server)', () => {
     expect(error.retryable).toBe(true);
     const upload = await expectFsError(fs.pipe('bkt/k', 'x'), StorageError);
     expect(upload.retryable).toBe(true);
+  });
+
+  it("every one of fs-core's retryable network codes, and ENOTFOUND, is retryable", () => {
+    for (const code of [...retryableNetworkCodes, 'ENOTFOUND']) {
+      const mapped = toFsError(Object.assign(new Error(`connect ${code}`), { code }), { protocol: 'gs', path: 'bkt/k' });
+      expect(mapped.retryable, code).toBe(true);
+    }
   });
 
   it('messages carry no session URIs, tokens or keys from the server answer', async () => {

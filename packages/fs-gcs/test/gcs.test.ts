@@ -259,6 +259,7 @@ describe('listings', () => {
     expect(await fs.ls(`${bucket}/markers/full`)).toMatchObject([{ name: `${bucket}/markers/full/a.txt`, type: 'file' }]);
     expect(await fs.find(`${bucket}/markers`)).toEqual([`${bucket}/markers/full/a.txt`]);
     expect(await fs.find(`${bucket}/markers`, { withDirs: true })).toEqual([
+      `${bucket}/markers`,
       `${bucket}/markers/empty`,
       `${bucket}/markers/full`,
       `${bucket}/markers/full/a.txt`,

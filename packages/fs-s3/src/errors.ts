@@ -9,6 +9,7 @@ import {
   PermissionDeniedError,
   StorageError,
   TimeoutError,
+  retryableNetworkCodes,
 } from '@strata/fs-core';
 
 /** What a failed request was doing, so one S3 answer can mean different things. */
@@ -68,24 +69,6 @@ const retryableCodes = new Set([
   'XMinioServerNotInitialized',
 ]);
 
-/** Socket-level failures: the request may not have reached the server, so trying again can help. */
-const networkCodes = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
 const invalidPathCodes = new Set(['InvalidBucketName', 'KeyTooLongError', 'InvalidObjectName', 'XMinioInvalidObjectName']);
 
 /** Removes anything that looks like a signature or a credential from text we pass on. */
@@ -97,7 +80,7 @@ export function scrubSecrets(text: string): string {
     .replace(/(Credential=)[^,&\s"]+/g, '$1<redacted>');
 }
 
-/** Socket failures the SDK renames `TimeoutError` although nothing timed out. */
+/** Socket failures the SDK renames `TimeoutError` although nothing timed out (all of them retryable network codes). */
 const connectionDropCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 
 /**
@@ -202,8 +185,8 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): FsError {
   const retryable =
     throttled ||
     (status !== undefined && status >= 500) ||
-    networkCodes.has(nodeCode) ||
-    networkCodes.has(name) ||
+    retryableNetworkCodes.has(nodeCode) ||
+    retryableNetworkCodes.has(name) ||
     connectionDropped ||
     name === 'TimeoutError' ||
     raw.$retryable !== undefined;

@@ -9,6 +9,7 @@ import {
   PermissionDeniedError,
   StorageError,
   TimeoutError,
+  retryableNetworkCodes,
 } from '@strata/fs-core';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -128,5 +129,12 @@ describe('mapS3Error', () => {
     expect(timeout).toBeInstanceOf(TimeoutError);
     expect(timeout.retryable).toBe(true);
     expect(mapS3Error(Object.assign(new Error('connect ETIMEDOUT'), { name: 'TimeoutError', code: 'ETIMEDOUT' }), ctx)).toBeInstanceOf(TimeoutError);
+  });
+
+  it("retries every one of fs-core's retryable network codes, but not ENOTFOUND (a bucket's host that does not resolve)", () => {
+    for (const code of retryableNetworkCodes) {
+      expect(mapS3Error(Object.assign(new Error(`connect ${code}`), { code }), ctx).retryable, code).toBe(true);
+    }
+    expect(mapS3Error(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), ctx).retryable).toBe(false);
   });
 });

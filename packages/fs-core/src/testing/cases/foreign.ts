@@ -27,12 +27,13 @@ export function registerForeignObjectCases(h: Harness, test: CaseRegistrar): voi
     expect(await h.fs.ls(h.path('m/empty'))).toEqual([]);
     expect(await h.fs.ls(`${h.path('m/empty')}/`)).toEqual([]);
     expect(await h.fs.find(h.path('m/empty'))).toEqual([]);
+    expect(await h.fs.find(h.path('m/empty'), { withDirs: true })).toEqual([h.path('m/empty')]);
     await expectFsError(h.fs.cat(h.path('m/empty')), IsADirectoryError, 'cat of a marker-only directory');
     // Markers are never files, nor listed twice beside the prefix they share.
     expect((await h.fs.ls(h.path('m/full'))).map((e) => [e.name, e.type])).toEqual([[h.path('m/full/sub'), 'directory']]);
     expect(await h.fs.find(h.path('m'))).toEqual([h.path('m/full/sub/f.txt')]);
     expect(await h.fs.find(h.path('m'), { withDirs: true })).toEqual(
-      ['m/empty', 'm/full', 'm/full/sub', 'm/full/sub/f.txt'].map((n) => h.path(n)),
+      ['m', 'm/empty', 'm/full', 'm/full/sub', 'm/full/sub/f.txt'].map((n) => h.path(n)),
     );
     const walked: string[] = [];
     for await (const { root, dirs, files } of h.fs.walk(h.path('m'))) walked.push(`${root} ${[...dirs].sort().join(',')} ${files.join(',')}`);
@@ -53,14 +54,14 @@ export function registerForeignObjectCases(h: Harness, test: CaseRegistrar): voi
     expect(await h.fs.exists(h.path('r/full/sub'))).toBe(false);
     await h.fs.rm(h.path('r/empty'), { recursive: true });
     expect(await h.fs.exists(h.path('r/empty'))).toBe(false);
-    expect(await h.fs.find(h.path('r'), { withDirs: true })).toEqual([h.path('r/keep.txt')]);
+    expect(await h.fs.find(h.path('r'), { withDirs: true })).toEqual([h.path('r'), h.path('r/keep.txt')]);
   });
 
   test('a stored key with an empty segment (w//x) never lists the directory as its own child: ls, find, glob and walk stay below it', async ({ skip }) => {
     await h.rawPut('w//odd.txt', 'x', skip);
     await h.write('w/ok.txt', 'ok');
     expect((await h.fs.ls(h.path('w'))).map((e) => e.name)).toEqual([h.path('w/ok.txt')]);
-    expect(await h.fs.find(h.path('w'), { withDirs: true })).toEqual([h.path('w/ok.txt')]);
+    expect(await h.fs.find(h.path('w'), { withDirs: true })).toEqual([h.path('w'), h.path('w/ok.txt')]);
     expect(await h.fs.glob(`${h.path('w')}/**`)).toEqual([h.path('w'), h.path('w/ok.txt')]);
     const roots: string[] = [];
     for await (const { root } of h.fs.walk(h.path('w'))) {

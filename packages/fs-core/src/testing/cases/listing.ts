@@ -69,15 +69,32 @@ export function registerListingCases(h: Harness, test: CaseRegistrar): void {
     expect(await h.fs.find(h.path('a'))).toEqual([h.path('a/one.txt'), h.path('a/sub/three.txt'), h.path('a/two.bin')]);
   });
 
-  test('find with withDirs adds directories; maxDepth limits the depth', async () => {
+  test('find with withDirs adds directories, the searched one included; maxDepth limits the depth', async () => {
     await h.writeTree(TREE);
     expect(await h.fs.find(h.dir, { withDirs: true })).toEqual(
-      [...Object.keys(TREE), 'a', 'a/sub', 'ab'].map((n) => h.path(n)).sort(byCodeUnit),
+      [h.dir, ...[...Object.keys(TREE), 'a', 'a/sub', 'ab'].map((n) => h.path(n))].sort(byCodeUnit),
     );
     expect(await h.fs.find(h.dir, { maxDepth: 1 })).toEqual([h.path('a.txt'), h.path('top.txt')]);
     expect(await h.fs.find(h.dir, { maxDepth: 2 })).toEqual(
       ['a.txt', 'a/one.txt', 'a/two.bin', 'ab/four.txt', 'top.txt'].map((n) => h.path(n)),
     );
+  });
+
+  test('find with withDirs lists the searched directory itself, as fsspec does, but never a file or missing path twice', async () => {
+    await h.writeTree(TREE);
+    expect(await h.fs.find(h.path('a'), { withDirs: true })).toEqual(
+      ['a', 'a/one.txt', 'a/sub', 'a/sub/three.txt', 'a/two.bin'].map((n) => h.path(n)),
+    );
+    expect(await h.fs.find(`${h.path('a')}/`, { withDirs: true })).toEqual(await h.fs.find(h.path('a'), { withDirs: true }));
+    expect(await h.fs.find(h.path('a/sub'), { withDirs: true, maxDepth: 1 })).toEqual([h.path('a/sub'), h.path('a/sub/three.txt')]);
+    expect(await h.fs.find(h.path('a'), { withDirs: true, maxDepth: 1 })).toEqual(
+      ['a', 'a/one.txt', 'a/sub', 'a/two.bin'].map((n) => h.path(n)),
+    );
+    // A file is found as itself, once; a missing path finds nothing.
+    expect(await h.fs.find(h.path('a.txt'), { withDirs: true })).toEqual([h.path('a.txt')]);
+    expect(await h.fs.find(h.path('missing'), { withDirs: true })).toEqual([]);
+    // Without withDirs the directory stays out.
+    expect(await h.fs.find(h.path('a/sub'))).toEqual([h.path('a/sub/three.txt')]);
   });
 
   test('glob matches *, ?, [..] and ** and returns sorted paths', async () => {

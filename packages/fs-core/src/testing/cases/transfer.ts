@@ -269,7 +269,8 @@ export function registerTransferCases(h: Harness, test: CaseRegistrar): void {
     expect(await h.fs.ls(h.path('empty/inner'))).toEqual([]);
     expect((await h.fs.ls(h.path('empty'))).map((e) => [e.name, e.type])).toEqual([[h.path('empty/inner'), 'directory']]);
     expect(await h.fs.find(h.dir)).toEqual([]);
-    expect(await h.fs.find(h.dir, { withDirs: true })).toEqual([h.path('empty'), h.path('empty/inner')]);
+    expect(await h.fs.find(h.dir, { withDirs: true })).toEqual([h.dir, h.path('empty'), h.path('empty/inner')]);
+    expect(await h.fs.find(h.path('empty/inner'), { withDirs: true })).toEqual([h.path('empty/inner')]);
     const walked: string[] = [];
     for await (const entry of h.fs.walk(h.dir)) walked.push(entry.root);
     expect(walked.sort(byCodeUnit)).toEqual([h.dir, h.path('empty'), h.path('empty/inner')]);
