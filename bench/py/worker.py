@@ -61,16 +61,31 @@ def peak_rss():
     return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def server_cpu_ms():
+    """CPU time (user + system, all threads) of the scenario's test server (BENCH_SERVER_PID), in ms."""
+    pid = os.environ.get("BENCH_SERVER_PID")
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().split(") ", 1)[1].split(" ")
+        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def measure(name, fn):
     """Runs fn() as one measured phase; fn returns a dict with bytes/items/outputBytes/extra."""
     gc.collect()
     _reset_peak()
     rss_start = current_rss()
+    server_before = server_cpu_ms()
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     outcome = fn() or {}
     ms = (time.perf_counter() - started) * 1000
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    server_after = server_cpu_ms()
     cpu_ms = ((usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)) * 1000
     peak = max(peak_rss(), rss_start)
     return {
@@ -81,7 +96,11 @@ def measure(name, fn):
         "peakRss": peak,
         "rssStart": rss_start,
         "rssGrowth": max(0, peak - rss_start - outcome.get("outputBytes", 0)),
-        "extra": {**(outcome.get("extra") or {}), "cpuMs": cpu_ms},
+        "extra": {
+            **(outcome.get("extra") or {}),
+            "cpuMs": cpu_ms,
+            **({"serverCpuMs": server_after - server_before} if server_before is not None and server_after is not None else {}),
+        },
     }
 
 

@@ -81,6 +81,20 @@ interface RunOptions {
   timeoutMs: number;
   python?: string | undefined;
   profileDir?: string | undefined;
+  /** The scenario's test server, whose CPU time the worker records beside its own. */
+  serverPid?: number | undefined;
+}
+
+/**
+ * Adds each phase's `coresBusy`: the contender's and the server's CPU time over the wall time, how
+ * many of the machine's cores the two kept busy together (near the core count: CPU-bound).
+ */
+function withCoresBusy(output: TaskOutput): TaskOutput {
+  for (const phase of output.phases) {
+    const { cpuMs, serverCpuMs } = phase.extra ?? {};
+    if (typeof cpuMs === 'number' && typeof serverCpuMs === 'number' && phase.ms > 0) phase.extra!.coresBusy = (cpuMs + serverCpuMs) / phase.ms;
+  }
+  return output;
 }
 
 /** Spawns one contender run and returns its output or throws with the child's stderr. */
@@ -103,7 +117,8 @@ function runChild(contender: Contender, params: Record<string, unknown>, options
       reject(new Error('interrupted'));
       return;
     }
-    const child = spawn(command, args, { env: { ...childEnv(), BENCH_TASK: request }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...childEnv(), BENCH_TASK: request, ...(options.serverPid ? { BENCH_SERVER_PID: String(options.serverPid) } : {}) };
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     runningChildren.add(child);
     let stdout = '';
     let stderr = '';
@@ -121,7 +136,7 @@ function runChild(contender: Contender, params: Record<string, unknown>, options
       runningChildren.delete(child);
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
       if (code === 0 && line) {
-        resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as TaskOutput);
+        resolve(withCoresBusy(JSON.parse(line.slice(RESULT_PREFIX.length)) as TaskOutput));
         return;
       }
       const why = signal === 'SIGKILL' ? `timed out after ${options.timeoutMs / 1000} s` : `exit ${code ?? signal}`;
@@ -269,6 +284,7 @@ async function runScenario(scenario: Scenario, ctx: RunContext): Promise<{ resul
           timeoutMs,
           python: ctx.python,
           profileDir: profileDir(contender),
+          serverPid: scenario.store ? ctx.servers.info[scenario.store]?.pid : undefined,
         });
         if (counted) samples.set(contender.id, [...(samples.get(contender.id) ?? []), output.phases]);
         const summary = output.phases.map((p) => `${p.name} ${p.ms.toFixed(0)} ms`).join(', ');

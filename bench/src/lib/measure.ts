@@ -65,6 +65,26 @@ export function peakRss(): number {
   return statusField('VmHWM') ?? process.resourceUsage().maxRSS * 1024;
 }
 
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat's CPU times: fixed at 100 by the kernel's ABI. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time (user + system, all threads) of the test server the scenario uses, in ms, or undefined
+ * when there is none (BENCH_SERVER_PID unset) or it cannot be read. The server shares the machine's
+ * cores with the contender, so its CPU is part of what a phase costs.
+ */
+export function serverCpuMs(): number | undefined {
+  const pid = process.env.BENCH_SERVER_PID;
+  if (!pid) return undefined;
+  try {
+    // Fields after "pid (comm) ": state is the 1st, utime the 12th and stime the 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
 function collectGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc) {
@@ -78,11 +98,13 @@ export async function measurePhase(name: string, fn: () => Promise<PhaseOutcome 
   collectGarbage();
   resetPeakRss();
   const rssStart = currentRss();
+  const serverBefore = serverCpuMs();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const outcome = (await fn()) ?? {};
   const ms = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
+  const serverAfter = serverCpuMs();
   const peak = Math.max(peakRss(), rssStart);
   return {
     name,
@@ -93,6 +115,10 @@ export async function measurePhase(name: string, fn: () => Promise<PhaseOutcome 
     rssStart,
     rssGrowth: Math.max(0, peak - rssStart - (outcome.outputBytes ?? 0)),
     // CPU time of the whole process (all threads): shows work hidden in worker threads or libuv.
-    extra: { ...outcome.extra, cpuMs: (cpu.user + cpu.system) / 1000 },
+    extra: {
+      ...outcome.extra,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      ...(serverBefore !== undefined && serverAfter !== undefined ? { serverCpuMs: serverAfter - serverBefore } : {}),
+    },
   };
 }

@@ -95,6 +95,25 @@ export function evaluateTargets(targets: readonly Target[], contenders: readonly
   });
 }
 
+/**
+ * For a speed target: the contender (other than its baseline) that came closest to it, with its
+ * ratio. When even the fastest contender misses a "2× the Python library" target, no client
+ * measured here reaches it on this server and machine.
+ */
+export function fastestAgainst(target: Target, contenders: readonly ContenderResult[]): { label: string; value: number } | undefined {
+  if (target.kind !== 'speedup' || !target.baseline) return undefined;
+  const base = phaseOf(contenders.find((c) => c.id === target.baseline), target.phase);
+  if (!base) return undefined;
+  let fastest: { label: string; value: number } | undefined;
+  for (const c of contenders) {
+    const mine = phaseOf(c, target.phase);
+    if (c.id === target.baseline || !mine) continue;
+    const value = base.ms.median / mine.ms.median;
+    if (!fastest || value > fastest.value) fastest = { label: c.label, value };
+  }
+  return fastest;
+}
+
 /* ------------------------------ Markdown ------------------------------ */
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
@@ -144,6 +163,8 @@ function extraText(p: PhaseSummary): string {
   if (p.extra.checkpoints !== undefined) parts.push(`${fmt(p.extra.checkpoints)} checkpoints`);
   if (p.extra.fitMs !== undefined) parts.push(`fit incl. last save ${fmt(p.extra.fitMs)} ms`);
   if (p.extra.cpuMs !== undefined) parts.push(`CPU ${fmt(p.extra.cpuMs)} ms`);
+  if (p.extra.serverCpuMs !== undefined) parts.push(`server CPU ${fmt(p.extra.serverCpuMs)} ms`);
+  if (p.extra.coresBusy !== undefined) parts.push(`${fmt(p.extra.coresBusy, 2)} cores busy`);
   return parts.join(', ');
 }
 
@@ -167,18 +188,23 @@ export function renderMarkdown(results: BenchResults, scenarios: readonly Scenar
   lines.push(`- Commit ${m.gitCommit ?? 'unknown'}; total wall time ${fmt(results.durationSeconds / 60, 1)} min`, '');
 
   lines.push('## Targets', '');
-  lines.push('| Scenario | Target | Result | Verdict |', '|---|---|---|---|');
+  lines.push('| Scenario | Target | Result | Verdict | Fastest contender on the same ratio |', '|---|---|---|---|---|');
   for (const s of results.scenarios) {
     if (s.status !== 'ran') {
-      lines.push(`| ${s.id} ${s.title} | — | ${s.status}: ${s.reason ?? ''} | not evaluated |`);
+      lines.push(`| ${s.id} ${s.title} | — | ${s.status}: ${s.reason ?? ''} | not evaluated | |`);
       continue;
     }
-    for (const t of s.targets) lines.push(`| ${s.id} ${s.title} | ${t.text} | ${targetValue(t)} | ${verdict(t)} |`);
+    const defs = scenarios.find((d) => d.id === s.id)?.targets ?? [];
+    for (const t of s.targets) {
+      const def = defs.find((d) => d.text === t.text && d.contender === t.contender);
+      const fastest = def && fastestAgainst(def, s.contenders);
+      lines.push(`| ${s.id} ${s.title} | ${t.text} | ${targetValue(t)} | ${verdict(t)} | ${fastest ? `${fastest.label}: ${fmt(fastest.value, 2)}×` : ''} |`);
+    }
   }
   lines.push('');
 
   lines.push('## How to read the tables', '');
-  lines.push('Each contender runs in its own process, one run at a time, contenders alternating (rotated order each round). Time is the median over the counted runs with min–max in brackets; throughput likewise. Peak RSS is the process’s peak resident memory during the measured operation (kernel high-water mark reset just before it), including data the process already held (the checkpoint to save). RSS growth is that peak minus the RSS when the operation started, minus the bytes the operation returns (for loads). “× baseline” is median time ÷ the baseline’s median time: below 1 is faster.', '');
+  lines.push('Each contender runs in its own process, one run at a time, contenders alternating (rotated order each round). Time is the median over the counted runs with min–max in brackets; throughput likewise. Peak RSS is the process’s peak resident memory during the measured operation (kernel high-water mark reset just before it), including data the process already held (the checkpoint to save). RSS growth is that peak minus the RSS when the operation started, minus the bytes the operation returns (for loads). “× baseline” is median time ÷ the baseline’s median time: below 1 is faster. In the notes, CPU is the contender process’s CPU time (all threads), server CPU that of the test server during the same phase, and “cores busy” the two together over the wall time: near the machine’s core count the phase is CPU-bound, well below it both sides wait. “Fastest contender on the same ratio” is the contender that came closest to a speed target against the same baseline.', '');
 
   for (const s of results.scenarios) {
     const def = scenarios.find((d) => d.id === s.id);
