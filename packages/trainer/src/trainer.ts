@@ -619,6 +619,9 @@ export class Trainer {
     }
     this.globalStep += 1;
     this.stepSchedulers('step', batchIdx + 1);
+    // Lightning steps epoch-interval schedulers here, after the epoch's last optimizer step: its
+    // onTrainBatchEnd, epoch-end validation and checkpoints already see the next epoch's rate.
+    if (isLast) this.stepSchedulers('epoch', this.currentEpoch + 1);
     this.lossWindow.push(loss);
     if (this.lossWindow.length > 20) this.lossWindow.shift();
     bump(this.batchProgress, 'processed');
@@ -649,7 +652,6 @@ export class Trainer {
       await this.runValidation(module);
     }
     this.phase = 'train';
-    this.stepSchedulers('epoch', epoch + 1);
     bump(this.epochProgress, 'processed');
     this.metrics.reduceEpoch('train');
     // Lightning's order: plain callbacks, the module, then monitoring (checkpoint) callbacks.

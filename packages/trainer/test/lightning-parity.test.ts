@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { AsyncCheckpointIO, FsCheckpointIO, type CheckpointIO } from '@strata/checkpoint';
+import { AsyncCheckpointIO, FsCheckpointIO, loadCheckpoint, type CheckpointIO } from '@strata/checkpoint';
 import { urlToFs } from '@strata/fs-core';
-import { Callback, ModelCheckpoint, SGD, StepLR, Trainer, type Logger, type Module } from '../src/index.js';
+import { Callback, ModelCheckpoint, SGD, StepLR, Trainer, type CheckpointDict, type LRSchedulerConfig, type Logger, type MLPClassifier, type Module } from '../src/index.js';
 import { listNames } from './checkpoint-cases.js';
-import { freshRoot, makeDataModule, makeMlp, parameters, quietOptions } from './helpers.js';
+import { freshRoot, makeDataModule, makeMlp, optimizerFingerprint, parameters, quietOptions } from './helpers.js';
 
 /** Stops the fit once the global step reaches `step`, in the middle of an epoch. */
 class StopAt extends Callback {
@@ -151,6 +151,102 @@ describe('learning-rate schedulers', () => {
     await trainer.fit(module, { datamodule: makeDataModule() });
     // Batches 4 and 8 of each 10-batch epoch; counting global steps would give 4, 8, 12, 16, 20.
     expect(steppedAfter).toEqual([4, 8, 14, 18]);
+  });
+
+  // Lightning 2.x steps these in the training epoch loop after the epoch's last optimizer step; its
+  // update after the on_train_epoch_end hooks (fit_loop on_advance_end) steps ReduceLROnPlateau only.
+  it("with interval 'epoch', have stepped when the onTrainEpochEnd hooks run and an epoch-end checkpoint is saved, as in Lightning", async () => {
+    const { root } = await freshRoot('memory');
+    const module = makeMlp();
+    module.configureOptimizers = () => {
+      const optimizer = new SGD(module.namedParameters(), { lr: 1 });
+      return { optimizer, lrScheduler: new StepLR(optimizer, { stepSize: 1, gamma: 0.5 }) };
+    };
+    const trainedWith: number[] = [];
+    const seenByModule: number[] = [];
+    module.onTrainEpochEnd = () => {
+      seenByModule.push(lrOf(module.trainer!));
+    };
+    class LrWatch extends Callback {
+      readonly seen: number[] = [];
+      override onTrainBatchStart(trainer: Trainer): void {
+        if (trainer.batchesCompletedInEpoch === 0) trainedWith.push(lrOf(trainer));
+      }
+      override onTrainEpochEnd(trainer: Trainer): void {
+        this.seen.push(lrOf(trainer));
+      }
+      readonly lastBatchEnd: number[] = [];
+      readonly validation: number[] = [];
+      override onTrainBatchEnd(trainer: Trainer): void {
+        if (trainer.isLastBatch) this.lastBatchEnd.push(lrOf(trainer));
+      }
+      override onValidationEnd(trainer: Trainer): void {
+        this.validation.push(lrOf(trainer));
+      }
+    }
+    const watch = new LrWatch();
+    const checkpoints = new ModelCheckpoint({ dirpath: `${root}/epochs`, saveTopK: -1, saveOnTrainEpochEnd: true });
+    await new Trainer(quietOptions(root, { maxEpochs: 3, callbacks: [watch, checkpoints] })).fit(module, { datamodule: makeDataModule() });
+
+    expect(trainedWith).toEqual([1, 0.5, 0.25]);
+    // The learning rate of the epoch to come, in a plain callback and in the module.
+    expect(watch.seen).toEqual([0.5, 0.25, 0.125]);
+    expect(seenByModule).toEqual([0.5, 0.25, 0.125]);
+    // Lightning steps them before the last batch's on_train_batch_end and the epoch-end validation.
+    expect(watch.lastBatchEnd).toEqual([0.5, 0.25, 0.125]);
+    expect(watch.validation).toEqual([0.5, 0.25, 0.125]);
+    const ckpt = (await loadCheckpoint(`${root}/epochs/epoch=0-step=10.ckpt`)) as CheckpointDict;
+    expect(ckpt.lr_schedulers![0]).toMatchObject({ last_epoch: 1, _last_lr: [0.5] });
+    expect(ckpt.optimizer_states![0]!.param_groups[0]!.lr).toBe(0.5);
+  });
+
+  it('resume from epoch-end and last-batch checkpoints without stepping again: an epoch scheduler with frequency 2 beside a step scheduler', async () => {
+    // Two optimizers on disjoint parameters: fc1 under an epoch StepLR stepping every 2nd epoch, fc2 under a step StepLR.
+    const twoSchedules = (seed: number): MLPClassifier => {
+      const module = makeMlp({ seed });
+      module.configureOptimizers = () => {
+        const params = module.namedParameters();
+        const fc1 = new SGD(params.filter(([name]) => name.startsWith('fc1.')), { lr: 0.1, momentum: 0.9 });
+        const fc2 = new SGD(params.filter(([name]) => name.startsWith('fc2.')), { lr: 0.1, momentum: 0.9 });
+        const schedulers: LRSchedulerConfig[] = [
+          { scheduler: new StepLR(fc1, { stepSize: 1, gamma: 0.5 }), interval: 'epoch', frequency: 2 },
+          { scheduler: new StepLR(fc2, { stepSize: 3, gamma: 0.8 }), interval: 'step' },
+        ];
+        return [[fc1, fc2], schedulers];
+      };
+      return module;
+    };
+    /** The learning rates each training batch used, with the global step before it. */
+    class LrTrace extends Callback {
+      readonly rows: number[][] = [];
+      override onTrainBatchStart(trainer: Trainer): void {
+        this.rows.push([trainer.globalStep, ...trainer.optimizers.map((o) => o.paramGroups[0]!.hyper.lr)]);
+      }
+    }
+    const { root } = await freshRoot('memory');
+    const straightTrace = new LrTrace();
+    const straight = new Trainer(quietOptions(`${root}/straight`, { maxEpochs: 5, callbacks: [straightTrace], enableCheckpointing: false }));
+    const straightModule = twoSchedules(7);
+    await straight.fit(straightModule, { datamodule: makeDataModule() });
+    // fc1 decays after epochs 1 and 3 only.
+    expect([0, 10, 20, 30, 40].map((step) => straightTrace.rows[step]![1])).toEqual([0.1, 0.1, 0.05, 0.05, 0.025]);
+
+    const checkpoints = new ModelCheckpoint({ dirpath: `${root}/epochs`, saveTopK: -1, saveOnTrainEpochEnd: true });
+    // Written in the last batch's onTrainBatchEnd, after the epoch's schedulers stepped.
+    const lastBatch = new ModelCheckpoint({ dirpath: `${root}/steps`, saveTopK: -1, everyNTrainSteps: 10 });
+    await new Trainer(quietOptions(`${root}/first`, { maxEpochs: 3, callbacks: [checkpoints, lastBatch] })).fit(twoSchedules(7), { datamodule: makeDataModule() });
+    // Before the frequency-2 step, right after it, and one epoch later; at epoch end and at the last batch.
+    for (const [dir, step] of ['epochs', 'steps'].flatMap((d) => [10, 20, 30].map((n) => [d, n] as const))) {
+      const trace = new LrTrace();
+      const module = twoSchedules(99);
+      const resumed = new Trainer(quietOptions(`${root}/resumed-${dir}-${step}`, { maxEpochs: 5, callbacks: [trace], enableCheckpointing: false }));
+      await resumed.fit(module, { datamodule: makeDataModule(), ckptPath: `${root}/${dir}/epoch=${step / 10 - 1}-step=${step}.ckpt` });
+      expect(trace.rows, `from ${dir} step ${step}`).toEqual(straightTrace.rows.filter(([s]) => s! >= step));
+      expect(resumed.lrSchedulerConfigs.map((c) => c.scheduler.stateDict())).toEqual(straight.lrSchedulerConfigs.map((c) => c.scheduler.stateDict()));
+      expect(optimizerFingerprint(resumed)).toEqual(optimizerFingerprint(straight));
+      const [a, b] = [parameters(straightModule), parameters(module)];
+      for (const name of Object.keys(a)) expect(Buffer.from(b[name]!.buffer).equals(Buffer.from(a[name]!.buffer)), `${name} from ${dir} step ${step}`).toBe(true);
+    }
   });
 });
 
