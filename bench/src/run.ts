@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { ensureBuilt, type StrataPackage } from './lib/build.js';
 import { checkpointLayout } from './lib/data.js';
 import { describeMachine } from './lib/machine.js';
-import type { PhaseResult } from './lib/measure.js';
+import { addCoresBusy, type PhaseResult } from './lib/measure.js';
 import { benchDir, resultsDir } from './lib/paths.js';
 import { ensureVenv, pythonVersions } from './lib/python.js';
 import { addRatios, evaluateTargets, renderMarkdown, type BenchResults, type ContenderResult, type ScenarioResult } from './lib/report.js';
@@ -85,18 +85,6 @@ interface RunOptions {
   serverPid?: number | undefined;
 }
 
-/**
- * Adds each phase's `coresBusy`: the contender's and the server's CPU time over the wall time, how
- * many of the machine's cores the two kept busy together (near the core count: CPU-bound).
- */
-function withCoresBusy(output: TaskOutput): TaskOutput {
-  for (const phase of output.phases) {
-    const { cpuMs, serverCpuMs } = phase.extra ?? {};
-    if (typeof cpuMs === 'number' && typeof serverCpuMs === 'number' && phase.ms > 0) phase.extra!.coresBusy = (cpuMs + serverCpuMs) / phase.ms;
-  }
-  return output;
-}
-
 /** Spawns one contender run and returns its output or throws with the child's stderr. */
 function runChild(contender: Contender, params: Record<string, unknown>, options: RunOptions): Promise<TaskOutput> {
   const request = JSON.stringify({ module: contender.module, task: contender.task, params });
@@ -136,7 +124,9 @@ function runChild(contender: Contender, params: Record<string, unknown>, options
       runningChildren.delete(child);
       const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
       if (code === 0 && line) {
-        resolve(withCoresBusy(JSON.parse(line.slice(RESULT_PREFIX.length)) as TaskOutput));
+        const output = JSON.parse(line.slice(RESULT_PREFIX.length)) as TaskOutput;
+        addCoresBusy(output.phases);
+        resolve(output);
         return;
       }
       const why = signal === 'SIGKILL' ? `timed out after ${options.timeoutMs / 1000} s` : `exit ${code ?? signal}`;

@@ -85,6 +85,17 @@ export function serverCpuMs(): number | undefined {
   }
 }
 
+/**
+ * Adds each phase's `coresBusy`: the contender's and the server's CPU time over the wall time, how
+ * many of the machine's cores the two kept busy together (near the core count: CPU-bound).
+ */
+export function addCoresBusy(phases: PhaseResult[]): void {
+  for (const phase of phases) {
+    const { cpuMs, serverCpuMs } = phase.extra ?? {};
+    if (typeof cpuMs === 'number' && typeof serverCpuMs === 'number' && phase.ms > 0) phase.extra!.coresBusy = (cpuMs + serverCpuMs) / phase.ms;
+  }
+}
+
 function collectGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc) {
