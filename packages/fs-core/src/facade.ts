@@ -129,6 +129,8 @@ export class AdaptedFileSystem implements FileSystem {
   readonly retry: RetryPolicy;
   readonly concurrency: number;
   private readonly style: PathStyle;
+  /** The top of the tree: `/` on a posix filesystem, the empty path (all buckets) on an object store. */
+  private readonly root: string;
   private readonly blockSize: number;
   private localPeer: AdaptedFileSystem | undefined;
 
@@ -139,6 +141,7 @@ export class AdaptedFileSystem implements FileSystem {
     this.protocol = adapter.protocol;
     this.capabilities = Object.freeze({ ...adapter.capabilities });
     this.style = adapter.capabilities.emptyDirectories ? 'posix' : 'bucket';
+    this.root = this.style === 'posix' ? '/' : '';
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
     this.blockSize = Math.max(1, options.blockSize ?? DEFAULT_BLOCK_SIZE);
     this.retry = new RetryPolicy(options.retry);
@@ -348,7 +351,7 @@ export class AdaptedFileSystem implements FileSystem {
       if (!(max >= 1)) throw new InvalidPathError({ path: p, protocol: this.protocol }, 'maxDepth must be at least 1');
       entries = entries.filter((e) => depthBelow(p, e.name) <= max);
     }
-    const withSelf = withDirs && p !== (this.style === 'posix' ? '/' : '');
+    const withSelf = withDirs && p !== this.root;
     if (entries.length === 0) {
       try {
         const info = await this.infoOf(p, options.signal);
@@ -369,7 +372,7 @@ export class AdaptedFileSystem implements FileSystem {
     const firstMagic = segments.findIndex(hasGlobMagic);
     if (firstMagic === -1) return (await this.exists(p, options)) ? [p] : [];
     const staticPart = segments.slice(0, firstMagic).join('/');
-    const base = this.style === 'posix' ? staticPart || '/' : staticPart;
+    const base = staticPart || this.root;
     if (base === '') throw new InvalidPathError({ path: pattern, protocol: this.protocol }, `Glob needs a literal bucket: ${pattern}`);
     const rest = segments.slice(firstMagic);
     const maxDepth = rest.some((s) => s.includes('**')) ? undefined : rest.length;
