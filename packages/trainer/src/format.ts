@@ -17,37 +17,43 @@ export function formatNumber(value: number, spec: string): string {
     switch (type) {
       case 'd':
         if (!Number.isInteger(value)) throw new Error(`Format ":${spec}" needs an integer, got ${value}`);
-        body = String(abs);
+        body = fixed(abs, 0);
         break;
       case 'f':
       case 'F':
-        body = abs.toFixed(precision ?? 6);
+        body = fixed(abs, precision ?? 6);
         break;
       case 'e':
       case 'E':
-        body = pythonExponent(abs.toExponential(precision ?? 6));
+        body = exponential(abs, precision ?? 6);
         break;
       case 'g':
       case 'G':
-        body = pythonGeneral(abs, precision ?? 6);
+        body = general(abs, precision ?? 6, false);
         break;
       case '%':
-        body = `${(abs * 100).toFixed(precision ?? 6)}%`;
+        body = `${fixed(abs * 100, precision ?? 6)}%`;
         break;
       default:
-        body = precision === undefined ? String(abs) : pythonGeneral(abs, precision);
+        body = precision === undefined ? pythonExponent(String(abs)) : general(abs, precision, true);
     }
     if (type === 'E' || type === 'G' || type === 'F') body = body.toUpperCase();
-  }
-  if (comma) {
-    const [int, frac] = body.split('.');
-    body = int!.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (frac === undefined ? '' : `.${frac}`);
   }
   const negative = value < 0 || Object.is(value, -0);
   const signText = negative ? '-' : sign === '+' ? '+' : sign === ' ' ? ' ' : '';
   const width = widthText === undefined ? 0 : Number(widthText);
   const fill = fillChar ?? (zero && !align ? '0' : ' ');
   const alignment = align ?? (zero ? '=' : '>');
+  if (comma) {
+    const [int, frac] = body.split('.');
+    const fraction = frac === undefined ? '' : `.${frac}`;
+    let digits = int!;
+    // As in Python, zero padding is grouped too: `010,.1f` gives 0,001,234.5 (a group never starts with a comma).
+    if (fill === '0' && alignment === '=' && /^\d+$/.test(digits)) {
+      while (groupThousands(digits).length < width - signText.length - fraction.length) digits = `0${digits}`;
+    }
+    body = groupThousands(digits) + fraction;
+  }
   const padding = Math.max(0, width - signText.length - body.length);
   const pad = fill.repeat(padding);
   switch (alignment) {
@@ -62,20 +68,86 @@ export function formatNumber(value: number, spec: string): string {
   }
 }
 
+function groupThousands(digits: string): string {
+  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
 /** JS writes 1.5e+1; Python writes 1.5e+01. */
 function pythonExponent(text: string): string {
   return text.replace(/e([+-])(\d)$/, 'e$10$2');
 }
 
-function pythonGeneral(abs: number, precision: number): string {
-  const p = precision === 0 ? 1 : precision;
-  if (abs === 0) return '0';
-  const exponent = Math.floor(Math.log10(abs));
-  if (exponent < -4 || exponent >= p) {
-    const [mantissa, exp] = abs.toExponential(p - 1).split('e');
-    return pythonExponent(`${stripZeros(mantissa!)}e${exp}`);
+/**
+ * A finite `abs >= 0` exactly, as `digits × 10^-scale`. Every double has a finite decimal
+ * expansion, so rounding it here sees the true value, as Python's formatting does.
+ */
+function exactDecimal(abs: number): { digits: bigint; scale: number } {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, abs);
+  const bits = view.getBigUint64(0);
+  const biasedExponent = Number(bits >> 52n);
+  const fraction = bits & ((1n << 52n) - 1n);
+  const mantissa = biasedExponent === 0 ? fraction : fraction | (1n << 52n);
+  const exponent = biasedExponent === 0 ? -1074 : biasedExponent - 1075;
+  return exponent >= 0 ? { digits: mantissa << BigInt(exponent), scale: 0 } : { digits: mantissa * 5n ** BigInt(-exponent), scale: -exponent };
+}
+
+/**
+ * The exact value rounded to `places` decimals (negative: to tens, hundreds…) as an integer count
+ * of 10^-places. Ties go to even, as in Python: JS's toFixed sends 0.125 to 0.13 where Python
+ * (and so Lightning's file names) write 0.12.
+ */
+function roundTo({ digits, scale }: { digits: bigint; scale: number }, places: number): bigint {
+  const shift = scale - places;
+  if (shift <= 0) return digits * 10n ** BigInt(-shift);
+  const divisor = 10n ** BigInt(shift);
+  const quotient = digits / divisor;
+  const twiceRemainder = 2n * (digits % divisor);
+  return twiceRemainder > divisor || (twiceRemainder === divisor && quotient % 2n === 1n) ? quotient + 1n : quotient;
+}
+
+/** Python's `.{places}f` of a finite `abs >= 0`. */
+function fixed(abs: number, places: number): string {
+  const units = roundTo(exactDecimal(abs), places).toString();
+  if (places === 0) return units;
+  const padded = units.padStart(places + 1, '0');
+  return `${padded.slice(0, -places)}.${padded.slice(-places)}`;
+}
+
+/** `abs` rounded to `precision + 1` significant digits, and the decimal exponent of the result. */
+function significant(abs: number, precision: number): { digits: string; exponent: number } {
+  if (abs === 0) return { digits: '0'.repeat(precision + 1), exponent: 0 };
+  const exact = exactDecimal(abs);
+  let exponent = exact.digits.toString().length - 1 - exact.scale;
+  let digits = roundTo(exact, precision - exponent).toString();
+  if (digits.length > precision + 1) {
+    // Rounded up to the next power of ten (9.96 → 10.0).
+    digits = digits.slice(0, precision + 1);
+    exponent += 1;
   }
-  return stripZeros(abs.toFixed(Math.max(0, p - 1 - exponent)));
+  return { digits, exponent };
+}
+
+/** Python's `.{precision}e`. */
+function exponential(abs: number, precision: number): string {
+  const { digits, exponent } = significant(abs, precision);
+  const mantissa = precision === 0 ? digits : `${digits[0]}.${digits.slice(1)}`;
+  return `${mantissa}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
+}
+
+/**
+ * Python's `.{precision}g`, or with `keepPoint` the format with a precision and no type, which
+ * keeps one digit after the point in fixed notation (`1.0`, not `1`).
+ */
+function general(abs: number, precision: number, keepPoint: boolean): string {
+  const p = precision === 0 ? 1 : precision;
+  const { exponent } = significant(abs, p - 1);
+  if (exponent < -4 || exponent >= p) {
+    const [mantissa, exp] = exponential(abs, p - 1).split('e');
+    return `${stripZeros(mantissa!)}e${exp}`;
+  }
+  const text = stripZeros(fixed(abs, p - 1 - exponent));
+  return keepPoint && !text.includes('.') ? `${text}.0` : text;
 }
 
 function stripZeros(text: string): string {

@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { FsCheckpointIO, type CheckpointIO } from '@strata/checkpoint';
 import type { StorageOptions } from '@strata/fs-core';
-import type { Callback } from './callback.js';
+import { Callback } from './callback.js';
 import { resolveCheckpointPath } from './ckpt-path.js';
 import type { Loader } from './data.js';
 import type { DataModule } from './datamodule.js';
@@ -100,6 +100,10 @@ async function* lookahead<B>(loader: Loader<B>, startBatch: number): AsyncGenera
   }
 }
 
+function sharedStateKeyMessage(stateKey: string): string {
+  return `Two callbacks share the stateKey "${stateKey}"; give one a distinct stateKey so both states can be saved`;
+}
+
 function isLoaderWithLength(loader: unknown): loader is { length: number } {
   return typeof (loader as { length?: unknown }).length === 'number';
 }
@@ -193,6 +197,10 @@ export class Trainer {
     }
     // Like Lightning, checkpoint callbacks run last so they see what every other callback did.
     this.callbacks = [...callbacks.filter((c) => !(c instanceof ModelCheckpoint)), ...callbacks.filter((c) => c instanceof ModelCheckpoint)];
+    // As Lightning (_validate_callbacks_list): refused here, not at the first save after an epoch of training.
+    const stateful = this.callbacks.filter((c) => c.stateDict !== Callback.prototype.stateDict);
+    const shared = stateful.find((c, i) => stateful.findIndex((d) => d.stateKey === c.stateKey) !== i);
+    if (shared) throw new Error(sharedStateKeyMessage(shared.stateKey));
 
     const logger = options.logger ?? true;
     this.loggers = logger === true ? [new CSVLogger()] : logger === false ? [] : Array.isArray(logger) ? logger : [logger];
@@ -239,8 +247,10 @@ export class Trainer {
 
   /** Whether validation can run at all in this fit. */
   get hasValidation(): boolean {
-    // As Lightning: limitValBatches 0 turns validation off, hooks included.
-    return this.valLoader !== undefined && typeof this.module?.validationStep === 'function' && this.limitValBatches !== 0;
+    // As Lightning: limitValBatches 0, or a loader of no batches, turns validation off, hooks included.
+    const loader = this.valLoader;
+    if (loader === undefined || (isLoaderWithLength(loader) && loader.length === 0)) return false;
+    return typeof this.module?.validationStep === 'function' && this.limitValBatches !== 0;
   }
 
   warn(message: string): void {
@@ -329,6 +339,14 @@ export class Trainer {
     this.trainLoader = options.trainDataloaders ?? (await dm!.trainDataloader());
     this.valLoader = options.valDataloaders ?? (dm?.valDataloader ? await dm.valDataloader() : undefined);
     this.numTrainingBatches = isLoaderWithLength(this.trainLoader) ? this.trainLoader.length : undefined;
+    // As Lightning's fit loop: an interval no epoch reaches would silently validate (and checkpoint) never.
+    const batches = this.numTrainingBatches;
+    if (this.valCheckInterval !== undefined && this.checkValEveryNEpoch !== null && batches !== undefined && this.valCheckInterval > batches && this.hasValidation) {
+      throw new RangeError(
+        `valCheckInterval (${this.valCheckInterval}) must be at most the number of training batches per epoch (${batches}); ` +
+          'set checkValEveryNEpoch: null to count it in global steps, or limitValBatches: 0 to turn validation off',
+      );
+    }
 
     await this.trainLoop(module);
 
@@ -694,7 +712,8 @@ export class Trainer {
     // Reduced again so what the epoch-end hooks logged reaches onValidationEnd (ModelCheckpoint) and the loggers.
     const valMetrics = this.metrics.endEpoch('validate');
     this.lastValidationStep = this.globalStep;
-    this.validationHasRun = true;
+    // As Lightning's `_has_run`: a loader that turned out empty ran no step, so a metric it never logged only warns.
+    if (index > 0) this.validationHasRun = true;
     await this.callHook('onValidationEnd', module);
     await this.logToLoggers(valMetrics);
     this.phase = previous;
@@ -743,7 +762,7 @@ export class Trainer {
         const state = cb.stateDict();
         if (!state || Object.keys(state).length === 0) continue;
         if (Object.hasOwn(callbacks, cb.stateKey)) {
-          throw new Error(`Two callbacks share the stateKey "${cb.stateKey}"; give one a distinct stateKey so both states can be saved`);
+          throw new Error(sharedStateKeyMessage(cb.stateKey));
         }
         callbacks[cb.stateKey] = state;
       }

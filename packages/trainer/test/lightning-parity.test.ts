@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AsyncCheckpointIO, FsCheckpointIO, loadCheckpoint, type CheckpointIO } from '@strata/checkpoint';
 import { urlToFs } from '@strata/fs-core';
-import { Callback, ModelCheckpoint, SGD, StepLR, Trainer, type CheckpointDict, type LRSchedulerConfig, type Logger, type MLPClassifier, type Module } from '../src/index.js';
+import { Callback, ClassificationDataModule, ModelCheckpoint, SGD, StepLR, Trainer, type CheckpointDict, type LRSchedulerConfig, type Logger, type MLPClassifier, type Module } from '../src/index.js';
 import { listNames } from './checkpoint-cases.js';
-import { freshRoot, makeDataModule, makeMlp, optimizerFingerprint, parameters, quietOptions } from './helpers.js';
+import { freshRoot, makeDataModule, makeMlp, optimizerFingerprint, parameters, quietOptions, smallData } from './helpers.js';
 
 /** Stops the fit once the global step reaches `step`, in the middle of an epoch. */
 class StopAt extends Callback {
@@ -79,6 +79,59 @@ describe('limitValBatches: 0', () => {
     expect(trainer.status).toBe('finished');
     expect(calls).toEqual([]);
     expect(warnings.some((w) => w.includes("monitor: 'val_loss'"))).toBe(true);
+  });
+});
+
+describe('a validation loader with no batches', () => {
+  class ValHooks extends Callback {
+    readonly calls: string[] = [];
+    override onValidationStart(): void {
+      this.calls.push('onValidationStart');
+    }
+  }
+
+  it('of length 0 turns validation off, hooks included, and ModelCheckpoint saves at the epoch end', async () => {
+    const { root } = await freshRoot('memory');
+    const hooks = new ValHooks();
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 2, callbacks: [hooks, new ModelCheckpoint({ saveTopK: -1 })] }));
+    await trainer.fit(makeMlp(), { datamodule: new ClassificationDataModule({ ...smallData, valFraction: 0 }) });
+    expect(trainer.status).toBe('finished');
+    expect(hooks.calls).toEqual([]);
+    expect(await listNames({ root: async () => root }, `${root}/checkpoints`)).toEqual(['epoch=0-step=13.ckpt', 'epoch=1-step=26.ckpt']);
+  });
+
+  it('that yields nothing (no length) runs the hooks but no step, so a monitor on a validation metric only warns', async () => {
+    const { root } = await freshRoot('memory');
+    const hooks = new ValHooks();
+    const warnings: string[] = [];
+    const nothing: AsyncIterable<never> = { async *[Symbol.asyncIterator]() {} };
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 2, callbacks: [hooks, new ModelCheckpoint({ monitor: 'val_loss' })], onWarning: (w) => warnings.push(w) }));
+    const data = makeDataModule();
+    data.setup();
+    await trainer.fit(makeMlp(), { trainDataloaders: data.trainDataloader(), valDataloaders: nothing });
+    expect(trainer.status).toBe('finished');
+    expect(trainer.validationHasRun).toBe(false);
+    expect(hooks.calls).toEqual(['onValidationStart', 'onValidationStart']);
+    expect(warnings.some((w) => w.includes("monitor: 'val_loss'"))).toBe(true);
+  });
+});
+
+describe('valCheckInterval', () => {
+  it('beyond the batches of an epoch is refused before training, as Lightning refuses it', async () => {
+    const { root } = await freshRoot('memory');
+    const module = makeMlp();
+    const before = parameters(module);
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 3, valCheckInterval: 11 }));
+    await expect(trainer.fit(module, { datamodule: makeDataModule() })).rejects.toThrow(/valCheckInterval \(11\) must be at most the number of training batches per epoch \(10\)/);
+    expect(trainer.globalStep).toBe(0);
+    expect(parameters(module)).toEqual(before);
+  });
+
+  it('counted in global steps (checkValEveryNEpoch: null) may span epochs', async () => {
+    const { root } = await freshRoot('memory');
+    const trainer = new Trainer(quietOptions(root, { maxEpochs: 3, valCheckInterval: 15, checkValEveryNEpoch: null, enableCheckpointing: false }));
+    await trainer.fit(makeMlp(), { datamodule: makeDataModule() });
+    expect(trainer.validationHasRun).toBe(true);
   });
 });
 

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AsyncCheckpointIO, FsCheckpointIO, loadCheckpoint } from '@strata/checkpoint';
 import { filesystem, type FileSystem, type WriteHandle } from '@strata/fs-core';
 import { Callback, formatCheckpointName, ModelCheckpoint, Trainer, type Module } from '../src/index.js';
-import { checkpointNamePattern } from '../src/format.js';
+import { checkpointNamePattern, formatNumber } from '../src/format.js';
 import { listNames, ScriptedModule, tinyData } from './checkpoint-cases.js';
 import { freshRoot, makeMlp, quietOptions } from './helpers.js';
 
@@ -23,6 +23,41 @@ describe('checkpoint file names', () => {
     cb.setup({ defaultRootDir: '/unused' } as Trainer);
     expect(cb.formatCheckpointName({ epoch: 1, step: 20, val_loss: 0.12 })).toBe('s3://bucket/run/ckpts/epoch=1-step=20-val_loss=0.12.ckpt');
     expect(cb.formatCheckpointName({ epoch: 1, step: 20, val_loss: 0.12 }, undefined, 2)).toBe('s3://bucket/run/ckpts/epoch=1-step=20-val_loss=0.12-v2.ckpt');
+  });
+
+  it("rounds and pads numbers as Python's format() does, so file names match Lightning's", () => {
+    // Expected values are Python 3.11's format(value, spec). JS's toFixed/toExponential round exact
+    // ties up (0.125 → 0.13); Python rounds them to even.
+    const python: [number, string, string][] = [
+      [0.125, '.2f', '0.12'],
+      [0.625, '.2f', '0.62'],
+      [0.375, '.2f', '0.38'],
+      [2.5, '.0f', '2'],
+      [1.5, '.0f', '2'],
+      [1.25, '.1f', '1.2'],
+      [2.675, '.2f', '2.67'],
+      [0.125, '.1e', '1.2e-01'],
+      [9.5, '.0e', '1e+01'],
+      [2.5, '.1g', '2'],
+      [15.5, '.2g', '16'],
+      [9.9999995, '.6g', '10'],
+      [0.00012345, '.3g', '0.000123'],
+      [123456, '.3g', '1.23e+05'],
+      [1000000, 'g', '1e+06'],
+      [0.375, '.2%', '37.50%'],
+      [1e22, '.1f', '10000000000000000000000.0'],
+      [1e21, 'd', '1000000000000000000000'],
+      [5e-324, '.3e', '4.941e-324'],
+      [1, '.3', '1.0'],
+      [123, '.2', '1.2e+02'],
+      [1e-7, '', '1e-07'],
+      [1234.5, '010,.1f', '0,001,234.5'],
+      [-1234.5, '010,.1f', '-001,234.5'],
+      [1234567.25, '015,.2f', '0,001,234,567.25'],
+      [123.456, '^12,.2f', '   123.46   '],
+    ];
+    for (const [value, spec, expected] of python) expect(formatNumber(value, spec), `format(${value}, '${spec}')`).toBe(expected);
+    expect(formatCheckpointName('{epoch}-{val_acc:.2f}', { epoch: 3, val_acc: 0.125 })).toBe('epoch=3-val_acc=0.12');
   });
 
   it('checkpointNamePattern matches every name formatCheckpointName gives, and only those', () => {

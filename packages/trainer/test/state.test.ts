@@ -162,11 +162,14 @@ describe('checkpoint contents and state round trips', () => {
     await expect(tooFew.fit(makeMlp(), { datamodule: tinyData(), ckptPath: url })).rejects.toThrow(/epoch=3.*maxEpochs=2/);
   });
 
-  it('refuses two callbacks with the same stateKey', async () => {
+  it('refuses two stateful callbacks with the same stateKey when the Trainer is made, as Lightning does', async () => {
     const { root } = await freshRoot('memory');
-    const trainer = new Trainer(quietOptions(root, { maxSteps: 1, callbacks: [new Counter(), new Counter()], enableCheckpointing: false }));
-    await trainer.fit(makeMlp(), { datamodule: tinyData() });
-    await expect(trainer.saveCheckpoint(`${root}/dup.ckpt`)).rejects.toThrow(/share the stateKey "Counter"/);
+    expect(() => new Trainer(quietOptions(root, { maxSteps: 1, callbacks: [new Counter(), new Counter()], enableCheckpointing: false }))).toThrow(/share the stateKey "Counter"/);
+    // Two ModelCheckpoints watching the same metric differ only in where they write: the same key.
+    expect(() => new Trainer(quietOptions(root, { callbacks: [new ModelCheckpoint({ dirpath: `${root}/a` }), new ModelCheckpoint({ dirpath: `${root}/b` })] }))).toThrow(/share the stateKey/);
+    // Stateless callbacks may share one.
+    class Stateless extends Callback {}
+    expect(() => new Trainer(quietOptions(root, { callbacks: [new Stateless(), new Stateless()], enableCheckpointing: false }))).not.toThrow();
   });
 
   it('an epoch-end checkpoint records the epoch as processed, not yet completed', async () => {
