@@ -107,16 +107,14 @@ function globToRegExp(pattern: string): RegExp {
   }
   // A class is only a class: picomatch otherwise also matches the literal text (`x[1].txt` the file
   // named so as well as `x1.txt`), and its matcher function a name equal to the raw pattern; makeRe
-  // with literalBrackets off does neither.
-  return picomatch.makeRe(out, { dot: true, nobrace: true, noextglob: true, literalBrackets: false });
+  // with literalBrackets off does neither. Dotall (fsspec's `(?s:...)`): `**` crosses names holding line breaks.
+  return picomatch.makeRe(out, { dot: true, nobrace: true, noextglob: true, literalBrackets: false, flags: 's' });
 }
 
-/** A local path as given to put/get: relative ones resolve against the working directory, as urlToFs does. */
-function resolveLocalPath(path: string): string {
-  if (typeof path !== 'string' || path.startsWith('/') || splitProtocol(path)) return path; // normalize judges the rest
-  const resolved = resolveLocal(path);
-  // A trailing slash means "into" (or "the contents of"); resolve would drop it.
-  return path.endsWith('/') && resolved !== '/' ? `${resolved}/` : resolved;
+/** A `concurrency` option, checked before a bulk call changes anything (p-limit would throw a plain TypeError mid-way). */
+function checkConcurrency(value: number, protocol: string): number {
+  if ((Number.isSafeInteger(value) && value >= 1) || value === Infinity) return value;
+  throw new InvalidPathError({ protocol }, `concurrency must be a whole number from 1 up (or Infinity), got ${String(value)}`);
 }
 
 /**
@@ -132,6 +130,8 @@ export class AdaptedFileSystem implements FileSystem {
   /** The top of the tree: `/` on a posix filesystem, the empty path (all buckets) on an object store. */
   private readonly root: string;
   private readonly blockSize: number;
+  /** An unrooted local disk reads relative paths against the working directory, as fsspec's LocalFileSystem does. */
+  private readonly cwdRelative: boolean;
   private localPeer: AdaptedFileSystem | undefined;
 
   constructor(
@@ -142,9 +142,10 @@ export class AdaptedFileSystem implements FileSystem {
     this.capabilities = Object.freeze({ ...adapter.capabilities });
     this.style = adapter.capabilities.emptyDirectories ? 'posix' : 'bucket';
     this.root = this.style === 'posix' ? '/' : '';
-    this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.concurrency = checkConcurrency(options.concurrency ?? DEFAULT_CONCURRENCY, this.protocol);
     this.blockSize = Math.max(1, options.blockSize ?? DEFAULT_BLOCK_SIZE);
     this.retry = new RetryPolicy(options.retry);
+    this.cwdRelative = adapter instanceof LocalAdapter && adapter.root === undefined;
   }
 
   /** Strips this filesystem's own protocol and normalises; a foreign protocol is an error. */
@@ -161,6 +162,7 @@ export class AdaptedFileSystem implements FileSystem {
       }
       rest = split.rest;
     }
+    if (this.cwdRelative && !rest.startsWith('/')) rest = resolveLocal(rest);
     return normalizePath(rest, this.style, this.protocol);
   }
 
@@ -345,12 +347,9 @@ export class AdaptedFileSystem implements FileSystem {
   /** With `withDirs`, `p` itself is listed too when it is a directory (not the root), as in fsspec. */
   private async findInfos(p: string, options: FindOptions): Promise<FileInfo[]> {
     const withDirs = options.withDirs ?? false;
+    const max = this.maxDepthOf(p, options);
     let entries = await this.entriesBelow(p, withDirs, options.signal);
-    if (options.maxDepth !== undefined) {
-      const max = options.maxDepth;
-      if (!(max >= 1)) throw new InvalidPathError({ path: p, protocol: this.protocol }, 'maxDepth must be at least 1');
-      entries = entries.filter((e) => depthBelow(p, e.name) <= max);
-    }
+    if (max !== undefined) entries = entries.filter((e) => depthBelow(p, e.name) <= max);
     const withSelf = withDirs && p !== this.root;
     if (entries.length === 0) {
       try {
@@ -364,6 +363,13 @@ export class AdaptedFileSystem implements FileSystem {
       entries.push({ name: p, type: 'directory', size: 0 });
     }
     return entries.sort(byName);
+  }
+
+  /** find's and walk's `maxDepth`, checked before any listing; fsspec refuses one below 1 too. */
+  private maxDepthOf(p: string, options: FindOptions): number | undefined {
+    const max = options.maxDepth;
+    if (max !== undefined && !(max >= 1)) throw new InvalidPathError({ path: p, protocol: this.protocol }, `maxDepth must be at least 1, got ${String(max)}`);
+    return max;
   }
 
   async glob(pattern: string, options: CallOptions = {}): Promise<string[]> {
@@ -380,9 +386,15 @@ export class AdaptedFileSystem implements FileSystem {
     const matcher = globToRegExp(p);
     // As in fsspec (and POSIX shells): a pattern ending in a slash matches directories only.
     const dirsOnly = pattern.endsWith('/');
-    const matches = candidates.filter((c) => (!dirsOnly || c.type === 'directory') && matcher.test(c.name)).map((c) => c.name);
+    // As fsspec does, a pattern ending in `/**` is tested against a directory's name with a slash
+    // added, so `x/**` takes every directory x matches (picomatch's own `x/**` takes only a literal
+    // x, file or not). A file is tested by its directory's name so: it matches only below such a one.
+    const slashed = (name: string) => (name.endsWith('/') ? name : `${name}/`);
+    const subject =
+      segments.at(-1) === '**' ? (c: FileInfo) => slashed(c.type === 'directory' ? c.name : parentOf(c.name, this.style)) : (c: FileInfo) => c.name;
+    const matches = candidates.filter((c) => (!dirsOnly || c.type === 'directory') && matcher.test(subject(c))).map((c) => c.name);
     // `dir/**` matches dir itself, as in fsspec. findInfos lists a directory base already; this adds the root.
-    if (matcher.test(base) && !candidates.some((c) => c.name === base)) {
+    if (matcher.test(subject({ name: base, type: 'directory', size: 0 })) && !candidates.some((c) => c.name === base)) {
       if (candidates.length > 0 || (await this.isDir(base, options))) matches.push(base);
     }
     return matches.sort(byString);
@@ -390,6 +402,7 @@ export class AdaptedFileSystem implements FileSystem {
 
   async *walk(path: string, options: FindOptions = {}): AsyncIterable<WalkEntry> {
     const p = this.normalize(path);
+    const maxDepth = this.maxDepthOf(p, options);
     const visit = async function* (this: AdaptedFileSystem, dir: string, depth: number): AsyncGenerator<WalkEntry> {
       let entries: FileInfo[];
       try {
@@ -403,7 +416,7 @@ export class AdaptedFileSystem implements FileSystem {
       const subdirs = entries.filter((e) => e.type === 'directory');
       const files = entries.filter((e) => e.type === 'file').map((e) => baseName(e.name));
       yield { root: dir, dirs: subdirs.map((e) => baseName(e.name)), files };
-      if (options.maxDepth !== undefined && depth >= options.maxDepth) return;
+      if (maxDepth !== undefined && depth >= maxDepth) return;
       // Linked directories are listed but not entered (os.walk's default), so a loop cannot recurse forever.
       for (const d of subdirs) if (!d.islink) yield* visit.call(this, d.name, depth + 1);
     };
@@ -483,7 +496,7 @@ export class AdaptedFileSystem implements FileSystem {
     // Every range is checked before any is read.
     const froms = normalized.map((p, i) => this.rangeBound(p, starts[i], `starts[${i}]`) ?? 0);
     const tos = normalized.map((p, i) => this.rangeBound(p, ends[i], `ends[${i}]`));
-    const limit = pLimit(options.concurrency ?? this.concurrency);
+    const limit = pLimit(this.concurrencyFor(options));
     // Bytes, as onProgress counts them. Until the last range is in this is an estimate: ranges from
     // the end have no known length, and ranges past the end of a file come back shorter.
     const estimate = froms.reduce((sum, start, i) => {
@@ -578,6 +591,7 @@ export class AdaptedFileSystem implements FileSystem {
 
   async rm(path: string, options: BulkOptions = {}): Promise<void> {
     const p = this.normalize(path);
+    this.concurrencyFor(options);
     // Not following links: a dangling, looping or root-escaping link must still be removable.
     const info = await this.infoOf(p, options.signal, false);
     // A link goes like a file, never what it points at (like rm -r and shutil.rmtree).
@@ -602,6 +616,11 @@ export class AdaptedFileSystem implements FileSystem {
     }
   }
 
+  /** A bulk call's own `concurrency` or the filesystem's; bulk calls check it first, before they change anything. */
+  private concurrencyFor(options: BulkOptions): number {
+    return checkConcurrency(options.concurrency ?? this.concurrency, this.protocol);
+  }
+
   /** Removes one file; "not found" on a retry means an earlier try succeeded unseen. */
   private removeOne(p: string, signal?: AbortSignal): Promise<void> {
     return this.run(p, signal, async (s, attempt) => {
@@ -616,7 +635,7 @@ export class AdaptedFileSystem implements FileSystem {
   private async removeFiles(files: string[], options: BulkOptions): Promise<void> {
     if (files.length === 0) return;
     const removeEach = async (list: string[]) => {
-      const limit = pLimit(options.concurrency ?? this.concurrency);
+      const limit = pLimit(this.concurrencyFor(options));
       await Promise.all(
         list.map((f) =>
           limit(async () => {
@@ -631,7 +650,7 @@ export class AdaptedFileSystem implements FileSystem {
     };
     if (!this.adapter.removeMany) return removeEach(files);
     const batch = 1000;
-    const limit = pLimit(Math.max(1, Math.min(4, options.concurrency ?? this.concurrency)));
+    const limit = pLimit(Math.min(4, this.concurrencyFor(options)));
     const batches: string[][] = [];
     for (let i = 0; i < files.length; i += batch) batches.push(files.slice(i, i + batch));
     await Promise.all(
@@ -680,15 +699,15 @@ export class AdaptedFileSystem implements FileSystem {
   }
 
   async put(localPath: string, path: string, options: BulkOptions = {}): Promise<void> {
-    await this.transfer(await this.local(), resolveLocalPath(localPath), this, path, options);
+    await this.transfer(await this.local(), localPath, this, path, options);
   }
 
   async get(path: string, localPath: string, options: BulkOptions = {}): Promise<void> {
-    await this.transfer(this, path, await this.local(), resolveLocalPath(localPath), options);
+    await this.transfer(this, path, await this.local(), localPath, options);
   }
 
   private async local(): Promise<AdaptedFileSystem> {
-    if (this.adapter instanceof LocalAdapter && this.adapter.root === undefined) return this;
+    if (this.cwdRelative) return this;
     if (!this.localPeer) {
       this.localPeer = new AdaptedFileSystem(new LocalAdapter(), { concurrency: this.concurrency, blockSize: this.blockSize });
     }
@@ -711,6 +730,7 @@ export class AdaptedFileSystem implements FileSystem {
   /** The source of a copy or move (normalised, with its info) and where it lands; a directory needs `recursive`. */
   private async resolveTransfer(srcFs: AdaptedFileSystem, src: string, dstFs: AdaptedFileSystem, dst: string, options: BulkOptions, verb: 'copy' | 'move') {
     const s = srcFs.normalize(src);
+    this.concurrencyFor(options);
     const info = await srcFs.infoOf(s, options.signal);
     if (info.type === 'directory' && !options.recursive) {
       throw new IsADirectoryError({ path: s, protocol: srcFs.protocol }, `${srcFs.protocol}://${s} is a directory; pass { recursive: true } to ${verb} it`);
@@ -737,7 +757,7 @@ export class AdaptedFileSystem implements FileSystem {
       done += n;
       options.onProgress?.(done, total);
     };
-    const limit = pLimit(options.concurrency ?? this.concurrency);
+    const limit = pLimit(this.concurrencyFor(options));
     await Promise.all(pairs.map((pair) => limit(() => this.transferOne(srcFs, dstFs, pair, progress, options.signal))));
     if (pairs.length === 0) options.onProgress?.(0, 0);
   }

@@ -1,4 +1,3 @@
-import { resolve as resolveLocal } from 'node:path';
 import { FsError, InvalidPathError, ProtocolNotAvailableError } from './errors.js';
 import { fromAdapter, type AdaptedFileSystem } from './facade.js';
 import { splitProtocol } from './paths.js';
@@ -216,7 +215,8 @@ export async function urlToFs(url: string, storageOptions?: StorageOptions): Pro
       throw new InvalidPathError({ path: url }, `Malformed URL (expected "protocol://..."): ${url}`);
     }
     const fs = await filesystem('file', optionsFor('file', storageOptions));
-    return { fs, path: (fs as AdaptedFileSystem).normalize(resolveLocal(url)) };
+    // The filesystem resolves a relative path: against the working directory, or under its root.
+    return { fs, path: (fs as AdaptedFileSystem).normalize(url) };
   }
   const protocol = canonical(split.protocol);
   const options = optionsFor(protocol, storageOptions);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import ts from 'typescript';
@@ -19,6 +19,7 @@ import {
   PermissionDeniedError,
   filesystem,
   fromAdapter,
+  urlToFs,
   type FileSystem,
 } from '../src/index.js';
 import { LocalAdapter } from '../src/backends/local.js';
@@ -393,6 +394,31 @@ describe('atomic writes on disk', () => {
     const locked = join(scratch, 'locked');
     await mkdir(locked, { mode: 0o500 });
     await expect(fs.pipe(join(locked, 'x.txt'), 'x')).rejects.toBeInstanceOf(PermissionDeniedError);
+  });
+});
+
+describe('relative paths without a root', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('resolve against the working directory in every method, as urlToFs, put and get do (fsspec LocalFileSystem)', async () => {
+    // path.resolve asks process.cwd(), so this stands in for a chdir (which workers do not allow).
+    vi.spyOn(process, 'cwd').mockReturnValue(scratch);
+    const fs = await filesystem('file');
+    await fs.pipe('rel.txt', 'relative');
+    expect(await readFile(join(scratch, 'rel.txt'), 'utf8')).toBe('relative');
+    expect(text(await fs.cat('rel.txt'))).toBe('relative');
+    expect(text(await fs.cat('file://rel.txt'))).toBe('relative');
+    expect((await fs.info('./rel.txt')).name).toBe(join(scratch, 'rel.txt'));
+    await fs.cp('rel.txt', 'dir/copy.txt');
+    expect(await fs.find('dir')).toEqual([join(scratch, 'dir', 'copy.txt')]);
+    expect(await fs.glob('*.txt')).toEqual([join(scratch, 'rel.txt')]);
+    const viaUrl = await urlToFs('dir/copy.txt');
+    expect(viaUrl.path).toBe(await fs.info('dir/copy.txt').then((i) => i.name));
+    // Absolute paths are untouched; .. from the working directory climbs as the shell's would.
+    expect((await fs.info(join(scratch, 'rel.txt'))).name).toBe(join(scratch, 'rel.txt'));
+    expect((await fs.info(`../${basename(scratch)}/rel.txt`)).name).toBe(join(scratch, 'rel.txt'));
   });
 });
 

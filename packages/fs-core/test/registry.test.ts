@@ -98,6 +98,22 @@ describe('registry', () => {
     expect((await urlToFs('local:///tmp/a')).fs.protocol).toBe('file');
   });
 
+  it('with a file root, a bare path means <root>/path whether relative or absolute, and .. leaving the root is refused', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'strata-registry-root-'));
+    writeFileSync(join(root, 'in.txt'), 'inside');
+    // The working directory plays no part: it used to be prefixed (<root>/<cwd>/in.txt).
+    for (const url of ['in.txt', './in.txt', 'sub/../in.txt', '/in.txt', 'file://in.txt', 'file:///in.txt']) {
+      const { fs, path } = await urlToFs(url, { root });
+      expect(path, url).toBe('/in.txt');
+      expect(new TextDecoder().decode(await fs.cat(path)), url).toBe('inside');
+    }
+    // These used to be clamped to /x.txt (or <root>/<cwd>/...) instead of refused.
+    for (const url of ['../x.txt', '../../../../x.txt', 'a/../../x.txt', '/../x.txt', 'file://../x.txt']) {
+      await expect(urlToFs(url, { root }), url).rejects.toBeInstanceOf(InvalidPathError);
+    }
+    rmSync(root, { recursive: true, force: true });
+  });
+
   it('shares one memory store per process across urlToFs calls', async () => {
     const a = await urlToFs('memory://run/shared.txt');
     await a.fs.pipe(a.path, 'hello');

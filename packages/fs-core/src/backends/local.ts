@@ -100,7 +100,11 @@ export class LocalAdapter implements StorageAdapter {
   private realRoot: Promise<string> | undefined;
 
   constructor(options: LocalAdapterOptions = {}) {
-    this.root = options.root === undefined ? undefined : posix.resolve(options.root);
+    const root: unknown = options.root;
+    if (root !== undefined && typeof root !== 'string') {
+      throw new InvalidPathError({ protocol: PROTOCOL }, `The file root option must be a string (a directory), got ${root === null ? 'null' : typeof root}`);
+    }
+    this.root = root === undefined ? undefined : posix.resolve(root);
   }
 
   async head(path: string, options: AdapterHeadOptions): Promise<FileInfo> {
