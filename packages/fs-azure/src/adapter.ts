@@ -151,7 +151,7 @@ export class AzureBlobAdapter implements StorageAdapter {
             type: 'file',
             size: item.properties.contentLength ?? 0,
             mtime: item.properties.lastModified,
-            etag: item.properties.etag,
+            etag: quotedEtag(item.properties.etag),
             contentType: item.properties.contentType,
           };
         }
@@ -428,6 +428,14 @@ export class AzureBlobAdapter implements StorageAdapter {
 
   /* ------------------------------ helpers ------------------------------ */
 
+  /** `container/blob` for `container@account.dfs.core.windows.net/blob` (our account only), as listings name it. */
+  canonicalPath(path: string): string {
+    const slash = path.indexOf('/');
+    if (!(slash === -1 ? path : path.slice(0, slash)).includes('@')) return path;
+    const { container, blob } = this.locate(path);
+    return blob ? `${container}/${blob}` : container;
+  }
+
   /** `container/blob`, also from `container@account.dfs.core.windows.net/blob` when it names our account. */
   private locate(path: string): Location {
     const parts = splitAccountSegment(path, this.protocol);
@@ -479,4 +487,12 @@ function positive(value: number | undefined, fallback: number, name: string): nu
 /** How a read's errors map: a pinned version that changed is a ConflictError; the caller's abort an AbortError. */
 function readContext(options: AdapterReadOptions): Partial<ErrorContext> {
   return { pinned: options.etag !== undefined, signal: options.signal };
+}
+
+/**
+ * List Blobs spells an ETag bare (`0x8D…`) where Get Blob Properties quotes it (`"0x8D…"`): one
+ * spelling, the HTTP one, so a listing's etag compares equal to info's and can go in If-Match.
+ */
+function quotedEtag(etag: string | undefined): string | undefined {
+  return etag === undefined || etag.startsWith('"') ? etag : `"${etag}"`;
 }

@@ -1,6 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import {
   AccountSASPermissions,
@@ -470,6 +473,38 @@ describe('abfs URLs and protocols', () => {
     ]);
     await expect(abfs.cat(`abfs://${container}@otheraccount.dfs.core.windows.net/abfs/file.txt`)).rejects.toBeInstanceOf(InvalidPathError);
     expect(abfs.protocol).toBe('abfs');
+  });
+
+  test('an account URL means the same path as container/key in every call: glob, find, walk, cp, mv and get keep every file', async () => {
+    const abfs = azureFs({}, 'abfs');
+    const at = `abfs://${container}@devstoreaccount1.dfs.core.windows.net/acct`;
+    const plain = `${container}/acct`;
+    await abfs.pipe(`${at}/d/k.txt`, 'k');
+    await abfs.pipe(`${at}/d/sub/j.txt`, 'j');
+    expect((await abfs.info(`${at}/d`)).name).toBe(`${plain}/d`);
+    expect(await abfs.glob(`${at}/d/*`)).toEqual([`${plain}/d/k.txt`, `${plain}/d/sub`]);
+    expect(await abfs.find(`${at}/d`, { withDirs: true })).toEqual([`${plain}/d`, `${plain}/d/k.txt`, `${plain}/d/sub`, `${plain}/d/sub/j.txt`]);
+    const roots: string[] = [];
+    for await (const entry of abfs.walk(`${at}/d`)) roots.push(entry.root);
+    expect(roots).toEqual([`${plain}/d`, `${plain}/d/sub`]);
+
+    await abfs.cp(`${at}/d`, `${at}/copy`, { recursive: true });
+    expect(await abfs.find(`${plain}/copy`)).toEqual([`${plain}/copy/k.txt`, `${plain}/copy/sub/j.txt`]);
+    await abfs.mv(`${at}/copy`, `${at}/moved`, { recursive: true });
+    expect(await abfs.find(`${plain}/moved`)).toEqual([`${plain}/moved/k.txt`, `${plain}/moved/sub/j.txt`]);
+    expect(text(await abfs.cat(`${plain}/moved/sub/j.txt`))).toBe('j');
+    // A move onto itself, spelled the other way, does nothing (it used to copy, then delete the only copy).
+    await abfs.mv(`${at}/d/k.txt`, `${plain}/d/k.txt`);
+    expect(text(await abfs.cat(`${plain}/d/k.txt`))).toBe('k');
+
+    const local = await mkdtemp(join(tmpdir(), 'strata-abfs-'));
+    try {
+      await abfs.get(`${at}/d/`, `${local}/`, { recursive: true });
+      expect(await readFile(join(local, 'sub', 'j.txt'), 'utf8')).toBe('j');
+      expect(await readFile(join(local, 'k.txt'), 'utf8')).toBe('k');
+    } finally {
+      await rm(local, { recursive: true, force: true });
+    }
   });
 
   test('the registry loads this package for az:// URLs', async () => {

@@ -111,10 +111,10 @@ function globToRegExp(pattern: string): RegExp {
   return picomatch.makeRe(out, { dot: true, nobrace: true, noextglob: true, literalBrackets: false, flags: 's' });
 }
 
-/** A `concurrency` option, checked before a bulk call changes anything (p-limit would throw a plain TypeError mid-way). */
-function checkConcurrency(value: number, protocol: string): number {
-  if ((Number.isSafeInteger(value) && value >= 1) || value === Infinity) return value;
-  throw new InvalidPathError({ protocol }, `concurrency must be a whole number from 1 up (or Infinity), got ${String(value)}`);
+/** A `concurrency` or `blockSize` option, checked up front (p-limit would throw a plain TypeError mid-way, a NaN block size fail every read). */
+function checkCount(name: 'concurrency' | 'blockSize', value: number, protocol: string): number {
+  if ((Number.isSafeInteger(value) && value >= 1) || (name === 'concurrency' && value === Infinity)) return value;
+  throw new InvalidPathError({ protocol }, `${name} must be a whole number from 1 up${name === 'concurrency' ? ' (or Infinity)' : ''}, got ${String(value)}`);
 }
 
 /**
@@ -142,8 +142,8 @@ export class AdaptedFileSystem implements FileSystem {
     this.capabilities = Object.freeze({ ...adapter.capabilities });
     this.style = adapter.capabilities.emptyDirectories ? 'posix' : 'bucket';
     this.root = this.style === 'posix' ? '/' : '';
-    this.concurrency = checkConcurrency(options.concurrency ?? DEFAULT_CONCURRENCY, this.protocol);
-    this.blockSize = Math.max(1, options.blockSize ?? DEFAULT_BLOCK_SIZE);
+    this.concurrency = checkCount('concurrency', options.concurrency ?? DEFAULT_CONCURRENCY, this.protocol);
+    this.blockSize = checkCount('blockSize', options.blockSize ?? DEFAULT_BLOCK_SIZE, this.protocol);
     this.retry = new RetryPolicy(options.retry);
     this.cwdRelative = adapter instanceof LocalAdapter && adapter.root === undefined;
   }
@@ -163,7 +163,8 @@ export class AdaptedFileSystem implements FileSystem {
       rest = split.rest;
     }
     if (this.cwdRelative && !rest.startsWith('/')) rest = resolveLocal(rest);
-    return normalizePath(rest, this.style, this.protocol);
+    const normal = normalizePath(rest, this.style, this.protocol);
+    return this.adapter.canonicalPath ? this.adapter.canonicalPath(normal) : normal;
   }
 
   unstripProtocol(path: string): string {
@@ -270,16 +271,12 @@ export class AdaptedFileSystem implements FileSystem {
    * an otherwise empty directory exists and `rm -r` deletes it; callers leave it out.
    */
   private async *listBelow(p: string, recursive: boolean, signal?: AbortSignal): AsyncGenerator<FileInfo> {
-    // Object stores may spell the bucket their own way (Azure drops an `@account` host): compare keys.
-    const keyOf = this.style === 'bucket' && p !== '' ? (path: string) => path.slice(path.indexOf('/') + 1 || path.length) : undefined;
-    const base = keyOf ? keyOf(p) : p;
-    const prefix = base === '' || base === '/' ? base : `${base}/`;
+    const prefix = p === this.root ? p : `${p}/`;
     for await (const entry of this.adapter.list(p, { recursive, signal })) {
-      const name = keyOf ? keyOf(entry.name) : entry.name;
-      if (name === base) {
-        if (entry.marker === true && entry.type === 'directory') yield { ...entry, name: p };
-      } else if (name.startsWith(prefix)) {
-        const rest = name.slice(prefix.length);
+      if (entry.name === p) {
+        if (entry.marker === true && entry.type === 'directory') yield entry;
+      } else if (entry.name.startsWith(prefix)) {
+        const rest = entry.name.slice(prefix.length);
         if (isNormalRelative(rest) && (recursive || !rest.includes('/'))) yield entry;
       }
     }
@@ -618,7 +615,7 @@ export class AdaptedFileSystem implements FileSystem {
 
   /** A bulk call's own `concurrency` or the filesystem's; bulk calls check it first, before they change anything. */
   private concurrencyFor(options: BulkOptions): number {
-    return checkConcurrency(options.concurrency ?? this.concurrency, this.protocol);
+    return checkCount('concurrency', options.concurrency ?? this.concurrency, this.protocol);
   }
 
   /** Removes one file; "not found" on a retry means an earlier try succeeded unseen. */

@@ -250,6 +250,12 @@ export interface StorageAdapter {
   removeDir?(path: string, options: CallOptions): Promise<void>;
   sign?(path: string, options: SignOptions): Promise<string>;
   close?(): Promise<void>;
+  /**
+   * The one spelling of a normalised path that this store's listings use, for stores that accept
+   * others (Azure's `container@account.dfs.core.windows.net/key` for `container/key`). fs-core
+   * compares, nests and copies by path, so every path it gets is passed through this first.
+   */
+  canonicalPath?(path: string): string;
 }
 
 export interface FileSystemOptions {

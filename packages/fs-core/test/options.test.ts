@@ -27,6 +27,17 @@ describe('filesystem options are checked when the filesystem is made', () => {
     }
   });
 
+  it('blockSize must be a whole number from 1 up (a NaN one failed every read handle)', async () => {
+    for (const blockSize of [Number.NaN, 0, 2.5, Infinity, '8']) {
+      await expectOptionsError(filesystem('memory', { store: 'private', blockSize }), `blockSize ${String(blockSize)}`);
+    }
+    const fs = await filesystem('memory', { store: 'private', blockSize: 2 });
+    await fs.pipe('/f', 'abcde');
+    const handle = await fs.open('/f', 'rb');
+    expect(Buffer.from(await handle.read(-1)).toString()).toBe('abcde');
+    await handle.close();
+  });
+
   it("the file root must be a string: filesystem('file', { root: 123 })", async () => {
     for (const root of [123, null, {}]) await expectOptionsError(filesystem('file', { root }), `root ${JSON.stringify(root)}`);
   });

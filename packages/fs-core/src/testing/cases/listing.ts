@@ -63,6 +63,13 @@ export function registerListingCases(h: Harness, test: CaseRegistrar): void {
     expect(entries[0]).toMatchObject({ name: path, type: 'file', size: 3 });
   });
 
+  test('a listing and info give a file the same etag (one spelling, so either can be compared or sent in If-Match)', async () => {
+    const path = await h.write('tagged/f.txt', 'abc');
+    const { etag } = await h.fs.info(path);
+    const listed = (await h.fs.ls(h.path('tagged'))).find((e) => e.name === path);
+    expect(listed?.etag).toBe(etag);
+  });
+
   test('find lists every file below, sorted, never a sibling sharing the prefix', async () => {
     await h.writeTree(TREE);
     expect(await h.fs.find(h.dir)).toEqual(Object.keys(TREE).map((n) => h.path(n)).sort(byCodeUnit));
