@@ -1,5 +1,4 @@
 import { resolve as resolveLocal } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { splitProtocol, urlToFs, type FileSystem, type StorageOptions } from '@strata/fs-core';
 
 const LOCAL_PROTOCOLS = new Set(['file', 'local']);
@@ -17,8 +16,8 @@ export function isLocalUrl(url: string): boolean {
 export function normalizeUrl(url: string): string {
   const split = splitProtocol(url);
   if (!split) return resolveLocal(url);
-  if (split.protocol === 'file') return resolveLocal(fileURLToPath(`file://${split.rest.startsWith('/') ? '' : '/'}${split.rest}`));
-  if (split.protocol === 'local') return resolveLocal(`/${split.rest}`);
+  // As fs-core (and fsspec) read them: relative to the working directory, no percent-decoding.
+  if (LOCAL_PROTOCOLS.has(split.protocol)) return resolveLocal(split.rest);
   const rest = split.rest.split('/').filter((s) => s !== '' && s !== '.').join('/');
   return `${split.protocol}://${rest}`;
 }
