@@ -2,6 +2,8 @@
  * Malformed and odd URLs on every protocol's urlToFs: each gets a typed error or a documented
  * meaning (docs/RELIABILITY.md, "Hostile input"). Cloud protocols run against the loopback servers.
  */
+import { resolve } from 'node:path';
+
 import {
   FsError,
   InvalidPathError,
@@ -114,12 +116,19 @@ describe('malformed URLs on every protocol', () => {
   it('`..` that climbs above the bucket (or the root) is InvalidPathError; inside, it resolves', async () => {
     for (const protocol of protocols) {
       // Object stores may not cross out of the bucket; posix paths may not climb above the root.
+      // A relative local path is relative to the working directory (as in fsspec), so its `..` climbs from there.
       const cloud = CLOUD_PROTOCOLS.some(([p]) => p === protocol);
-      const urls = cloud ? [`${protocol}://bucket/../other/x`, `${protocol}://../x`, `${protocol}://bucket/a/../../x`] : [`${protocol}://../x`, `${protocol}://a/../../x`, `${protocol}:///a/../../x`];
+      const cwdRelative = protocol === 'file' || protocol === 'local';
+      const urls = cloud
+        ? [`${protocol}://bucket/../other/x`, `${protocol}://../x`, `${protocol}://bucket/a/../../x`]
+        : cwdRelative
+          ? [`${protocol}:///../x`, `${protocol}:///a/../../x`]
+          : [`${protocol}://../x`, `${protocol}://a/../../x`, `${protocol}:///a/../../x`];
       for (const url of urls) {
         const { error } = await use(url, (fs, path) => fs.info(path));
         expect(error, url).toBeInstanceOf(InvalidPathError);
       }
+      if (cwdRelative) expect((await urlToFs(`${protocol}://a/../../x`)).path, protocol).toBe(resolve('../x'));
     }
     for (const [protocol] of CLOUD_PROTOCOLS) {
       const { fs, path } = await urlToFs(`${protocol}://bucket/a/./b/../c`, storageOptions());
