@@ -36,6 +36,20 @@ export interface ParseJsonOptions {
   maxContainers?: number | undefined;
   /** Most objects to build (they count towards maxContainers too); the default is unlimited. */
   maxObjects?: number | undefined;
+  /**
+   * Read as the reference safetensors reader (serde_json) reads a header: a string may not hold a
+   * lone surrogate, and a number written with a fraction, an exponent or a minus sign (`1.0`, `4e0`,
+   * `-0`), which serde never reads as an unsigned integer, comes back NaN so that every count check
+   * refuses it while fields nobody reads stay harmless.
+   */
+  asSafetensorsHeader?: boolean | undefined;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether `text` holds half of a surrogate pair alone: no valid UTF-8 spells it, so Python's readers refuse it. */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
 }
 
 /** The limits a refusal quotes: "N objects and arrays, M of them objects". */
@@ -81,6 +95,7 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): JsonVal
   const stack: Frame[] = [];
   const maxContainers = options.maxContainers ?? Infinity;
   const maxObjects = options.maxObjects ?? Infinity;
+  const asHeader = options.asSafetensorsHeader === true;
   let containers = 0;
   let objects = 0;
 
@@ -106,6 +121,7 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): JsonVal
       if (c === C.Quote) {
         out += text.slice(chunkStart, pos);
         pos++;
+        if (asHeader && hasLoneSurrogate(out)) fail('syntax', 'Lone surrogate escape in string');
         return out;
       }
       if (c < 0x20) fail('syntax', 'Control character in string');
@@ -160,7 +176,11 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): JsonVal
 
   const parseNumber = (): number => {
     const start = pos;
-    if (text.charCodeAt(pos) === C.Minus) pos++;
+    let unsignedInteger = true;
+    if (text.charCodeAt(pos) === C.Minus) {
+      pos++;
+      unsignedInteger = false;
+    }
     const digitsFrom = (required: boolean): void => {
       const s = pos;
       while (pos < len) {
@@ -175,6 +195,7 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): JsonVal
     if (text.charCodeAt(pos) === C.Dot) {
       pos++;
       digitsFrom(true);
+      unsignedInteger = false;
     }
     const e = text.charCodeAt(pos);
     if (e === C.LowerE || e === C.UpperE) {
@@ -182,8 +203,9 @@ export function parseJson(text: string, options: ParseJsonOptions = {}): JsonVal
       const sign = text.charCodeAt(pos);
       if (sign === C.Plus || sign === C.Minus) pos++;
       digitsFrom(true);
+      unsignedInteger = false;
     }
-    return Number(text.slice(start, pos));
+    return asHeader && !unsignedInteger ? Number.NaN : Number(text.slice(start, pos));
   };
 
   const parseLiteral = (word: string, value: JsonValue): JsonValue => {

@@ -99,7 +99,8 @@ function buildCheckpoint(
 ): Record<string, unknown> {
   const loaded = new Map<string, Tensor>();
   for (const t of selected) {
-    loaded.set(t.name, { dtype: t.dtype, shape: [...t.shape], data: elementsFromLittleEndian(t.dtype, bytesOf(t)) });
+    const data = elementsFromLittleEndian(t.dtype, bytesOf(t));
+    loaded.set(t.name, { dtype: t.dtype, shape: [...t.shape], data: t.dtype === 'BOOL' ? asZeroOrOne(data as Uint8Array) : data });
   }
   if (!strata) {
     const flat: Record<string, unknown> = {};
@@ -146,6 +147,19 @@ export function deserializeCheckpoint(bytes: Uint8Array, options: Pick<LoadOptio
     verifyTensor(strata, t, data);
     return data;
   });
+}
+
+/**
+ * Python's writers store a BOOL tensor's bytes unchecked, and numpy reads any nonzero byte as True:
+ * Strata's BOOL holds 0 or 1 only, so other bytes load as 1 (in a copy: the bytes may be the caller's).
+ */
+function asZeroOrOne(bytes: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < bytes.length && bytes[i]! <= 1) i++;
+  if (i === bytes.length) return bytes;
+  const copy = bytes.slice();
+  for (; i < copy.length; i++) if (copy[i]! > 1) copy[i] = 1;
+  return copy;
 }
 
 /** The header of an in-memory file, validated and (for Strata checkpoints) digest-checked. */

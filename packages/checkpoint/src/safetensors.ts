@@ -64,16 +64,26 @@ function isCount(value: JsonValue | undefined): value is number {
 }
 
 /**
+ * The product of the dimensions, or undefined when it passes 64 bits on the way, which the
+ * reference reader refuses even when a later dimension is 0. Past 2^53 it is approximate, which
+ * only ever makes the size check refuse.
+ */
+function elementCount(shape: number[]): number | undefined {
+  let elements = 1;
+  for (const d of shape) {
+    elements *= d;
+    if (elements >= 2 ** 64) return undefined;
+  }
+  return elements;
+}
+
+/**
  * Byte size of dtype × shape, or undefined when it exceeds `limit` (so no overflow can mislead) or
  * is not a whole number of bytes (sub-byte dtypes, as the reference reader requires).
  */
-function byteSizeWithin(dtype: FileDType, shape: number[], limit: number): number | undefined {
-  if (shape.includes(0)) return 0;
-  let bits = dtypeBits(dtype);
-  for (const d of shape) {
-    bits *= d;
-    if (bits > limit * 8) return undefined;
-  }
+function byteSizeWithin(dtype: FileDType, elements: number, limit: number): number | undefined {
+  const bits = elements * dtypeBits(dtype);
+  if (bits > limit * 8) return undefined;
   return bits % 8 === 0 ? bits / 8 : undefined;
 }
 
@@ -93,7 +103,7 @@ export function parseHeader(headerBytes: Uint8Array, fileByteLength: number): Sa
   let parsed: JsonValue;
   const limits = headerLimits(headerByteLength);
   try {
-    parsed = parseJson(text, limits);
+    parsed = parseJson(text, { ...limits, asSafetensorsHeader: true });
   } catch (error) {
     if (!(error instanceof JsonParseError)) throw error;
     if (error.problem === 'too-many-containers') {
@@ -131,7 +141,9 @@ export function parseHeader(headerBytes: Uint8Array, fileByteLength: number): Sa
     }
     const [begin, end] = offsets as [number, number];
     if (end < begin) throw corrupt('invalid-tensor-info', `tensor ${label} ends (${end}) before it begins (${begin})`);
-    const size = byteSizeWithin(dtype, shape, end - begin);
+    const elements = elementCount(shape);
+    if (elements === undefined) throw corrupt('invalid-tensor-info', `tensor ${label} has shape [${shape.join(',')}], more elements than 64 bits count`);
+    const size = byteSizeWithin(dtype, elements, end - begin);
     if (size !== end - begin) {
       throw corrupt('size-mismatch', `tensor ${label} is ${dtype}[${shape.join(',')}] but its offsets span ${end - begin} bytes`);
     }

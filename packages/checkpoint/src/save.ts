@@ -6,7 +6,7 @@ import { throwIfAborted, type FileSystem, type WriteHandle, type WriteMode } fro
 import { dtypeByteSize } from './dtypes.js';
 import { isShared, sha256OnWorker } from './hashing.js';
 import { UnstorableValueError } from './errors.js';
-import type { JsonValue } from './json.js';
+import { hasLoneSurrogate, type JsonValue } from './json.js';
 import { buildHeader, inReferenceOrder, type HeaderEntry } from './safetensors.js';
 import { withStorage, parentOf, type StorageCallOptions } from './storage.js';
 import { STRATA_LIMIT_RATES, strataLimits, strataMetadata, strataText, type ManifestEntry } from './strata.js';
@@ -277,6 +277,8 @@ async function streamTensors(handle: WriteHandle, prepared: PreparedCheckpoint, 
 
 /** Digest placeholder of the final length, so the header's size does not change when it is filled in. */
 const PENDING_DIGEST = '0'.repeat(64);
+/** Python's safetensors cannot read a header holding one (JSON.stringify escapes it as `\\ud800`). */
+const LONE_SURROGATE_REFUSAL = 'names and metadata must be valid Unicode (this one holds a lone surrogate), or Python cannot read the file';
 
 /**
  * Hashes and writes an encoded checkpoint. The header holds every digest, so it must be known
@@ -346,10 +348,14 @@ export function serializeSafetensors(tensors: Record<string, Tensor> | Map<strin
     const problem = tensorProblem(t);
     if (problem) throw new UnstorableValueError(name, `invalid tensor: ${problem}`);
     if (name === '__metadata__' || name === '__proto__') throw new UnstorableValueError(name, `a tensor cannot be named ${name}`);
+    if (hasLoneSurrogate(name)) throw new UnstorableValueError(name, LONE_SURROGATE_REFUSAL);
     return { name, dtype: t.dtype, shape: [...t.shape], data: t.data };
   });
   if (metadata !== undefined) {
-    for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new TypeError(`metadata[${JSON.stringify(k)}] must be a string`);
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new TypeError(`metadata[${JSON.stringify(k)}] must be a string`);
+      if (hasLoneSurrogate(k) || hasLoneSurrogate(v)) throw new UnstorableValueError(`__metadata__.${k}`, LONE_SURROGATE_REFUSAL);
+    }
   }
   const ordered = inReferenceOrder(found);
   const prepared: PreparedTensor[] = ordered.map((t) => ({

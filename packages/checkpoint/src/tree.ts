@@ -4,7 +4,7 @@
  */
 import { dtypeByteSize, type DType, type FileDType } from './dtypes.js';
 import { CorruptCheckpointError, UnstorableValueError } from './errors.js';
-import type { JsonObject, JsonValue } from './json.js';
+import { hasLoneSurrogate, type JsonObject, type JsonValue } from './json.js';
 import { bytesOf, dtypeOfArray, float16ArrayOf, isTensor, tensorProblem, type Tensor } from './tensor.js';
 
 /** A tensor found while walking, in walk order. */
@@ -28,8 +28,6 @@ const BIGINT_LIMIT = 10n ** BigInt(MAX_BIGINT_DIGITS);
 
 /** The keys a tensor object may have; anything else would be silently dropped by saving. */
 const TENSOR_KEYS: ReadonlySet<string> = new Set(['dtype', 'shape', 'data']);
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Key-path segment: `~` → `~0`, `.` → `~1` (as JSON Pointer does with `~` and `/`). */
 export function escapeSegment(key: string): string {
@@ -134,7 +132,7 @@ export function encodeTree(root: object): { tree: JsonValue; tensors: FoundTenso
   const addTensor = (source: object, path: string, dtype: DType, shape: number[], data: ArrayBufferView): string => {
     const seen = named.get(source);
     if (seen !== undefined) return seen;
-    if (LONE_SURROGATE.test(path)) throw new UnstorableValueError(path, 'tensor names must be valid Unicode (a key holds a lone surrogate)');
+    if (hasLoneSurrogate(path)) throw new UnstorableValueError(path, 'tensor names must be valid Unicode (a key holds a lone surrogate)');
     // Only a root key can give this name; the header would then hold two "__metadata__" entries.
     if (path === '__metadata__') throw new UnstorableValueError(path, 'a tensor or typed array cannot be stored under the root key "__metadata__", which safetensors reserves for metadata');
     // Escaping makes key paths unique; this guards that reasoning rather than silently overwriting.

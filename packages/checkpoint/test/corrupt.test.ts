@@ -118,9 +118,11 @@ describe('corrupt files raise CorruptCheckpointError', () => {
 
   it('an offset size that does not match dtype × shape, without allocating for a huge shape', () => {
     expect(reasonOf(load(fileWith(`{"a":${t('F32', [2], 0, 4)}}`, new Uint8Array(4))))).toBe('size-mismatch');
-    expect(reasonOf(load(fileWith(`{"a":${t('F32', [1e15, 1e15], 0, 4)}}`, new Uint8Array(4))))).toBe('size-mismatch');
-    // Zero elements however large the other dimensions: valid, and nothing is allocated for it.
-    const empty = deserializeCheckpoint(fileWith(`{"a":${t('F64', [2 ** 52, 2 ** 52, 0], 0, 0)},"b":${t('U8', [1], 0, 1)}}`, new Uint8Array(1)));
+    expect(reasonOf(load(fileWith(`{"a":${t('F32', [2 ** 31, 2 ** 31], 0, 4)}}`, new Uint8Array(4))))).toBe('size-mismatch');
+    // A product past 64 bits, which the reference reader refuses as an overflow.
+    expect(reasonOf(load(fileWith(`{"a":${t('F32', [1e15, 1e15], 0, 4)}}`, new Uint8Array(4))))).toBe('invalid-tensor-info');
+    // Zero elements, with no product past 64 bits on the way: valid, and nothing is allocated for it.
+    const empty = deserializeCheckpoint(fileWith(`{"a":${t('F64', [2 ** 40, 0, 2 ** 40], 0, 0)},"b":${t('U8', [1], 0, 1)}}`, new Uint8Array(1)));
     expect((empty.a as { data: Float64Array }).data.length).toBe(0);
   });
 
@@ -133,6 +135,23 @@ describe('corrupt files raise CorruptCheckpointError', () => {
     for (const entry of ['1', '[]', '{"shape":[1],"data_offsets":[0,1]}', '{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}', '{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}', '{"dtype":"U8","shape":[1],"data_offsets":[0]}', '{"dtype":"U8","shape":"1","data_offsets":[0,1]}']) {
       expect(reasonOf(load(fileWith(`{"a":${entry}}`, new Uint8Array(1))))).toBe('invalid-tensor-info');
     }
+  });
+
+  it('headers the reference reader (serde_json) refuses: counts written as 1.0, 4e0 or -0, lone surrogates, shapes past 64 bits', () => {
+    const u8 = new Uint8Array(4);
+    const refused = [
+      `{"a":{"dtype":"U8","shape":[4.0],"data_offsets":[0,4]}}`,
+      `{"a":{"dtype":"U8","shape":[4],"data_offsets":[0e0,4e0]}}`,
+      `{"a":{"dtype":"U8","shape":[4],"data_offsets":[-0,4]}}`,
+      `{"a":{"dtype":"U8","shape":[-0,4],"data_offsets":[0,0]},"b":${t('U8', [4], 0, 4)}}`,
+      `{"a":{"dtype":"U8","shape":[67108864,67108864,67108864,0],"data_offsets":[0,0]},"b":${t('U8', [4], 0, 4)}}`,
+    ];
+    for (const header of refused) expect(reasonOf(load(fileWith(header, u8))), header).toBe('invalid-tensor-info');
+    expect(reasonOf(load(fileWith(`{"w\\ud800":${t('U8', [4], 0, 4)}}`, u8)))).toBe('header-json');
+    expect(reasonOf(load(fileWith(`{"__metadata__":{"k":"\\udc00"},"w":${t('U8', [4], 0, 4)}}`, u8)))).toBe('header-json');
+    // What it does accept: a surrogate pair written as escapes, and numbers in fields nobody reads.
+    const ok = deserializeCheckpoint(fileWith(`{"w\\ud83d\\ude00":{"dtype":"U8","shape":[4],"data_offsets":[0,4],"note":1.5e3}}`, u8));
+    expect(Object.keys(ok)).toEqual(['w\u{1F600}']);
   });
 
   it('duplicate names, which JSON.parse would silently collapse', () => {

@@ -80,6 +80,32 @@ describe('safetensors container', () => {
   });
 });
 
+describe('plain safetensors files from Python', () => {
+  it("BOOL bytes other than 0 and 1 (numpy's writer stores them unchecked) load as 1, without touching the caller's bytes", () => {
+    // What Python's safetensors writes for `np.array([0,1,2,255], np.uint8).view(np.bool_)`.
+    const header = new TextEncoder().encode('{"mask":{"dtype":"BOOL","shape":[4],"data_offsets":[0,4]}}'.padEnd(64));
+    const bool = new Uint8Array(8 + header.length + 4);
+    new DataView(bool.buffer).setBigUint64(0, BigInt(header.length), true);
+    bool.set(header, 8);
+    bool.set([0, 1, 2, 255], 8 + header.length);
+    const before = bool.slice();
+    const { mask } = deserializeCheckpoint(bool) as { mask: { dtype: string; data: Uint8Array } };
+    expect(mask.dtype).toBe('BOOL');
+    expect([...mask.data]).toEqual([0, 1, 1, 1]);
+    expect(bool).toEqual(before);
+    // What loads can be saved again.
+    expect(() => serializeSafetensors({ mask: mask as never })).not.toThrow();
+  });
+
+  it('serializeSafetensors refuses names and metadata with a lone surrogate, which Python cannot read', () => {
+    const w = tensor('F32', [1], [1]);
+    expect(() => serializeSafetensors({ 'w\ud800': w })).toThrow(/lone surrogate/);
+    expect(() => serializeSafetensors({ w }, { 'k\udc00': 'v' })).toThrow(/lone surrogate/);
+    expect(() => serializeSafetensors({ w }, { k: 'v\ud800' })).toThrow(/lone surrogate/);
+    expect(() => serializeSafetensors({ 'w\u{1F600}': w }, { k: '\u{1F600}' })).not.toThrow();
+  });
+});
+
 describe('Strata metadata', () => {
   it('puts format, version, digest and strata in __metadata__, and nothing else', () => {
     const bytes = serializeCheckpoint({ step: 1, w: tensor('F32', [2], [1, 2]) });
