@@ -32,7 +32,7 @@ export function formatNumber(value: number, spec: string): string {
         body = general(abs, precision ?? 6, false);
         break;
       case '%':
-        body = `${fixed(abs * 100, precision ?? 6)}%`;
+        body = Number.isFinite(abs * 100) ? `${fixed(abs * 100, precision ?? 6)}%` : 'inf%';
         break;
       default:
         body = precision === undefined ? pythonExponent(String(abs)) : general(abs, precision, true);
@@ -142,7 +142,8 @@ function exponential(abs: number, precision: number): string {
 function general(abs: number, precision: number, keepPoint: boolean): string {
   const p = precision === 0 ? 1 : precision;
   const { exponent } = significant(abs, p - 1);
-  if (exponent < -4 || exponent >= p) {
+  // With no type, Python turns to exponents one digit sooner (its repr-style rule): 422.33 → '.3' gives 4.22e+02.
+  if (exponent < -4 || exponent >= (keepPoint ? p - 1 : p)) {
     const [mantissa, exp] = exponential(abs, p - 1).split('e');
     return `${stripZeros(mantissa!)}e${exp}`;
   }

@@ -1,6 +1,6 @@
 import { NotFoundError } from '@strata/fs-core';
 import type { Trainer } from './trainer.js';
-import { basenameUrl, FileSystems, joinUrl, normalizeUrl } from './urls.js';
+import { basenameUrl, FileSystems, hasLocalRoot, joinUrl, normalizeUrl } from './urls.js';
 
 /** Receives metrics from the Trainer (Lightning's Logger). */
 export interface Logger {
@@ -60,7 +60,7 @@ export class CSVLogger implements Logger {
   private hparamsDirty = false;
 
   constructor(options: CSVLoggerOptions = {}) {
-    this.saveDir = options.saveDir === undefined ? undefined : normalizeUrl(options.saveDir);
+    this.saveDir = options.saveDir === undefined ? undefined : normalizeUrl(options.saveDir, hasLocalRoot(options.storageOptions));
     this.name = options.name ?? 'csv_logs';
     this.versionOption = options.version;
     this.flushEvery = options.flushLogsEveryNSteps ?? 100;

@@ -11,7 +11,7 @@ export interface LogOptions {
   logger?: boolean;
   /** How epoch values are reduced (default 'mean'). */
   reduceFx?: Reduce;
-  /** Weight of this value in an epoch mean (default 1). */
+  /** Weight of this value in an epoch mean (default 1); a sum, max or min ignores it, as in Lightning. */
   batchSize?: number;
 }
 
@@ -37,7 +37,7 @@ export class MetricsCollector {
   readonly progressBarMetrics: Record<string, number> = {};
   readonly loggedMetrics: Record<string, number> = {};
   private readonly epochAccumulators: Record<LogPhase, Map<string, Accumulator>> = { train: new Map(), validate: new Map() };
-  private pendingForLogger: Record<string, number> = {};
+  private readonly pendingForLogger: Record<LogPhase, Record<string, number>> = { train: {}, validate: {} };
 
   log(phase: LogPhase, name: string, value: number, options: LogOptions = {}): void {
     if (typeof value !== 'number') throw new TypeError(`log("${name}"): value must be a number, got ${typeof value}`);
@@ -51,14 +51,14 @@ export class MetricsCollector {
       this.callbackMetrics[key] = value;
       if (forked) this.callbackMetrics[name] = value;
       if (progBar) this.progressBarMetrics[key] = value;
-      if (logger) this.pendingForLogger[key] = value;
+      if (logger) this.pendingForLogger[phase][key] = value;
     }
     if (onEpoch) {
       const weight = options.batchSize ?? 1;
       const acc = this.epochAccumulators[phase].get(name) ?? {
         sum: 0, weight: 0, max: -Infinity, min: Infinity, reduce: options.reduceFx ?? 'mean', progBar, logger, forked,
       };
-      acc.sum += value * weight;
+      acc.sum += acc.reduce === 'mean' ? value * weight : value;
       acc.weight += weight;
       acc.max = Math.max(acc.max, value);
       acc.min = Math.min(acc.min, value);
@@ -92,12 +92,17 @@ export class MetricsCollector {
     return forLogger;
   }
 
-  /** Step values logged since the last call, for the loggers. */
-  takeStepMetrics(): Record<string, number> {
-    const out = this.pendingForLogger;
-    this.pendingForLogger = {};
+  /** Step values of `phase` logged since the last call, for the loggers. */
+  takeStepMetrics(phase: LogPhase): Record<string, number> {
+    const out = this.pendingForLogger[phase];
+    this.pendingForLogger[phase] = {};
     Object.assign(this.loggedMetrics, out);
     return out;
+  }
+
+  /** Forgets the step values of `phase` no log step took (they stay in callbackMetrics). */
+  dropStepMetrics(phase: LogPhase): void {
+    this.pendingForLogger[phase] = {};
   }
 
   resetPhase(phase: LogPhase): void {

@@ -3,7 +3,7 @@ import { dirname, relative } from 'node:path';
 import { Callback } from './callback.js';
 import { formatCheckpointName } from './format.js';
 import type { Trainer } from './trainer.js';
-import { isLocalUrl, isWithin, joinUrl, normalizeUrl, sameUrl } from './urls.js';
+import { hasLocalRoot, isLocalUrl, isWithin, joinUrl, normalizeUrl, sameUrl } from './urls.js';
 
 export interface ModelCheckpointOptions {
   /** Directory (any fs-core URL). Default `<defaultRootDir>/checkpoints`. */
@@ -129,7 +129,7 @@ export class ModelCheckpoint extends Callback {
   }
 
   override setup(trainer: Trainer): void {
-    this.dirpath = normalizeUrl(this.dirpathOption ?? joinUrl(trainer.defaultRootDir, 'checkpoints'));
+    this.dirpath = normalizeUrl(this.dirpathOption ?? joinUrl(trainer.defaultRootDir, 'checkpoints'), hasLocalRoot(trainer.storageOptions));
   }
 
   override onTrainStart(): void {
@@ -347,15 +347,16 @@ export class ModelCheckpoint extends Callback {
 
   /**
    * Makes `linkPath` show the checkpoint at `target`. Local disk: a relative symlink, swapped in
-   * atomically with a rename. Object stores and memory have no links: a copy, after the target
-   * has been committed.
+   * atomically with a rename. Object stores, memory and a rooted local disk: a copy, after the
+   * target has been committed.
    */
   private async linkCheckpoint(trainer: Trainer, target: string, linkPath: string): Promise<void> {
     if (sameUrl(target, linkPath)) return;
     this.pendingPaths.add(normalizeUrl(linkPath));
     // Never let 'last' name a file that is not committed yet: a crash would leave it dangling.
     await waitUntilSaved(trainer);
-    if (isLocalUrl(target) && isLocalUrl(linkPath)) {
+    // Under a `file` root the paths are the root's, not the host's: links go through fs-core as copies.
+    if (isLocalUrl(target) && isLocalUrl(linkPath) && !hasLocalRoot(trainer.storageOptions)) {
       const link = normalizeUrl(linkPath);
       const temp = `${link}.tmp-link-${process.pid}-${Date.now()}`;
       await symlink(relative(dirname(link), normalizeUrl(target)), temp);

@@ -14,7 +14,7 @@ import { Optimizer } from './optim.js';
 import { ProgressBar } from './progress.js';
 import { LRScheduler } from './scheduler.js';
 import type { CheckpointDict, LoopsState, Progress, ProgressCounters } from './types.js';
-import { FileSystems, normalizeUrl } from './urls.js';
+import { FileSystems, hasLocalRoot, normalizeUrl } from './urls.js';
 import { STRATA_VERSION } from './version.js';
 
 /** Hooks where Lightning refuses log(): nothing would carry the value to an epoch, a logger or a callback. */
@@ -163,7 +163,7 @@ export class Trainer {
   private readonly lossWindow: number[] = [];
 
   constructor(options: TrainerOptions = {}) {
-    this.defaultRootDir = normalizeUrl(options.defaultRootDir ?? './strata_runs');
+    this.defaultRootDir = normalizeUrl(options.defaultRootDir ?? './strata_runs', hasLocalRoot(options.storageOptions));
     const stepsGiven = options.maxSteps !== undefined && options.maxSteps !== -1;
     this.maxSteps = options.maxSteps ?? -1;
     this.maxEpochs = options.maxEpochs ?? (stepsGiven ? -1 : 1000);
@@ -449,8 +449,9 @@ export class Trainer {
 
   private restoreOptimizersAndSchedulers(checkpoint: CheckpointDict): void {
     const where = this.ckptPath ?? 'the checkpoint';
+    // Every full checkpoint holds optimizer_states, an empty list for a manual-optimization module
+    // without optimizers; as in Lightning, one without it cannot resume training.
     if (!checkpoint.optimizer_states) {
-      if (this.optimizers.length === 0) return;
       throw new Error(
         `Cannot resume training from ${where}: it holds only model weights (saved with weightsOnly / ModelCheckpoint({ saveWeightsOnly: true })), no optimizer state. ` +
           'Load its weights with module.loadStateDict(ckpt.state_dict) and start a new fit, or resume from a full checkpoint.',
@@ -647,7 +648,7 @@ export class Trainer {
 
     await this.callHook('onTrainBatchEnd', module, output, batch, batchIdx);
     if (this.globalStep % this.logEveryNSteps === 0 || (this.stepLimitReached && this.loggers.length > 0)) {
-      await this.logToLoggers(this.metrics.takeStepMetrics());
+      await this.logToLoggers(this.metrics.takeStepMetrics('train'));
     }
   }
 
@@ -659,7 +660,7 @@ export class Trainer {
   private async stopMidEpoch(): Promise<void> {
     this.stoppedMidEpoch = true;
     this.metrics.reduceEpoch('train');
-    await this.logToLoggers(this.metrics.takeStepMetrics());
+    await this.logToLoggers(this.metrics.takeStepMetrics('train'));
   }
 
   private async endTrainEpoch(module: Module<unknown>): Promise<void> {
@@ -683,7 +684,9 @@ export class Trainer {
     await this.inHook('onTrainEpochEnd', async () => {
       for (const cb of monitoring) await cb.onTrainEpochEnd(this, module);
     });
-    await this.logToLoggers({ ...epochMetrics, ...this.metrics.takeStepMetrics() });
+    // As Lightning: the epoch's row holds epoch values; step values reach loggers only at log steps.
+    this.metrics.dropStepMetrics('train');
+    await this.logToLoggers(epochMetrics);
     bump(this.epochProgress, 'completed');
     this.currentEpoch += 1;
     this.batchProgress.current = emptyCounters();
@@ -704,6 +707,9 @@ export class Trainer {
       await this.callHook('onValidationBatchStart', module, batch, index);
       const out = await module.validationStep!(batch, index);
       await this.callHook('onValidationBatchEnd', module, out, batch, index);
+      // As Lightning's evaluation loop: step values of a validation batch go out after it, at the
+      // index of the batch in this run.
+      await this.logToLoggers(this.metrics.takeStepMetrics('validate'), index);
       await this.letIoRun();
       index += 1;
     }
@@ -719,11 +725,10 @@ export class Trainer {
     this.phase = previous;
   }
 
-  private async logToLoggers(metrics: Record<string, number>): Promise<void> {
+  private async logToLoggers(metrics: Record<string, number>, step = Math.max(0, this.globalStep - 1)): Promise<void> {
     if (Object.keys(metrics).length === 0) return;
-    // Lightning's logger step: the index of the batch that produced the values (0 for the first),
-    // which epoch-end and validation rows share with their epoch's last batch.
-    const step = Math.max(0, this.globalStep - 1);
+    // Lightning's logger step (by default): the index of the batch that produced the values (0 for
+    // the first), which epoch-end and validation rows share with their epoch's last batch.
     for (const logger of this.loggers) await logger.logMetrics({ ...metrics, epoch: this.currentEpoch }, step);
   }
 
@@ -789,6 +794,6 @@ export class Trainer {
   /** Saves a checkpoint of the current state to any fs-core URL through `checkpointIO`. */
   async saveCheckpoint(url: string, options: { weightsOnly?: boolean } = {}): Promise<void> {
     const checkpoint = await this.dumpCheckpoint(options.weightsOnly ?? false);
-    await this.checkpointIO.saveCheckpoint(checkpoint, normalizeUrl(url));
+    await this.checkpointIO.saveCheckpoint(checkpoint, normalizeUrl(url, hasLocalRoot(this.storageOptions)));
   }
 }

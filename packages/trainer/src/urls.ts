@@ -1,5 +1,5 @@
 import { resolve as resolveLocal } from 'node:path';
-import { splitProtocol, urlToFs, type FileSystem, type StorageOptions } from '@strata/fs-core';
+import { optionsFor, splitProtocol, urlToFs, type FileSystem, type StorageOptions } from '@strata/fs-core';
 
 const LOCAL_PROTOCOLS = new Set(['file', 'local']);
 
@@ -9,15 +9,23 @@ export function isLocalUrl(url: string): boolean {
   return !split || LOCAL_PROTOCOLS.has(split.protocol);
 }
 
+/** Whether these storage options confine local paths to a `file` root, where a relative path starts at `/`. */
+export function hasLocalRoot(storageOptions: StorageOptions | undefined): boolean {
+  return typeof (optionsFor('file', storageOptions) as { root?: unknown }).root === 'string';
+}
+
 /**
  * One spelling per location, so URLs can be compared: local paths become absolute paths,
- * other URLs `protocol://a/b` with no duplicate, leading or trailing slashes.
+ * other URLs `protocol://a/b` with no duplicate, leading or trailing slashes. A relative local path
+ * is read as fs-core reads it (no percent-decoding): from the working directory, or with a `file`
+ * root (`localRoot`) from the root's top.
  */
-export function normalizeUrl(url: string): string {
+export function normalizeUrl(url: string, localRoot = false): string {
   const split = splitProtocol(url);
-  if (!split) return resolveLocal(url);
-  // As fs-core (and fsspec) read them: relative to the working directory, no percent-decoding.
-  if (LOCAL_PROTOCOLS.has(split.protocol)) return resolveLocal(split.rest);
+  if (!split || LOCAL_PROTOCOLS.has(split.protocol)) {
+    const local = split ? split.rest : url;
+    return localRoot ? resolveLocal('/', local) : resolveLocal(local);
+  }
   const rest = split.rest.split('/').filter((s) => s !== '' && s !== '.').join('/');
   return `${split.protocol}://${rest}`;
 }

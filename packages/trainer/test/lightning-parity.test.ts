@@ -162,6 +162,57 @@ describe('onFitEnd with AsyncCheckpointIO', () => {
   });
 });
 
+describe('what reaches the loggers, as in Lightning', () => {
+  class RowLogger implements Logger {
+    readonly name = 'rows';
+    readonly rows: { step: number; metrics: Record<string, number> }[] = [];
+    logMetrics(metrics: Record<string, number>, step: number): void {
+      this.rows.push({ step, metrics: { ...metrics } });
+    }
+    async save(): Promise<void> {}
+    async finalize(): Promise<void> {}
+  }
+
+  it('step values only at log steps (never in epoch rows), and a validation batch\'s step values after it, at its index', async () => {
+    const { root } = await freshRoot('memory');
+    const logger = new RowLogger();
+    const module = makeMlp();
+    const validationStep = module.validationStep.bind(module);
+    let index = 0;
+    module.validationStep = (batch) => {
+      module.log('val_batch', 100 + (index++ % 3), { onStep: true, onEpoch: false });
+      return validationStep(batch);
+    };
+    // 10 training and 3 validation batches an epoch.
+    const trainer = new Trainer({ ...quietOptions(root, { maxEpochs: 3, logEveryNSteps: 25, enableCheckpointing: false }), logger });
+    await trainer.fit(module, { datamodule: makeDataModule() });
+    expect(logger.rows.filter((r) => 'train_loss' in r.metrics).map((r) => r.step)).toEqual([24]);
+    const valBatches = logger.rows.filter((r) => 'val_batch' in r.metrics);
+    expect(valBatches.map((r) => [r.step, r.metrics.val_batch, r.metrics.epoch])).toEqual([0, 1, 2].flatMap((epoch) => [[0, 100, epoch], [1, 101, epoch], [2, 102, epoch]]));
+    expect(valBatches.every((r) => Object.keys(r.metrics).sort().join() === 'epoch,val_batch')).toBe(true);
+  });
+});
+
+describe('resuming from a weights-only checkpoint', () => {
+  it('is refused for a manual-optimization module with no optimizers too', async () => {
+    const { root } = await freshRoot('memory');
+    const manual = () => {
+      const module = makeMlp();
+      module.automaticOptimization = false;
+      module.trainingStep = () => ({ loss: 0 });
+      module.configureOptimizers = () => null;
+      return module;
+    };
+    const first = new Trainer(quietOptions(root, { maxSteps: 3, enableCheckpointing: false }));
+    await first.fit(manual(), { datamodule: makeDataModule() });
+    await first.saveCheckpoint(`${root}/weights.ckpt`, { weightsOnly: true });
+    await first.saveCheckpoint(`${root}/full.ckpt`);
+    const resume = (ckptPath: string) => new Trainer(quietOptions(root, { maxSteps: 5, enableCheckpointing: false })).fit(manual(), { datamodule: makeDataModule(), ckptPath });
+    await expect(resume(`${root}/weights.ckpt`)).rejects.toThrow(/only model weights/);
+    await expect(resume(`${root}/full.ckpt`)).resolves.toBeUndefined();
+  });
+});
+
 describe('learning-rate schedulers', () => {
   const lrOf = (trainer: Trainer) => trainer.optimizers[0]!.paramGroups[0]!.hyper.lr;
 

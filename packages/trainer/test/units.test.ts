@@ -121,14 +121,26 @@ describe('metrics', () => {
     m.log('train', 'acc', 1, { onStep: false, onEpoch: true });
     m.log('train', 'both', 3, { onEpoch: true, progBar: true });
     expect(m.callbackMetrics).toEqual({ loss: 2, both: 3, both_step: 3 });
-    expect(m.takeStepMetrics()).toEqual({ loss: 2, both_step: 3 });
+    expect(m.takeStepMetrics('train')).toEqual({ loss: 2, both_step: 3 });
     expect(m.endEpoch('train')).toEqual({ acc: 0.75, both_epoch: 2 });
     expect(m.callbackMetrics).toMatchObject({ acc: 0.75, both: 2, both_epoch: 2 });
     m.log('validate', 'val_loss', 1, { batchSize: 3 });
     m.log('validate', 'val_loss', 5, { batchSize: 1 });
     m.log('validate', 'val_max', 5, { reduceFx: 'max' });
     m.log('validate', 'val_max', 7, { reduceFx: 'max' });
-    expect(m.endEpoch('validate')).toEqual({ val_loss: 2, val_max: 7 });
+    // batchSize weighs a mean only (Lightning's _ResultMetric): a sum adds the values as logged.
+    m.log('validate', 'val_sum', 1, { reduceFx: 'sum', batchSize: 16 });
+    m.log('validate', 'val_sum', 2, { reduceFx: 'sum', batchSize: 16 });
+    expect(m.endEpoch('validate')).toEqual({ val_loss: 2, val_max: 7, val_sum: 3 });
+    // Step values are kept per phase: validation's never reach a training row.
+    m.log('validate', 'val_batch', 4, { onStep: true, onEpoch: false });
+    m.log('train', 'loss', 1);
+    expect(m.takeStepMetrics('train')).toEqual({ loss: 1 });
+    expect(m.takeStepMetrics('validate')).toEqual({ val_batch: 4 });
+    m.log('train', 'loss', 2);
+    m.dropStepMetrics('train');
+    expect(m.takeStepMetrics('train')).toEqual({});
+    expect(m.callbackMetrics.loss).toBe(2);
   });
 });
 

@@ -1,6 +1,6 @@
 import { urlToFs } from '@strata/fs-core';
 import { describe, expect, it } from 'vitest';
-import { dirnameUrl, isWithin, joinUrl, normalizeUrl, sameUrl } from '../src/urls.js';
+import { dirnameUrl, hasLocalRoot, isWithin, joinUrl, normalizeUrl, sameUrl } from '../src/urls.js';
 
 describe('run URLs', () => {
   it('spell a local path the way fs-core reads it: relative to the working directory, no percent-decoding', async () => {
@@ -18,5 +18,40 @@ describe('run URLs', () => {
     expect(dirnameUrl('s3://b/run/last.ckpt')).toBe('s3://b/run');
     expect(isWithin('s3://b/run', 's3://b/run/x.ckpt')).toBe(true);
     expect(isWithin('s3://b/run', 's3://b/run-2/x.ckpt')).toBe(false);
+  });
+});
+
+describe('a trainer under a file root', () => {
+  it('reads its relative URLs from the root, as the checkpoint functions do, and keeps every file inside it', async () => {
+    const { mkdtemp, readdir, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadCheckpoint } = await import('@strata/checkpoint');
+    const { Trainer, ModelCheckpoint } = await import('../src/index.js');
+    const { makeDataModule, makeMlp } = await import('./helpers.js');
+    const root = await mkdtemp(join(tmpdir(), 'strata-rooted-'));
+    try {
+      const storageOptions = { file: { root } };
+      expect(hasLocalRoot(storageOptions)).toBe(true);
+      expect(hasLocalRoot({ s3: {} })).toBe(false);
+      expect(normalizeUrl('runs/x.ckpt', true)).toBe('/runs/x.ckpt');
+      expect(normalizeUrl('file://runs/../x.ckpt', true)).toBe('/x.ckpt');
+      const trainer = new Trainer({
+        defaultRootDir: 'runs',
+        storageOptions,
+        maxEpochs: 1,
+        enableProgressBar: false,
+        logger: false,
+        callbacks: [new ModelCheckpoint({ saveLast: 'link' })],
+      });
+      await trainer.fit(makeMlp(), { datamodule: makeDataModule() });
+      expect(trainer.defaultRootDir).toBe('/runs');
+      expect((await readdir(join(root, 'runs', 'checkpoints'))).sort()).toEqual(['epoch=0-step=10.ckpt', 'last.ckpt']);
+      await trainer.saveCheckpoint('manual.ckpt');
+      const loaded = await loadCheckpoint('manual.ckpt', { storageOptions });
+      expect(loaded.global_step).toBe(10);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
