@@ -100,7 +100,8 @@ function buildCheckpoint(
   const loaded = new Map<string, Tensor>();
   for (const t of selected) {
     const data = elementsFromLittleEndian(t.dtype, bytesOf(t));
-    loaded.set(t.name, { dtype: t.dtype, shape: [...t.shape], data: t.dtype === 'BOOL' ? asZeroOrOne(data as Uint8Array) : data });
+    // A Strata file's BOOL bytes passed the digest of bytes its writer checked to be 0 or 1.
+    loaded.set(t.name, { dtype: t.dtype, shape: [...t.shape], data: t.dtype === 'BOOL' && !strata ? asZeroOrOne(data as Uint8Array) : data });
   }
   if (!strata) {
     const flat: Record<string, unknown> = {};

@@ -63,18 +63,20 @@ function isCount(value: JsonValue | undefined): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
+const U64_LIMIT = 1n << 64n;
+
 /**
  * The product of the dimensions, or undefined when it passes 64 bits on the way, which the
- * reference reader refuses even when a later dimension is 0. Past 2^53 it is approximate, which
- * only ever makes the size check refuse.
+ * reference reader refuses even when a later dimension is 0. Counted exactly (doubles would round
+ * an overflow away); past 2^53 the result only has to be large enough for the size check to refuse.
  */
 function elementCount(shape: number[]): number | undefined {
-  let elements = 1;
+  let elements = 1n;
   for (const d of shape) {
-    elements *= d;
-    if (elements >= 2 ** 64) return undefined;
+    elements *= BigInt(d);
+    if (elements >= U64_LIMIT) return undefined;
   }
-  return elements;
+  return Number(elements);
 }
 
 /**

@@ -145,6 +145,8 @@ describe('corrupt files raise CorruptCheckpointError', () => {
       `{"a":{"dtype":"U8","shape":[4],"data_offsets":[-0,4]}}`,
       `{"a":{"dtype":"U8","shape":[-0,4],"data_offsets":[0,0]},"b":${t('U8', [4], 0, 4)}}`,
       `{"a":{"dtype":"U8","shape":[67108864,67108864,67108864,0],"data_offsets":[0,0]},"b":${t('U8', [4], 0, 4)}}`,
+      // 2^64 + 47: doubles round the product below 2^64.
+      `{"a":{"dtype":"U8","shape":[3129,120314530127703,49,0],"data_offsets":[0,0]},"b":${t('U8', [4], 0, 4)}}`,
     ];
     for (const header of refused) expect(reasonOf(load(fileWith(header, u8))), header).toBe('invalid-tensor-info');
     expect(reasonOf(load(fileWith(`{"w\\ud800":${t('U8', [4], 0, 4)}}`, u8)))).toBe('header-json');
