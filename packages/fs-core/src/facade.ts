@@ -111,6 +111,29 @@ function globToRegExp(pattern: string): RegExp {
   return picomatch.makeRe(out, { dot: true, nobrace: true, noextglob: true, literalBrackets: false, flags: 's' });
 }
 
+/**
+ * Runs `task` over `items`, at most `concurrency` at once. After the first failure no further item
+ * starts, and the call settles only once the tasks under way have: when it rejects, nothing more
+ * changes (Promise.all would reject at once and leave them writing or deleting).
+ */
+async function forEachBounded<T>(items: readonly T[], concurrency: number, task: (item: T) => Promise<void>): Promise<void> {
+  const limit = pLimit(concurrency);
+  let failure: { error: unknown } | undefined;
+  await Promise.all(
+    items.map((item) =>
+      limit(async () => {
+        if (failure) return;
+        try {
+          await task(item);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }),
+    ),
+  );
+  if (failure) throw failure.error;
+}
+
 /** A `concurrency` or `blockSize` option, checked up front (p-limit would throw a plain TypeError mid-way, a NaN block size fail every read). */
 function checkCount(name: 'concurrency' | 'blockSize', value: number, protocol: string): number {
   if ((Number.isSafeInteger(value) && value >= 1) || (name === 'concurrency' && value === Infinity)) return value;
@@ -631,39 +654,28 @@ export class AdaptedFileSystem implements FileSystem {
 
   private async removeFiles(files: string[], options: BulkOptions): Promise<void> {
     if (files.length === 0) return;
-    const removeEach = async (list: string[]) => {
-      const limit = pLimit(this.concurrencyFor(options));
-      await Promise.all(
-        list.map((f) =>
-          limit(async () => {
-            try {
-              await this.removeOne(f, options.signal);
-            } catch (error) {
-              if (!(error instanceof NotFoundError)) throw error; // removed concurrently: the goal is met
-            }
-          }),
-        ),
-      );
-    };
+    const removeEach = (list: string[]) =>
+      forEachBounded(list, this.concurrencyFor(options), async (f) => {
+        try {
+          await this.removeOne(f, options.signal);
+        } catch (error) {
+          if (!(error instanceof NotFoundError)) throw error; // removed concurrently: the goal is met
+        }
+      });
     if (!this.adapter.removeMany) return removeEach(files);
     const batch = 1000;
-    const limit = pLimit(Math.min(4, this.concurrencyFor(options)));
     const batches: string[][] = [];
     for (let i = 0; i < files.length; i += batch) batches.push(files.slice(i, i + batch));
-    await Promise.all(
-      batches.map((b) =>
-        limit(async () => {
-          try {
-            await this.guard(() => this.adapter.removeMany!(b, { signal: options.signal }), b[0], options.signal);
-          } catch (error) {
-            // Part of a failed batch may be gone already; retrying the whole batch could fail forever
-            // under steady faults, so finish file by file, each with its own retries.
-            if (!(error instanceof FsError) || !error.retryable) throw error;
-            await removeEach(b);
-          }
-        }),
-      ),
-    );
+    await forEachBounded(batches, Math.min(4, this.concurrencyFor(options)), async (b) => {
+      try {
+        await this.guard(() => this.adapter.removeMany!(b, { signal: options.signal }), b[0], options.signal);
+      } catch (error) {
+        // Part of a failed batch may be gone already; retrying the whole batch could fail forever
+        // under steady faults, so finish file by file, each with its own retries.
+        if (!(error instanceof FsError) || !error.retryable) throw error;
+        await removeEach(b);
+      }
+    });
   }
 
   /* ------------------------------ transfers ------------------------------ */
@@ -748,14 +760,15 @@ export class AdaptedFileSystem implements FileSystem {
       }
       if (dstFs.style === 'posix') await dstFs.mkdir(target, { signal: options.signal });
     }
-    const total = pairs.reduce((sum, pair) => sum + pair.size, 0);
+    let total = pairs.reduce((sum, pair) => sum + pair.size, 0);
     let done = 0;
-    const progress = (n: number) => {
+    // `resized`: a file opened at another size than listed; the total follows what is copied.
+    const progress = (n: number, resized = 0) => {
+      total += resized;
       done += n;
       options.onProgress?.(done, total);
     };
-    const limit = pLimit(this.concurrencyFor(options));
-    await Promise.all(pairs.map((pair) => limit(() => this.transferOne(srcFs, dstFs, pair, progress, options.signal))));
+    await forEachBounded(pairs, this.concurrencyFor(options), (pair) => this.transferOne(srcFs, dstFs, pair, progress, options.signal));
     if (pairs.length === 0) options.onProgress?.(0, 0);
   }
 
@@ -763,7 +776,7 @@ export class AdaptedFileSystem implements FileSystem {
     srcFs: AdaptedFileSystem,
     dstFs: AdaptedFileSystem,
     pair: TransferPair,
-    progress: (n: number) => void,
+    progress: (n: number, resized?: number) => void,
     signal?: AbortSignal,
   ): Promise<void> {
     if (srcFs === dstFs && this.adapter.copyFile) {
@@ -774,6 +787,8 @@ export class AdaptedFileSystem implements FileSystem {
     const reader = (await srcFs.open(pair.src, 'rb', { signal })) as BlockReadHandle;
     try {
       await using writer = await dstFs.openWriter(pair.dst, 'overwrite', signal);
+      // Every file reports at least once, an empty one with 0 bytes.
+      if (reader.size !== pair.size || reader.size === 0) progress(0, reader.size - pair.size);
       for await (const chunk of reader.stream() as unknown as AsyncIterable<Uint8Array>) {
         await writer.write(chunk);
         progress(chunk.length);

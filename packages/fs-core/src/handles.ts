@@ -73,19 +73,27 @@ export class BlockReadHandle implements ReadHandle {
     if (remaining <= 0) return new Uint8Array(0);
     const want = n === undefined || n === null || n < 0 ? remaining : Math.min(n, remaining);
     const start = this.position;
-    let out: Uint8Array;
-    if (want >= this.blockSize) {
-      out = await this.fetch(start, start + want);
-    } else {
-      if (!this.block || start < this.block.start || start + want > this.block.start + this.block.data.length) {
-        const end = Math.min(this.size, start + this.blockSize);
-        this.block = { start, data: await this.fetch(start, end) };
-      }
-      const offset = start - this.block.start;
-      out = this.block.data.subarray(offset, offset + want);
+    // The bytes are claimed at the call (the size is pinned at open): reads not awaited get
+    // consecutive bytes, in call order, and a seek made meanwhile comes after this read.
+    this.position = start + want;
+    try {
+      return await this.readAt(start, want);
+    } catch (error) {
+      if (this.position === start + want) this.position = start;
+      throw error;
     }
-    this.position += out.length;
-    return out;
+  }
+
+  private async readAt(start: number, want: number): Promise<Uint8Array> {
+    if (want >= this.blockSize) return this.fetch(start, start + want);
+    // A local reference: a read running beside this one may replace the cached block meanwhile.
+    let block = this.block;
+    if (!block || start < block.start || start + want > block.start + block.data.length) {
+      block = { start, data: await this.fetch(start, Math.min(this.size, start + this.blockSize)) };
+      this.block = block;
+    }
+    const offset = start - block.start;
+    return block.data.subarray(offset, offset + want);
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {

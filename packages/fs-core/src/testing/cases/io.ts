@@ -194,6 +194,23 @@ export function registerIoCases(h: Harness, test: CaseRegistrar): void {
     }
   });
 
+  test('reads on one handle run in call order: unawaited reads get consecutive bytes, and a seek after a read wins', async () => {
+    const path = await h.write('ordered.txt', '0123456789');
+    const handle = await h.fs.open(path, 'rb');
+    try {
+      const [a, b] = await Promise.all([handle.read(4), handle.read(4)]);
+      expect([text(a), text(b)]).toEqual(['0123', '4567']);
+      expect(handle.tell()).toBe(8);
+      const pending = handle.read(1);
+      handle.seek(2);
+      expect(text(await pending)).toBe('8');
+      expect(handle.tell()).toBe(2);
+      expect(text(await handle.read())).toBe('23456789');
+    } finally {
+      await handle.close();
+    }
+  });
+
   test('cat ranges of a missing file throw NotFoundError', async () => {
     await expectFsError(h.fs.cat(h.path('missing.bin'), { start: 0, end: 10 }), NotFoundError);
     await expectFsError(h.fs.cat(h.path('missing.bin'), { start: -2 }), NotFoundError);

@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 import { expect } from 'vitest';
@@ -45,6 +45,40 @@ export function registerTransferCases(h: Harness, test: CaseRegistrar): void {
     expectSameBytes(await h.fs.cat(remote), payload, 'after put');
     await h.fs.get(remote, join(local, 'back.bin'));
     expectSameBytes(new Uint8Array(await readFile(join(local, 'back.bin'))), payload, 'after get');
+  });
+
+  test('a put that fails stops: once it rejects, nothing more lands at the destination', async () => {
+    const local = await h.localTempDir();
+    await mkdir(join(local, 'src'));
+    const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}.bin`);
+    for (const name of names) await writeFile(join(local, 'src', name), 'x');
+    const target = h.path('failed-put');
+    let removed = false;
+    const put = h.fs.put(join(local, 'src'), target, {
+      recursive: true,
+      concurrency: 2,
+      onProgress: () => {
+        // One source file vanishes once copying is under way: the put fails on it.
+        if (!removed) void unlinkQuietly(join(local, 'src', 'f05.bin'));
+        removed = true;
+      },
+    });
+    await expectFsError(put, NotFoundError);
+    const landed = (await h.fs.find(target)).length;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await h.fs.find(target)).length, 'files written after put rejected').toBe(landed);
+    expect(landed).toBeLessThan(names.length);
+  });
+
+  test('put and get report progress for empty files too', async () => {
+    const local = await h.localTempDir();
+    await writeFile(join(local, 'empty.bin'), '');
+    const calls: Array<[number, number]> = [];
+    await h.fs.put(join(local, 'empty.bin'), h.path('empty-up.bin'), { onProgress: (done, total) => calls.push([done, total]) });
+    expectSaneProgress(calls, 0);
+    calls.length = 0;
+    await h.fs.get(h.path('empty-up.bin'), join(local, 'empty-back.bin'), { onProgress: (done, total) => calls.push([done, total]) });
+    expectSaneProgress(calls, 0);
   });
 
   test('put and get with a trailing slash on the target land inside it, by name', async () => {
@@ -288,4 +322,8 @@ export function registerTransferCases(h: Harness, test: CaseRegistrar): void {
     expect(await h.fs.exists(h.path('tree'))).toBe(false);
     expect(await h.fs.ls(h.dir)).toEqual([]);
   }, { needs: ['emptyDirectories'] });
+}
+
+function unlinkQuietly(path: string): Promise<void> {
+  return unlink(path).catch(() => undefined);
 }
