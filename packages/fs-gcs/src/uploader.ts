@@ -352,7 +352,8 @@ export interface GcsWriterOptions {
  * chunk in flight since GCS takes chunks in order. Memory: the held bytes, then about 2 × chunkSize.
  */
 export class GcsWriter implements AdapterWriter {
-  private held: Uint8Array[] = [];
+  /** Small writes copied into one buffer (the caller may reuse its own): flat time and memory per write. */
+  private held: Uint8Array | undefined;
   private heldBytes = 0;
   private parts: PartWriter | undefined;
   private readonly retry: RetryPolicy;
@@ -370,45 +371,49 @@ export class GcsWriter implements AdapterWriter {
 
   async write(chunk: Uint8Array, signal?: AbortSignal): Promise<void> {
     if (this.parts) return this.parts.write(chunk, signal);
-    if (this.heldBytes + chunk.length <= this.holdLimit) {
-      this.held.push(chunk.slice()); // the caller may reuse its buffer
-      this.heldBytes += chunk.length;
+    const needed = this.heldBytes + chunk.length;
+    if (needed <= this.holdLimit) {
+      this.reserve(needed).set(chunk, this.heldBytes);
+      this.heldBytes = needed;
       return;
     }
     const parts = new PartWriter(this.uploader, { partSize: this.options.chunkSize, concurrency: 1, retry: this.retry });
     this.parts = parts;
-    const held = this.held;
-    this.held = [];
-    this.heldBytes = 0;
-    // shift(): each held piece can be collected once PartWriter has copied it.
-    while (held.length > 0) await parts.write(held.shift()!, signal);
+    const held = this.takeHeld();
+    // PartWriter copies what it is given, so the held buffer can go once this write returns.
+    if (held.length > 0) await parts.write(held, signal);
     await parts.write(chunk, signal);
   }
 
   async commit(signal?: AbortSignal): Promise<void> {
     if (this.parts) return this.parts.commit(signal);
-    const data = concat(this.held, this.heldBytes);
-    this.held = [];
+    const data = this.takeHeld();
     await this.retry.run((s, attempt) => this.uploader.putWhole(data, s, attempt), signal);
   }
 
   async abort(): Promise<void> {
-    this.held = [];
+    this.takeHeld();
     try {
       await this.parts?.abort();
     } finally {
       await this.uploader.abort();
     }
   }
-}
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
+  /** The held buffer with room for `needed` bytes; doubling keeps the copying linear, capped at the hold limit. */
+  private reserve(needed: number): Uint8Array {
+    if (this.held && this.held.length >= needed) return this.held;
+    const capacity = Math.min(this.holdLimit, Math.max(needed, 2 * (this.held?.length ?? 0), 4 * 1024));
+    const grown = new Uint8Array(capacity);
+    if (this.held) grown.set(this.held.subarray(0, this.heldBytes));
+    this.held = grown;
+    return grown;
   }
-  return out;
+
+  private takeHeld(): Uint8Array {
+    const data = this.held?.subarray(0, this.heldBytes) ?? new Uint8Array(0);
+    this.held = undefined;
+    this.heldBytes = 0;
+    return data;
+  }
 }
