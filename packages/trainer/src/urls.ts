@@ -64,11 +64,19 @@ export function sameUrl(a: string | undefined, b: string | undefined): boolean {
   return a !== undefined && b !== undefined && normalizeUrl(a) === normalizeUrl(b);
 }
 
-/** Turns a name from `fs.ls`/`fs.find` back into a URL of the protocol the user wrote. */
+/**
+ * Turns a name from `fs.ls`/`fs.find` back into a URL spelled as the user wrote `likeUrl`: same
+ * protocol, and an account host kept (`abfs://c@acct.dfs.core.windows.net/…`, where listings name
+ * the container alone), so the URL compares equal to the ones ModelCheckpoint builds.
+ */
 export function entryToUrl(likeUrl: string, name: string): string {
   const split = splitProtocol(normalizeUrl(likeUrl));
   if (!split) return name;
-  return `${split.protocol}://${name.replace(/^\/+/, '')}`;
+  const rest = name.replace(/^\/+/, '');
+  const bucket = split.rest.split('/', 1)[0]!;
+  const at = bucket.indexOf('@');
+  if (at > 0 && rest.startsWith(`${bucket.slice(0, at)}/`)) return `${split.protocol}://${bucket}${rest.slice(at)}`;
+  return `${split.protocol}://${rest}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { urlToFs } from '@strata/fs-core';
 import { describe, expect, it } from 'vitest';
-import { dirnameUrl, hasLocalRoot, isWithin, joinUrl, normalizeUrl, sameUrl } from '../src/urls.js';
+import { dirnameUrl, entryToUrl, hasLocalRoot, isWithin, joinUrl, normalizeUrl, sameUrl } from '../src/urls.js';
 
 describe('run URLs', () => {
   it('spell a local path the way fs-core reads it: relative to the working directory, no percent-decoding', async () => {
@@ -18,6 +18,16 @@ describe('run URLs', () => {
     expect(dirnameUrl('s3://b/run/last.ckpt')).toBe('s3://b/run');
     expect(isWithin('s3://b/run', 's3://b/run/x.ckpt')).toBe(true);
     expect(isWithin('s3://b/run', 's3://b/run-2/x.ckpt')).toBe(false);
+    expect(entryToUrl('s3://b/run', 'b/run/x.ckpt')).toBe('s3://b/run/x.ckpt');
+  });
+
+  it('keep an Azure account host the user wrote when a listing names the container alone', () => {
+    const dir = 'abfs://c@acct.dfs.core.windows.net/run';
+    const listed = entryToUrl(dir, 'c/run/x.ckpt');
+    expect(listed).toBe('abfs://c@acct.dfs.core.windows.net/run/x.ckpt');
+    expect(isWithin(dir, listed)).toBe(true);
+    expect(sameUrl(listed, `${dir}/x.ckpt`)).toBe(true);
+    expect(entryToUrl(dir, 'other/run/x.ckpt')).toBe('abfs://other/run/x.ckpt');
   });
 });
 
