@@ -45,11 +45,9 @@ export interface ParseJsonOptions {
   asSafetensorsHeader?: boolean | undefined;
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /** Whether `text` holds half of a surrogate pair alone: no valid UTF-8 spells it, so Python's readers refuse it. */
 export function hasLoneSurrogate(text: string): boolean {
-  return LONE_SURROGATE.test(text);
+  return !text.isWellFormed();
 }
 
 /** The limits a refusal quotes: "N objects and arrays, M of them objects". */

@@ -51,7 +51,7 @@ export function normalizePath(raw: string, style: PathStyle, protocol: string): 
   if ((style === 'posix' ? NORMAL_POSIX : NORMAL_BUCKET).test(raw)) return raw; // the common case, without splitting
   if (raw.includes('\0')) throw new InvalidPathError({ protocol }, `Path contains a NUL byte (${protocol})`);
   // A lone surrogate has no UTF-8 form: the key would change on its way to the store.
-  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(raw)) {
+  if (!raw.isWellFormed()) {
     throw new InvalidPathError({ protocol }, `Path is not well-formed Unicode (lone surrogate) (${protocol})`);
   }
   const out: string[] = [];
