@@ -3,7 +3,7 @@ import { checkpointNamePattern } from './format.js';
 import type { ModelCheckpoint } from './model-checkpoint.js';
 import type { Trainer } from './trainer.js';
 import type { CheckpointDict } from './types.js';
-import { basenameUrl, entryToUrl, hasLocalRoot, joinUrl, normalizeUrl } from './urls.js';
+import { basenameUrl, entryToUrl, joinUrl, normalizeUrl } from './urls.js';
 
 interface Candidate {
   url: string;
@@ -107,5 +107,5 @@ export async function resolveCheckpointPath(trainer: Trainer, ckptPath: string):
     if (!best) throw new Error(`ckptPath 'best': no ModelCheckpoint state naming a best checkpoint was found in ${dirs.join(', ')}`);
     return best;
   }
-  return normalizeUrl(ckptPath, hasLocalRoot(trainer.storageOptions));
+  return normalizeUrl(ckptPath, trainer.localRoot);
 }

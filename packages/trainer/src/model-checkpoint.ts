@@ -3,7 +3,7 @@ import { dirname, relative } from 'node:path';
 import { Callback } from './callback.js';
 import { formatCheckpointName } from './format.js';
 import type { Trainer } from './trainer.js';
-import { hasLocalRoot, isLocalUrl, isWithin, joinUrl, normalizeUrl, sameUrl } from './urls.js';
+import { isLocalUrl, isWithin, joinUrl, normalizeUrl, sameUrl } from './urls.js';
 
 export interface ModelCheckpointOptions {
   /** Directory (any fs-core URL). Default `<defaultRootDir>/checkpoints`. */
@@ -129,7 +129,7 @@ export class ModelCheckpoint extends Callback {
   }
 
   override setup(trainer: Trainer): void {
-    this.dirpath = normalizeUrl(this.dirpathOption ?? joinUrl(trainer.defaultRootDir, 'checkpoints'), hasLocalRoot(trainer.storageOptions));
+    this.dirpath = normalizeUrl(this.dirpathOption ?? joinUrl(trainer.defaultRootDir, 'checkpoints'), trainer.localRoot);
   }
 
   override onTrainStart(): void {
@@ -356,7 +356,7 @@ export class ModelCheckpoint extends Callback {
     // Never let 'last' name a file that is not committed yet: a crash would leave it dangling.
     await waitUntilSaved(trainer);
     // Under a `file` root the paths are the root's, not the host's: links go through fs-core as copies.
-    if (isLocalUrl(target) && isLocalUrl(linkPath) && !hasLocalRoot(trainer.storageOptions)) {
+    if (isLocalUrl(target) && isLocalUrl(linkPath) && !trainer.localRoot) {
       const link = normalizeUrl(linkPath);
       const temp = `${link}.tmp-link-${process.pid}-${Date.now()}`;
       await symlink(relative(dirname(link), normalizeUrl(target)), temp);

@@ -119,6 +119,8 @@ export class Trainer {
   readonly callbacks: Callback[];
   readonly checkpointIO: CheckpointIO;
   readonly storageOptions: StorageOptions | undefined;
+  /** `storageOptions` confine local paths to a `file` root: relative run URLs start at its top. */
+  readonly localRoot: boolean;
   readonly loggers: Logger[];
   readonly valCheckInterval: number | undefined;
   readonly checkValEveryNEpoch: number | null;
@@ -163,7 +165,8 @@ export class Trainer {
   private readonly lossWindow: number[] = [];
 
   constructor(options: TrainerOptions = {}) {
-    this.defaultRootDir = normalizeUrl(options.defaultRootDir ?? './strata_runs', hasLocalRoot(options.storageOptions));
+    this.localRoot = hasLocalRoot(options.storageOptions);
+    this.defaultRootDir = normalizeUrl(options.defaultRootDir ?? './strata_runs', this.localRoot);
     const stepsGiven = options.maxSteps !== undefined && options.maxSteps !== -1;
     this.maxSteps = options.maxSteps ?? -1;
     this.maxEpochs = options.maxEpochs ?? (stepsGiven ? -1 : 1000);
@@ -794,6 +797,6 @@ export class Trainer {
   /** Saves a checkpoint of the current state to any fs-core URL through `checkpointIO`. */
   async saveCheckpoint(url: string, options: { weightsOnly?: boolean } = {}): Promise<void> {
     const checkpoint = await this.dumpCheckpoint(options.weightsOnly ?? false);
-    await this.checkpointIO.saveCheckpoint(checkpoint, normalizeUrl(url, hasLocalRoot(this.storageOptions)));
+    await this.checkpointIO.saveCheckpoint(checkpoint, normalizeUrl(url, this.localRoot));
   }
 }
