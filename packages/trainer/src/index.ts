@@ -11,6 +11,7 @@ export {
 export { Callback } from './callback.js';
 export { DataModule } from './datamodule.js';
 export { ModelCheckpoint, type ModelCheckpointOptions } from './model-checkpoint.js';
+export { EarlyStopping, type EarlyStoppingOptions } from './early-stopping.js';
 export { ProgressBar, type ProgressBarOptions } from './progress.js';
 export { CSVLogger, type CSVLoggerOptions, type Logger } from './loggers.js';
 export { Optimizer, SGD, Adam, type SGDOptions, type AdamOptions, type NamedParameters, type ParamGroupSpec, type Gradients } from './optim.js';

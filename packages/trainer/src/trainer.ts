@@ -8,6 +8,7 @@ import type { Loader } from './data.js';
 import type { DataModule } from './datamodule.js';
 import { CSVLogger, type Logger } from './loggers.js';
 import { MetricsCollector, type LogOptions, type LogPhase } from './metrics.js';
+import { EarlyStopping } from './early-stopping.js';
 import { ModelCheckpoint } from './model-checkpoint.js';
 import type { LRSchedulerConfig, Module, OptimizerConfig, StepResult } from './module.js';
 import { Optimizer } from './optim.js';
@@ -676,8 +677,9 @@ export class Trainer {
     this.phase = 'train';
     bump(this.epochProgress, 'processed');
     this.metrics.reduceEpoch('train');
-    // Lightning's order: plain callbacks, the module, then monitoring (checkpoint) callbacks.
-    const [monitoring, plain]: [Callback[], Callback[]] = [this.callbacks.filter((c) => c instanceof ModelCheckpoint), this.callbacks.filter((c) => !(c instanceof ModelCheckpoint))];
+    // Lightning's order: plain callbacks, the module, then monitoring callbacks (EarlyStopping, then ModelCheckpoint).
+    const isMonitoring = (c: Callback) => c instanceof ModelCheckpoint || c instanceof EarlyStopping;
+    const [monitoring, plain]: [Callback[], Callback[]] = [this.callbacks.filter(isMonitoring), this.callbacks.filter((c) => !isMonitoring(c))];
     await this.inHook('onTrainEpochEnd', async () => {
       for (const cb of plain) await cb.onTrainEpochEnd(this, module);
       await module.onTrainEpochEnd();
