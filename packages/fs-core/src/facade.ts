@@ -18,6 +18,7 @@ import { AtomicWriteHandle, BlockReadHandle, toBytes } from './handles.js';
 import {
   baseName,
   depthBelow,
+  FILE_URI_SHORT_FORM,
   hasGlobMagic,
   isNormalRelative,
   joinPath,
@@ -63,8 +64,15 @@ interface TransferPair {
   size: number;
 }
 
-const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Code point order, which is UTF-8 byte order, the order object stores list keys in (`<` compares UTF-16 units). */
+function byString(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a.charCodeAt(i) !== b.charCodeAt(i)) return a.codePointAt(i)! - b.codePointAt(i)!;
+  }
+  return a.length - b.length;
+}
+const byName = (a: { name: string }, b: { name: string }) => byString(a.name, b.name);
 
 /** ASCII punctuation: what picomatch may read as syntax, so what a literal name character is escaped as. */
 const PUNCTUATION = /[!-/:-@[-`{-~]/;
@@ -108,7 +116,17 @@ function globToRegExp(pattern: string): RegExp {
   // A class is only a class: picomatch otherwise also matches the literal text (`x[1].txt` the file
   // named so as well as `x1.txt`), and its matcher function a name equal to the raw pattern; makeRe
   // with literalBrackets off does neither. Dotall (fsspec's `(?s:...)`): `**` crosses names holding line breaks.
-  return picomatch.makeRe(out, { dot: true, nobrace: true, noextglob: true, literalBrackets: false, flags: 's' });
+  // Only the source: picomatch would compile it without the `u` flag, where a range of emoji is invalid.
+  const source = picomatch.makeRe(out, { dot: true, nobrace: true, noextglob: true, literalBrackets: false }, true) as unknown as string;
+  // Unicode mode, so `?`, `*` and classes take a whole code point (an emoji is one character, not two).
+  return new RegExp(`^(?:${unicodeModeEscapes(source)})$`, 'su');
+}
+
+/** picomatch escapes any punctuation; a `u` regex allows only syntax characters escaped, so the rest become `\u{..}`. */
+function unicodeModeEscapes(source: string): string {
+  return source.replace(/\\(.)/gsu, (escape, c: string) =>
+    /[\^$\\.*+?()[\]{}|/a-zA-Z0-9]/.test(c) ? escape : `\\u{${c.codePointAt(0)!.toString(16)}}`,
+  );
 }
 
 /**
@@ -132,6 +150,11 @@ async function forEachBounded<T>(items: readonly T[], concurrency: number, task:
     ),
   );
   if (failure) throw failure.error;
+}
+
+/** Nothing is at the path: missing, or below a file (`/file.txt/x`), as os.path.exists and fsspec's listings say. */
+function isAbsent(error: unknown): boolean {
+  return error instanceof NotFoundError || error instanceof NotADirectoryError;
 }
 
 /** A `concurrency` or `blockSize` option, checked up front (p-limit would throw a plain TypeError mid-way, a NaN block size fail every read). */
@@ -184,6 +207,9 @@ export class AdaptedFileSystem implements FileSystem {
         );
       }
       rest = split.rest;
+    } else if (this.protocol === 'file') {
+      // `file:/abs/path` is a file URI too (RFC 8089's short form), as fsspec's LocalFileSystem reads it.
+      rest = path.replace(FILE_URI_SHORT_FORM, '');
     }
     if (this.cwdRelative && !rest.startsWith('/')) rest = resolveLocal(rest);
     const normal = normalizePath(rest, this.style, this.protocol);
@@ -273,7 +299,7 @@ export class AdaptedFileSystem implements FileSystem {
     try {
       return await this.info(path, options);
     } catch (error) {
-      if (error instanceof NotFoundError || error instanceof NotADirectoryError) return undefined;
+      if (isAbsent(error)) return undefined;
       throw error;
     }
   }
@@ -342,7 +368,7 @@ export class AdaptedFileSystem implements FileSystem {
     try {
       entries = await this.listAll(p, true, signal);
     } catch (error) {
-      if (error instanceof NotFoundError || error instanceof NotADirectoryError) entries = [];
+      if (isAbsent(error)) entries = [];
       else throw error;
     }
     const files = entries.filter((e) => e.type === 'file' && e.name !== p);
@@ -376,7 +402,7 @@ export class AdaptedFileSystem implements FileSystem {
         const info = await this.infoOf(p, options.signal);
         if (info.type === 'file' || withSelf) return [info];
       } catch (error) {
-        if (!(error instanceof NotFoundError)) throw error;
+        if (!isAbsent(error)) throw error;
       }
     } else if (withSelf) {
       // Entries below prove `p` a directory.
@@ -401,6 +427,9 @@ export class AdaptedFileSystem implements FileSystem {
     const base = staticPart || this.root;
     if (base === '') throw new InvalidPathError({ path: pattern, protocol: this.protocol }, `Glob needs a literal bucket: ${pattern}`);
     const rest = segments.slice(firstMagic);
+    if (rest.some((s) => s.includes('**') && s !== '**')) {
+      throw new InvalidPathError({ path: pattern, protocol: this.protocol }, `Invalid glob: '**' can only be an entire path segment: ${pattern}`);
+    }
     const maxDepth = rest.some((s) => s.includes('**')) ? undefined : rest.length;
     const candidates = await this.findInfos(base, { maxDepth, withDirs: true, signal: options.signal });
     const matcher = globToRegExp(p);
@@ -428,8 +457,8 @@ export class AdaptedFileSystem implements FileSystem {
       try {
         entries = await this.ls(dir, options);
       } catch (error) {
-        // Nothing to walk, as in fsspec (and os.walk): a missing path, or a directory removed meanwhile.
-        if (error instanceof NotFoundError) return;
+        // Nothing to walk, as in fsspec (and os.walk): a missing path, one below a file, or a directory removed meanwhile.
+        if (isAbsent(error)) return;
         throw error;
       }
       if (entries.length === 1 && entries[0]!.type === 'file' && entries[0]!.name === dir) return;
@@ -597,6 +626,8 @@ export class AdaptedFileSystem implements FileSystem {
       await this.pipe(path, new Uint8Array(0), { mode: 'create', signal: options.signal });
     } catch (error) {
       if (!(error instanceof AlreadyExistsError)) throw error;
+      // An existing file keeps its bytes (fsspec would truncate it) and, where the store can, gets a new mtime, as POSIX touch does.
+      await this.adapter.touchExisting?.(this.normalize(path), options);
     }
   }
 

@@ -20,6 +20,9 @@ export function directoryMarker(key: string, mtime?: Date): FileInfo {
 
 const SCHEME = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/s;
 
+/** `file:/x` and `local:/x` (RFC 8089's short form of a file URI), not `file://x`. */
+export const FILE_URI_SHORT_FORM = /^(?:file|local):(?=\/(?!\/))/i;
+
 /** `s3://b/k` → { protocol: 's3', rest: 'b/k' }; a plain path → undefined. */
 export function splitProtocol(url: string): { protocol: string; rest: string } | undefined {
   const match = SCHEME.exec(url);

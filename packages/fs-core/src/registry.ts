@@ -1,6 +1,6 @@
 import { FsError, InvalidPathError, ProtocolNotAvailableError } from './errors.js';
 import { fromAdapter, type AdaptedFileSystem } from './facade.js';
-import { splitProtocol } from './paths.js';
+import { FILE_URI_SHORT_FORM, splitProtocol } from './paths.js';
 import type { FileSystem } from './types.js';
 
 export type FileSystemFactory = (options: object) => FileSystem | Promise<FileSystem>;
@@ -211,7 +211,7 @@ export async function urlToFs(url: string, storageOptions?: StorageOptions): Pro
   const split = splitProtocol(url);
   if (!split) {
     // `s3:/b/k`, `s3:b/k` or `1x://y` are typos of URLs, not local paths; `./a:b` stays local.
-    if (/^[^/]*:\/\//.test(url) || /^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(url)) {
+    if (/^[^/]*:\/\//.test(url) || (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(url) && !FILE_URI_SHORT_FORM.test(url))) {
       throw new InvalidPathError({ path: url }, `Malformed URL (expected "protocol://..."): ${url}`);
     }
     const fs = await filesystem('file', optionsFor('file', storageOptions));

@@ -246,6 +246,8 @@ export interface StorageAdapter {
   moveFile?(src: string, dst: string, options: CallOptions): Promise<void>;
   /** Stores with real directories. Object stores create a bucket for a bare bucket path, or do nothing. */
   makeDir?(path: string, options: MkdirOptions): Promise<void>;
+  /** Sets an existing file's modification time to now (stores where it can be set without a rewrite); `touch` uses it. */
+  touchExisting?(path: string, options: CallOptions): Promise<void>;
   /** Removes an empty directory (real-directory stores). */
   removeDir?(path: string, options: CallOptions): Promise<void>;
   sign?(path: string, options: SignOptions): Promise<string>;

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,6 +96,20 @@ describe('registry', () => {
     expect(path).toBe(join(process.cwd(), 'relative/x.bin'));
     expect((await urlToFs('file:///tmp/a//b')).path).toBe('/tmp/a/b');
     expect((await urlToFs('local:///tmp/a')).fs.protocol).toBe('file');
+  });
+
+  it('reads the short file URI form file:/abs/path (RFC 8089), in urlToFs and in every method, as fsspec does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-file-uri-'));
+    const { fs, path } = await urlToFs(`file:${dir}/made.txt`);
+    expect(path).toBe(`${dir}/made.txt`);
+    await fs.pipe(`file:${dir}/made.txt`, 'made');
+    expect(readFileSync(join(dir, 'made.txt'), 'utf8')).toBe('made');
+    expect((await fs.info(`FILE:${dir}/made.txt`)).name).toBe(`${dir}/made.txt`);
+    expect(await fs.find(`local:${dir}`)).toEqual([`${dir}/made.txt`]);
+    // Only the own protocol's short form: another scheme stays a typo, and file:rel is no URI.
+    await expect(urlToFs('memory:/x')).rejects.toBeInstanceOf(InvalidPathError);
+    await expect(urlToFs('file:rel/x')).rejects.toBeInstanceOf(InvalidPathError);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('with a file root, a bare path means <root>/path whether relative or absolute, and .. leaving the root is refused', async () => {

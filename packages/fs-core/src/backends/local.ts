@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Dirent, type Stats } from 'node:fs';
-import { copyFile, link, lstat, mkdir, open, readdir, readlink, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, open, readdir, readlink, realpath, rename, rmdir, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 
 import { AlreadyExistsError, ConflictError, InvalidPathError, IsADirectoryError, NotADirectoryError, NotFoundError, NotSupportedError, PermissionDeniedError, StorageError, throwIfAborted } from '../errors.js';
@@ -339,6 +339,17 @@ export class LocalAdapter implements StorageAdapter {
       throw fromErrno(error, at.path, PROTOCOL);
     });
     if (!made.isDirectory()) throw new AlreadyExistsError({ path: at.path, protocol: PROTOCOL });
+  }
+
+  async touchExisting(path: string, options: CallOptions): Promise<void> {
+    throwIfAborted(options.signal, { path, protocol: PROTOCOL });
+    const at = await this.locate(path, 'all');
+    const now = new Date();
+    try {
+      await utimes(at.real, now, now);
+    } catch (error) {
+      throw fromErrno(error, at.path, PROTOCOL);
+    }
   }
 
   async removeDir(path: string, options: CallOptions): Promise<void> {

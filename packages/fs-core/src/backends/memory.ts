@@ -290,6 +290,12 @@ export class MemoryAdapter implements StorageAdapter {
     this.store.move(from, to);
   }
 
+  async touchExisting(path: string, options: CallOptions): Promise<void> {
+    const at = normalise(path, options.signal);
+    const now = new Date();
+    this.run(at, () => this.store.volume.utimesSync(at, now, now));
+  }
+
   async makeDir(path: string, options: MkdirOptions): Promise<void> {
     const at = normalise(path, options.signal);
     const volume = this.store.volume;

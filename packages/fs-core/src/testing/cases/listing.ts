@@ -200,6 +200,39 @@ export function registerListingCases(h: Harness, test: CaseRegistrar): void {
     expect(await glob('n/?\n?/**')).toEqual(['n/a\nb', 'n/a\nb/f.txt']);
   });
 
+  test('glob: ?, * and [..] take whole characters, emoji included; listings sort by code point (UTF-8 order)', async () => {
+    await h.writeTree({ 'u/a.txt': '1', 'u/é.txt': '2', 'u/ｚ.txt': '3', 'u/😀.txt': '4', 'u/😀😀.txt': '5' });
+    const glob = async (pattern: string) => (await h.fs.glob(h.path(pattern))).map((p) => p.slice(h.dir.length + 1));
+    // U+FF5A (ｚ) sorts before U+1F600 (😀) by code point, though not by UTF-16 unit.
+    const single = ['u/a.txt', 'u/é.txt', 'u/ｚ.txt', 'u/😀.txt'];
+    expect(await glob('u/?.txt')).toEqual(single);
+    expect(await glob('u/??.txt')).toEqual(['u/😀😀.txt']);
+    expect(await glob('u/[😀].txt')).toEqual(['u/😀.txt']);
+    expect(await glob('u/[!a].txt')).toEqual(single.slice(1));
+    expect(await glob('u/[😀-😂]*')).toEqual(['u/😀.txt', 'u/😀😀.txt']);
+    expect((await h.fs.find(h.path('u'))).map((p) => p.slice(h.dir.length + 1))).toEqual([...single, 'u/😀😀.txt']);
+    expect((await h.fs.ls(h.path('u'))).map((e) => e.name.slice(h.dir.length + 1))).toEqual([...single, 'u/😀😀.txt']);
+  });
+
+  test("glob: '**' inside a segment is InvalidPathError, as fsspec raises", async () => {
+    await h.writeTree({ 'd/f.txt': 'f', 'd/sub/g.txt': 'g' });
+    for (const pattern of ['d/s**', 'd/**.txt', 'd/***']) await expectFsError(h.fs.glob(h.path(pattern)), InvalidPathError);
+  });
+
+  test('find, glob, walk and du below a file find nothing, as exists says (fsspec: [] and 0)', async () => {
+    await h.write('t/a.txt', 'a');
+    const below = h.path('t/a.txt/x');
+    expect(await h.fs.exists(below)).toBe(false);
+    expect(await h.fs.find(below)).toEqual([]);
+    expect(await h.fs.find(below, { withDirs: true })).toEqual([]);
+    expect(await h.fs.glob(h.path('t/a.txt/*'))).toEqual([]);
+    expect(await h.fs.glob(h.path('t/a.txt/x/*/'))).toEqual([]);
+    expect(await h.fs.du(below)).toBe(0);
+    const walked: WalkEntry[] = [];
+    for await (const entry of h.fs.walk(below)) walked.push(entry);
+    expect(walked).toEqual([]);
+  });
+
   test('walk of a missing path yields nothing, as in fsspec', async () => {
     await h.write('present.txt', 'x');
     const walked: WalkEntry[] = [];
