@@ -1,4 +1,4 @@
-import { NotFoundError } from '@strata/fs-core';
+import { AbortError, NotFoundError } from '@strata/fs-core';
 
 import { loadCheckpoint, type LoadOptions } from './load.js';
 import { encodeCheckpoint, writeCheckpoint, type SaveOptions } from './save.js';
@@ -114,7 +114,9 @@ export interface AsyncCheckpointIOOptions {
  * Saves in the background. `saveCheckpoint` snapshots the checkpoint (copying tensor bytes) on the
  * calling thread, synchronously at the call, and returns once the save is queued (after waiting
  * while `maxPendingSaves` are pending); the write happens afterwards through the wrapped CheckpointIO. Saves
- * to the same URL run one after another, never at once. `removeCheckpoint` is queued too: it runs
+ * to the same URL run one after another, never at once; saves to different URLs upload at once but
+ * commit in the order they were made, and never after an earlier one failed (so a `last.ckpt` can
+ * never be on storage ahead of the top-k file its state names as best). `removeCheckpoint` is queued too: it runs
  * once every save queued before it has committed, so the checkpoint a newer one replaces is never
  * deleted before its successor is on storage (nor at all if that save failed). A failed background
  * save or removal is thrown by the next call (or by `flush`/`teardown`); loads of a URL wait for
@@ -127,6 +129,8 @@ export class AsyncCheckpointIO implements CheckpointIO {
   private readonly running = new Set<Promise<boolean>>();
   private readonly removals = new Set<Promise<boolean>>();
   private errors: unknown[] = [];
+  /** Settles once the save started last has committed (`{}`) or failed (`{ error }`). */
+  private lastSave: Promise<{ error?: unknown }> = Promise.resolve({});
   private admission: Promise<void> = Promise.resolve();
   private readonly maxPendingSaves: number;
   private largestSnapshot = 0;
@@ -165,7 +169,22 @@ export class AsyncCheckpointIO implements CheckpointIO {
   }
 
   private start(snapshot: object, url: string, options: SaveOptions | undefined, buffers: Uint8Array[]): void {
-    const task = this.queue(url, this.running, () => this.inner.saveCheckpoint(snapshot, url, options), () => this.pool.give(buffers));
+    const earlier = this.lastSave;
+    const beforeCommit = async () => {
+      const { error } = await earlier;
+      if (error !== undefined) {
+        throw new AbortError({ cause: error }, `Checkpoint ${url} was not committed: a save made before it failed, and this one must not land in its place`);
+      }
+      await options?.beforeCommit?.();
+    };
+    let failure: { error?: unknown } = {};
+    const save = () =>
+      this.inner.saveCheckpoint(snapshot, url, { ...options, beforeCommit }).catch((error: unknown) => {
+        failure = { error };
+        throw error;
+      });
+    const task = this.queue(url, this.running, save, () => this.pool.give(buffers));
+    this.lastSave = task.then(() => failure);
     this.running.add(task);
   }
 
@@ -242,6 +261,8 @@ export class AsyncCheckpointIO implements CheckpointIO {
     if (this.errors.length === 0) return;
     const errors = this.errors;
     this.errors = [];
+    // The caller hears of the failure now: saves made after this start a new commit order.
+    this.lastSave = Promise.resolve({});
     if (errors.length === 1) throw errors[0];
     throw new AggregateError(errors, `${errors.length} background checkpoint saves failed`);
   }

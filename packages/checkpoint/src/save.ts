@@ -18,6 +18,11 @@ export interface SaveOptions extends StorageCallOptions {
   mode?: WriteMode | undefined;
   /** Called after each write with bytes written so far and the file's total size. */
   onProgress?: ((bytesDone: number, bytesTotal: number) => void) | undefined;
+  /**
+   * Awaited once every byte is written, just before the commit; a rejection aborts the save and
+   * leaves the previous file. AsyncCheckpointIO uses it to commit saves in the order they were made.
+   */
+  beforeCommit?: (() => Promise<void>) | undefined;
 }
 
 /** Bytes hashed (and, while hashing, written) per step; a multiple of every element size. */
@@ -245,6 +250,7 @@ async function writeAtomically(fs: FileSystem, path: string, options: SaveOption
   const handle = await fs.open(path, options.mode === 'create' ? 'xb' : 'wb', { signal: options.signal });
   try {
     await fill(handle);
+    await options.beforeCommit?.();
     await handle.commit();
   } catch (error) {
     await handle.abort().catch(() => undefined);

@@ -28,6 +28,8 @@ export interface ReadStats {
   maxConcurrentWrites: Map<string, number>;
   /** Write handles open at once on any path, at most. */
   maxConcurrentWritesOverall: number;
+  /** Paths of the write handles that committed, in commit order. */
+  commits: string[];
 }
 
 /**
@@ -35,7 +37,7 @@ export interface ReadStats {
  * write handles were open on one path at the same time.
  */
 export function instrumentedFs(inner: FileSystem): { fs: FileSystem; stats: ReadStats } {
-  const stats: ReadStats = { bytesRead: 0, ranges: [], calls: { cat: 0, catRanges: 0, openRead: 0 }, maxConcurrentWrites: new Map(), maxConcurrentWritesOverall: 0 };
+  const stats: ReadStats = { bytesRead: 0, ranges: [], calls: { cat: 0, catRanges: 0, openRead: 0 }, maxConcurrentWrites: new Map(), maxConcurrentWritesOverall: 0, commits: [] };
   let openOverall = 0;
   const openWrites = new Map<string, number>();
   const fs = new Proxy(inner, {
@@ -84,6 +86,7 @@ export function instrumentedFs(inner: FileSystem): { fs: FileSystem; stats: Read
                 return async () => {
                   try {
                     await h[p].call(h);
+                    if (p === 'commit') stats.commits.push(path);
                   } finally {
                     close();
                   }

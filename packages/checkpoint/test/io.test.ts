@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { AsyncCheckpointIO, FsCheckpointIO, UnstorableValueError, snapshotCheckpoint, tensor, type CheckpointIO, type Tensor } from '../src/index.js';
 import { instrumentedFs, privateMemoryFs } from './helpers.js';
 
-/** Delays every write of every write handle, so saves overlap in time. */
-function slowWrites(inner: FileSystem, delayMs: number): FileSystem {
+/** Delays every write of the write handles of `slow` paths (all by default), so saves overlap in time. */
+function slowWrites(inner: FileSystem, delayMs: number, slow: (path: string) => boolean = () => true): FileSystem {
   return new Proxy(inner, {
     get(target, prop) {
       if (prop !== 'open') {
@@ -14,7 +14,7 @@ function slowWrites(inner: FileSystem, delayMs: number): FileSystem {
       }
       return async (path: string, mode: 'rb' | 'wb' | 'xb', options?: object) => {
         const handle = await target.open(path, mode as 'wb', options);
-        if (mode === 'rb') return handle;
+        if (mode === 'rb' || !slow(path)) return handle;
         return new Proxy(handle, {
           get(h, p) {
             if (p === 'write') {
@@ -146,6 +146,35 @@ describe('AsyncCheckpointIO', () => {
     }
     await io.teardown();
     for (let i = 0; i < 5; i++) expect(await fs.exists(`/b${i}.safetensors`)).toBe(true);
+  });
+
+  it('commits saves to different URLs in the order they were made, however the uploads finish', async () => {
+    const fs = await privateMemoryFs();
+    const { fs: watched, stats } = instrumentedFs(slowWrites(fs, 30, (path) => path.includes('top-k')));
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: watched }), { maxPendingSaves: 4 });
+    // As ModelCheckpoint does: the top-k file, then last.ckpt whose state names it as best.
+    await io.saveCheckpoint({ w: tensor('U8', [4 << 20]) }, '/run/top-k.safetensors');
+    await io.saveCheckpoint({ best: '/run/top-k.safetensors' }, '/run/last.safetensors');
+    await io.flush();
+    expect(stats.commits).toEqual(['/run/top-k.safetensors', '/run/last.safetensors']);
+  });
+
+  it('never commits a save made after one that failed: the previous file stays, and both failures are reported', async () => {
+    const fs = await privateMemoryFs();
+    await fs.pipe('/run/last.safetensors', 'previous');
+    const io = new AsyncCheckpointIO(new FsCheckpointIO({ fs: failingWrites(slowWrites(fs, 30, (path) => path.includes('bad')), 'bad') }));
+    await io.saveCheckpoint({ a: 1 }, '/run/bad.safetensors');
+    await io.saveCheckpoint({ a: 2 }, '/run/last.safetensors');
+    const error = await io.flush().catch((e: unknown) => e);
+    expect((error as AggregateError).errors.map((e: Error) => e.message)).toEqual([
+      expect.stringMatching(/injected failure/),
+      expect.stringMatching(/last\.safetensors was not committed: a save made before it failed/),
+    ]);
+    expect(new TextDecoder().decode(await fs.cat('/run/last.safetensors'))).toBe('previous');
+    // The caller has heard of it: later saves commit again.
+    await io.saveCheckpoint({ a: 3 }, '/run/last.safetensors');
+    await io.flush();
+    expect(((await io.loadCheckpoint('/run/last.safetensors')) as { a: number }).a).toBe(3);
   });
 
   it('surfaces a background failure on the next call, once', async () => {
