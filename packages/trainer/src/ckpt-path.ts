@@ -86,7 +86,8 @@ export async function resolveCheckpointPath(trainer: Trainer, ckptPath: string):
       const isLast = checkpointNamePattern(cb?.checkpointNameLast ?? 'last', cb?.autoInsertMetricName ?? true);
       candidates.push(...(await listCheckpoints(trainer, dir, (name) => isLast.test(name))));
     }
-    const found = candidates.length === 1 ? candidates[0]!.url : (await newest(trainer, candidates))?.url;
+    // Read even a single candidate's header: a dangling link or an unreadable file is skipped (Lightning drops ones that do not exist).
+    const found = (await newest(trainer, candidates))?.url;
     if (!found) {
       trainer.warn(`ckptPath 'last' is set, but there is no last checkpoint in ${dirs.join(', ')}; training starts from scratch. Hint: ModelCheckpoint({ saveLast: true })`);
       return undefined;

@@ -17,7 +17,7 @@ export interface LogOptions {
 
 export type LogPhase = 'train' | 'validate';
 
-interface Accumulator {
+export interface Accumulator {
   sum: number;
   weight: number;
   max: number;
@@ -28,6 +28,14 @@ interface Accumulator {
   forked: boolean;
 }
 
+/** What a checkpoint keeps of the metrics, so a resumed run reduces epochs and ranks checkpoints as a straight one. */
+export interface MetricsState {
+  callback_metrics: Record<string, number>;
+  progress_bar_metrics: Record<string, number>;
+  logged_metrics: Record<string, number>;
+  epoch_accumulators: Record<LogPhase, Record<string, Accumulator>>;
+}
+
 /**
  * What `Module.log` feeds. Step values land in `callbackMetrics` at once; epoch values are
  * reduced at the end of the training epoch or validation run, as Lightning's ResultCollection does.
@@ -36,7 +44,7 @@ export class MetricsCollector {
   readonly callbackMetrics: Record<string, number> = {};
   readonly progressBarMetrics: Record<string, number> = {};
   readonly loggedMetrics: Record<string, number> = {};
-  private readonly epochAccumulators: Record<LogPhase, Map<string, Accumulator>> = { train: new Map(), validate: new Map() };
+  private epochAccumulators: Record<LogPhase, Map<string, Accumulator>> = { train: new Map(), validate: new Map() };
   private readonly pendingForLogger: Record<LogPhase, Record<string, number>> = { train: {}, validate: {} };
 
   log(phase: LogPhase, name: string, value: number, options: LogOptions = {}): void {
@@ -107,5 +115,24 @@ export class MetricsCollector {
 
   resetPhase(phase: LogPhase): void {
     this.epochAccumulators[phase].clear();
+  }
+
+  stateDict(): MetricsState {
+    const accumulators = (phase: LogPhase) => Object.fromEntries([...this.epochAccumulators[phase]].map(([name, acc]) => [name, { ...acc }]));
+    return {
+      callback_metrics: { ...this.callbackMetrics },
+      progress_bar_metrics: { ...this.progressBarMetrics },
+      logged_metrics: { ...this.loggedMetrics },
+      epoch_accumulators: { train: accumulators('train'), validate: accumulators('validate') },
+    };
+  }
+
+  loadStateDict(state: MetricsState): void {
+    Object.assign(this.callbackMetrics, state.callback_metrics);
+    Object.assign(this.progressBarMetrics, state.progress_bar_metrics);
+    Object.assign(this.loggedMetrics, state.logged_metrics);
+    for (const phase of ['train', 'validate'] as const) {
+      this.epochAccumulators[phase] = new Map(Object.entries(state.epoch_accumulators[phase]).map(([name, acc]) => [name, { ...acc }]));
+    }
   }
 }

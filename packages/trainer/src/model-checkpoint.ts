@@ -73,6 +73,8 @@ export class ModelCheckpoint extends Callback {
   private lastGlobalStepSaved = 0;
   private lastTimeChecked: number | undefined;
   private lastCheckpointSaved = '';
+  /** Files top-k let go in this save, deleted once 'last' is written (removeEvicted). */
+  private readonly evicted: Array<{ path: string; replacedBy: string }> = [];
   /** Saved in this session but possibly not yet visible (async IO); counts as existing for versioning. */
   private readonly pendingPaths = new Set<string>();
   /** A warning from loadStateDict, emitted once the trainer is running. */
@@ -225,12 +227,24 @@ export class ModelCheckpoint extends Callback {
     const candidates = this.monitorCandidates(trainer);
     if (this.everyNEpochs >= 1 && (trainer.currentEpoch + 1) % this.everyNEpochs === 0) await this.saveTopKCheckpoint(trainer, candidates);
     await this.saveLastCheckpoint(trainer, candidates);
+    await this.removeEvicted(trainer);
   }
 
   private async saveTopKAndLast(trainer: Trainer): Promise<void> {
     const candidates = this.monitorCandidates(trainer);
     await this.saveTopKCheckpoint(trainer, candidates);
     await this.saveLastCheckpoint(trainer, candidates);
+    await this.removeEvicted(trainer);
+  }
+
+  /**
+   * Deletes the files top-k let go, once 'last' is written: a `saveLast: 'link'` symlink may point at
+   * one until it is re-pointed, and a crash in between must not leave it dangling.
+   */
+  private async removeEvicted(trainer: Trainer): Promise<void> {
+    for (const { path, replacedBy } of this.evicted.splice(0)) {
+      if (this.shouldRemove(trainer, path, replacedBy)) await this.removeCheckpoint(trainer, path);
+    }
   }
 
   private monitorCandidates(trainer: Trainer): Record<string, number> {
@@ -292,7 +306,7 @@ export class ModelCheckpoint extends Callback {
       console.log(`Epoch ${trainer.currentEpoch}, global step ${trainer.globalStep}: '${this.monitor}' reached ${current} (best ${this.bestModelScore}), saving ${filepath} as top ${k}`);
     }
     await this.saveCheckpoint(trainer, filepath);
-    if (deletePath && this.shouldRemove(trainer, deletePath, filepath)) await this.removeCheckpoint(trainer, deletePath);
+    if (deletePath) this.evicted.push({ path: deletePath, replacedBy: filepath });
   }
 
   private async saveNoneMonitorCheckpoint(trainer: Trainer, candidates: Record<string, number>): Promise<void> {
@@ -301,7 +315,7 @@ export class ModelCheckpoint extends Callback {
     const previous = this.bestModelPath;
     this.bestModelPath = filepath;
     await this.saveCheckpoint(trainer, filepath);
-    if (this.saveTopK === 1 && previous && this.shouldRemove(trainer, previous, filepath)) await this.removeCheckpoint(trainer, previous);
+    if (this.saveTopK === 1 && previous) this.evicted.push({ path: previous, replacedBy: filepath });
   }
 
   private async saveLastCheckpoint(trainer: Trainer, candidates: Record<string, number>): Promise<void> {

@@ -423,9 +423,11 @@ export class Trainer {
       this.epochProgress = structuredClone(fit.epoch_progress);
       this.batchProgress = structuredClone(fit.epoch_loop.batch_progress);
       this.lastValidationStep = fit.epoch_loop.last_validation_step ?? -1;
+      if (fit.epoch_loop.results) this.metrics.loadStateDict(fit.epoch_loop.results);
       const { processed, completed } = this.epochProgress.current;
       // Saved from onTrainEpochEnd: the epoch's batches, validation and schedulers are done.
       if (processed > completed) {
+        this.metrics.resetPhase('train');
         this.epochProgress.current.completed = processed;
         this.epochProgress.total.completed = this.epochProgress.total.processed;
         this.batchProgress.current = emptyCounters();
@@ -745,6 +747,7 @@ export class Trainer {
         epoch_loop: {
           batch_progress: { ...structuredClone(this.batchProgress), is_last_batch: this.isLastBatch },
           last_validation_step: this.lastValidationStep,
+          results: this.metrics.stateDict(),
         },
         seed: this.seed,
       },

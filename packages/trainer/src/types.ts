@@ -1,3 +1,4 @@
+import type { MetricsState } from './metrics.js';
 import type { Tensor } from '@strata/checkpoint';
 
 /** Per-batch progress, as Lightning's `_BatchProgress` keeps it. */
@@ -21,6 +22,8 @@ export interface LoopsState {
       batch_progress: Progress & { is_last_batch: boolean };
       /** Global step at which validation last completed (-1: never); avoids running it twice. */
       last_validation_step: number;
+      /** The metrics so far (absent in checkpoints of Strata before 0.1): epoch means and callbackMetrics resume with them. */
+      results?: MetricsState;
     };
     /** The data-order seed in force when the checkpoint was written. */
     seed: number;

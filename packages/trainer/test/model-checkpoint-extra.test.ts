@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, readlink, utimes } from 'node:fs/promises';
+import { lstat, readlink, rm, utimes } from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AsyncCheckpointIO, FsCheckpointIO, loadCheckpoint } from '@strata/checkpoint';
 import { filesystem, type FileSystem, type WriteHandle } from '@strata/fs-core';
@@ -153,6 +153,38 @@ describe('ModelCheckpoint on local disk', () => {
       await resumed.fit(new ScriptedModule([3, 2, 5, 1]), { datamodule: tinyData(), ckptPath: 'last' });
       expect(resumed.ckptPath).toBe(last);
       expect(await readlink(last)).toBe('epoch=3-step=8.ckpt');
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe("saveLast 'link' and top-k eviction on local disk", () => {
+  it("re-points last.ckpt before deleting the file it named, so a crash in between leaves no dangling link; 'last' skips one", async () => {
+    const { root, cleanup } = await freshRoot('file');
+    try {
+      const last = `${root}/checkpoints/last.ckpt`;
+      const danglingAfterRemoval: string[] = [];
+      // What a crash right after each removal would leave: does last.ckpt still resolve?
+      class Watching extends FsCheckpointIO {
+        override async removeCheckpoint(url: string): Promise<void> {
+          await super.removeCheckpoint(url);
+          if (!existsSync(last)) danglingAfterRemoval.push(url);
+        }
+      }
+      const cb = new ModelCheckpoint({ saveTopK: 1, monitor: 'score', saveLast: 'link' });
+      const trainer = new Trainer(quietOptions(root, { maxEpochs: 3, checkpointIO: new Watching(), callbacks: [cb] }));
+      await trainer.fit(new ScriptedModule([3, 2, 1]), { datamodule: tinyData() });
+      expect(danglingAfterRemoval).toEqual([]);
+      expect(await readlink(last)).toBe('epoch=2-step=6.ckpt');
+
+      // A dangling last.ckpt (left by an older Strata) is skipped with a warning, not a crash.
+      await rm(`${root}/checkpoints/epoch=2-step=6.ckpt`);
+      const warnings: string[] = [];
+      const resumed = new Trainer({ ...quietOptions(root, { maxEpochs: 3, callbacks: [new ModelCheckpoint({ saveTopK: 1, monitor: 'score', saveLast: 'link' })] }), onWarning: (m) => warnings.push(m) });
+      await resumed.fit(new ScriptedModule([3, 2, 1]), { datamodule: tinyData(), ckptPath: 'last' });
+      expect(resumed.ckptPath).toBeUndefined();
+      expect(warnings.some((w) => w.includes(`Skipping ${last}`))).toBe(true);
     } finally {
       await cleanup();
     }
