@@ -368,8 +368,10 @@ export class AdaptedFileSystem implements FileSystem {
     try {
       entries = await this.listAll(p, true, signal);
     } catch (error) {
-      if (isAbsent(error)) entries = [];
-      else throw error;
+      // An object store's listing fails NotFound only for a missing bucket (a missing prefix lists
+      // nothing): that is an error, as in ls. A missing path on a disk finds nothing, as in fsspec.
+      if (!isAbsent(error) || (this.style === 'bucket' && error instanceof NotFoundError)) throw error;
+      entries = [];
     }
     const files = entries.filter((e) => e.type === 'file' && e.name !== p);
     if (!withDirs) return files;
@@ -382,6 +384,12 @@ export class AdaptedFileSystem implements FileSystem {
       }
     }
     return [...files, ...dirs.values()];
+  }
+
+  /** Object stores: throws NotFoundError when the bucket of `p` is missing (one listing of its root). */
+  private async assertBucket(p: string, signal?: AbortSignal): Promise<void> {
+    if (this.style !== 'bucket' || p === this.root) return;
+    await this.hasChildren(p.split('/', 1)[0]!, signal);
   }
 
   async find(path: string, options: FindOptions = {}): Promise<string[]> {
@@ -422,7 +430,11 @@ export class AdaptedFileSystem implements FileSystem {
     const p = this.normalize(pattern);
     const segments = p.split('/');
     const firstMagic = segments.findIndex(hasGlobMagic);
-    if (firstMagic === -1) return (await this.exists(p, options)) ? [p] : [];
+    if (firstMagic === -1) {
+      if (await this.exists(p, options)) return [p];
+      await this.assertBucket(p, options.signal);
+      return [];
+    }
     const staticPart = segments.slice(0, firstMagic).join('/');
     const base = staticPart || this.root;
     if (base === '') throw new InvalidPathError({ path: pattern, protocol: this.protocol }, `Glob needs a literal bucket: ${pattern}`);
@@ -458,8 +470,10 @@ export class AdaptedFileSystem implements FileSystem {
         entries = await this.ls(dir, options);
       } catch (error) {
         // Nothing to walk, as in fsspec (and os.walk): a missing path, one below a file, or a directory removed meanwhile.
-        if (isAbsent(error)) return;
-        throw error;
+        if (!isAbsent(error)) throw error;
+        // ls cannot say whether its bucket or only the prefix is missing: a missing bucket is an error.
+        if (dir === p) await this.assertBucket(p, options.signal);
+        return;
       }
       if (entries.length === 1 && entries[0]!.type === 'file' && entries[0]!.name === dir) return;
       const subdirs = entries.filter((e) => e.type === 'directory');
@@ -755,10 +769,10 @@ export class AdaptedFileSystem implements FileSystem {
   }
 
   /** Where a copy of `info` lands: cp-like, so an existing directory or a trailing slash receives it by name. */
-  private async resolveTarget(dstFs: AdaptedFileSystem, info: FileInfo, s: string, srcTrailingSlash: boolean, dst: string): Promise<string> {
+  private async resolveTarget(dstFs: AdaptedFileSystem, info: FileInfo, s: string, srcTrailingSlash: boolean, dst: string, signal?: AbortSignal): Promise<string> {
     const d = dstFs.normalize(dst);
     if (info.type === 'directory' && srcTrailingSlash) return d;
-    const intoDir = dst.endsWith('/') || (await dstFs.isDir(d));
+    const intoDir = dst.endsWith('/') || (await dstFs.isDir(d, { signal }));
     return intoDir ? joinPath(d, baseName(s)) : d;
   }
 
@@ -775,7 +789,7 @@ export class AdaptedFileSystem implements FileSystem {
     if (info.type === 'directory' && !options.recursive) {
       throw new IsADirectoryError({ path: s, protocol: srcFs.protocol }, `${srcFs.protocol}://${s} is a directory; pass { recursive: true } to ${verb} it`);
     }
-    return { s, info, target: await this.resolveTarget(dstFs, info, s, src.endsWith('/'), dst) };
+    return { s, info, target: await this.resolveTarget(dstFs, info, s, src.endsWith('/'), dst, options.signal) };
   }
 
   /** Copies `s` (described by `info`) to `target`, both resolved already. */

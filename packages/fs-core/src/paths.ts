@@ -51,6 +51,7 @@ export function isNormalPosixPath(path: string): boolean {
  */
 export function normalizePath(raw: string, style: PathStyle, protocol: string): string {
   if (typeof raw !== 'string') throw new InvalidPathError({ protocol }, `Path must be a string, got ${typeof raw}`);
+  if (style === 'bucket') checkBucketSegment(raw, protocol);
   if ((style === 'posix' ? NORMAL_POSIX : NORMAL_BUCKET).test(raw)) return raw; // the common case, without splitting
   if (raw.includes('\0')) throw new InvalidPathError({ protocol }, `Path contains a NUL byte (${protocol})`);
   // A lone surrogate has no UTF-8 form: the key would change on its way to the store.
@@ -62,7 +63,9 @@ export function normalizePath(raw: string, style: PathStyle, protocol: string): 
     if (segment === '' || segment === '.') continue;
     if (segment === '..') {
       if (out.length === 0 || (style === 'bucket' && out.length === 1)) {
-        throw new InvalidPathError({ path: raw, protocol }, `Path escapes its ${style === 'bucket' ? 'bucket' : 'root'}: ${raw}`);
+        // `../user:pw@b/k`: credentials past the `..` stay out of the error too.
+        const shown = style === 'bucket' ? raw.replace(/(^|\/)[^/]*:[^/]*@/g, '$1***@') : raw;
+        throw new InvalidPathError({ path: shown, protocol }, `Path escapes its ${style === 'bucket' ? 'bucket' : 'root'}: ${shown}`);
       }
       out.pop();
       continue;
@@ -70,6 +73,33 @@ export function normalizePath(raw: string, style: PathStyle, protocol: string): 
     out.push(segment);
   }
   return style === 'posix' ? `/${out.join('/')}` : out.join('/');
+}
+
+/** The first segment that is neither empty nor `.`. */
+const BUCKET_SEGMENT = /^(?:\.?\/)*([^/]*)/;
+
+/**
+ * Refuses a bucket segment holding a ':', which no
+ * S3, GCS or Azure bucket name can: `user:password@bucket` (URL credentials, e.g. Hadoop's
+ * `s3a://KEY:SECRET@bucket`) or `bucket:9000` (a host:port). Credentials never reach the error:
+ * everything up to the last '@' is written `***`. Azure's `container@account.dfs...` has no ':'.
+ */
+export function checkBucketSegment(path: string, protocol: string): void {
+  if (!path.includes(':')) return; // on every call: the common case without a regex
+  const bucket = BUCKET_SEGMENT.exec(path)![1]!;
+  if (!bucket.includes(':')) return;
+  const at = bucket.lastIndexOf('@');
+  if (at !== -1) {
+    const shown = path.replace(bucket.slice(0, at), '***');
+    throw new InvalidPathError(
+      { path: shown, protocol },
+      `Credentials in a URL are not accepted (pass them in the storage options instead): ${protocol}://${shown}`,
+    );
+  }
+  throw new InvalidPathError(
+    { path, protocol },
+    `Invalid bucket name "${bucket}": a bucket name cannot contain ':' (an endpoint's host:port goes in the storage options): ${protocol}://${path}`,
+  );
 }
 
 export function parentOf(path: string, style: PathStyle): string {

@@ -1,6 +1,6 @@
 import { FsError, InvalidPathError, ProtocolNotAvailableError } from './errors.js';
 import { fromAdapter, type AdaptedFileSystem } from './facade.js';
-import { FILE_URI_SHORT_FORM, splitProtocol } from './paths.js';
+import { checkBucketSegment, FILE_URI_SHORT_FORM, splitProtocol } from './paths.js';
 import type { FileSystem } from './types.js';
 
 export type FileSystemFactory = (options: object) => FileSystem | Promise<FileSystem>;
@@ -221,6 +221,8 @@ export async function urlToFs(url: string, storageOptions?: StorageOptions): Pro
   const protocol = canonical(split.protocol);
   const options = optionsFor(protocol, storageOptions);
   if (!registered.has(protocol) && !builtins[protocol]) {
+    // Every known backend is an object store: URL credentials are refused before a backend parses (and quotes) them.
+    if (Object.hasOwn(knownImplementations, protocol)) checkBucketSegment(split.rest, protocol);
     const parsed = (await backendModule(protocol)).parseUrl?.(url);
     if (parsed) {
       const fs = await filesystem(protocol, { ...parsed.options, ...options });

@@ -28,6 +28,27 @@ describe('normalizePath', () => {
     for (const p of ['b/..', '..', 'b/k\0']) expect(() => bucket(p)).toThrow(InvalidPathError);
   });
 
+  it("refuses a bucket holding ':' (URL credentials, a port) and never quotes the credentials", () => {
+    for (const p of ['user:hunter2@b/k', 'KEY:hunter2@b', '/./a:hunter2@b/k', 'u:hunter2@x@b/k', 'u:hunter2@b:9000/k', '../u:hunter2@b/k']) {
+      let error: unknown;
+      try {
+        bucket(p);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, p).toBeInstanceOf(InvalidPathError);
+      const { message, path } = error as InvalidPathError;
+      expect(`${message} ${path}`, p).not.toContain('hunter2');
+      expect(`${message} ${path}`, p).toContain('***@');
+    }
+    expect(() => bucket('b:9000/k')).toThrow(/cannot contain ':'.*s3:\/\/b:9000\/k/);
+    expect(() => bucket('b:/k')).toThrow(InvalidPathError);
+    // Below the bucket ':' and '@' are ordinary key characters; posix paths take them anywhere.
+    expect(bucket('b/u:p@h/k:1')).toBe('b/u:p@h/k:1');
+    expect(bucket('c@acct.dfs.core.windows.net/k')).toBe('c@acct.dfs.core.windows.net/k');
+    expect(posix('/u:p@h/k:1')).toBe('/u:p@h/k:1');
+  });
+
   it('isNormalPosixPath holds only for paths that normalise to themselves', () => {
     const samples = ['/a/b', '/a/', '/a//b', 'a/b', '/./a', '/a/.', '/a/..', '/..a', '/', '', '/a\0', '/\uD800', '/😀'];
     for (const p of samples) {

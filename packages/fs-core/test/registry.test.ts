@@ -188,6 +188,32 @@ describe('registry', () => {
   });
 });
 
+describe('credentials in object-store URLs', () => {
+  const SECRET = 'hunter2SuperSecretPw';
+
+  it.each(['s3', 's3a', 'gs', 'gcs', 'az', 'abfs'])(
+    '%s://user:password@bucket and bucket:port are InvalidPathError, the password in neither message nor path',
+    async (protocol) => {
+      for (const url of [`${protocol}://user:${SECRET}@bucket/key`, `${protocol}://AKIAEXAMPLE:${SECRET}@bucket`]) {
+        const error = await urlToFs(url).catch((e: unknown) => e);
+        expect(error, url).toBeInstanceOf(InvalidPathError);
+        const { message, path } = error as InvalidPathError;
+        expect(JSON.stringify({ message, path, error })).not.toContain(SECRET);
+        expect(path).toMatch(/^\*\*\*@bucket/);
+        expect(message).toContain(`${protocol}://***@bucket`);
+      }
+      await expect(urlToFs(`${protocol}://bucket:9000/key`)).rejects.toBeInstanceOf(InvalidPathError);
+    },
+  );
+
+  it('leaves memory paths alone: ":" and "@" are ordinary there', async () => {
+    const { fs, path } = await urlToFs(`memory://user:${SECRET}@bucket:9000/key`);
+    expect(path).toBe(`/user:${SECRET}@bucket:9000/key`);
+    await fs.pipe(path, 'x');
+    expect(await fs.exists(path)).toBe(true);
+  });
+});
+
 describe('lazy loading', () => {
   it('does not load any vendor SDK when only fs-core is imported and used', () => {
     // A resolve hook records every module the process asks for.

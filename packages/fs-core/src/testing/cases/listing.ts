@@ -241,6 +241,29 @@ export function registerListingCases(h: Harness, test: CaseRegistrar): void {
     expect(walked).toEqual([]);
   });
 
+  test('find, glob, du and walk of a missing bucket throw NotFoundError, as ls does; a missing prefix finds nothing', async () => {
+    await h.write('present.txt', 'x');
+    const bucket = `strata-missing-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+    const walk = async (path: string) => {
+      const walked: WalkEntry[] = [];
+      for await (const entry of h.fs.walk(path)) walked.push(entry);
+      return walked;
+    };
+    for (const path of [bucket, `${bucket}/dir`]) {
+      await expectFsError(h.fs.ls(path), NotFoundError, `ls ${path}`);
+      await expectFsError(h.fs.find(path), NotFoundError, `find ${path}`);
+      await expectFsError(h.fs.find(path, { withDirs: true }), NotFoundError, `find withDirs ${path}`);
+      await expectFsError(h.fs.glob(`${path}/*`), NotFoundError, `glob ${path}/*`);
+      await expectFsError(h.fs.glob(`${path}/**`), NotFoundError, `glob ${path}/**`);
+      await expectFsError(h.fs.glob(`${path}/file.txt`), NotFoundError, `glob ${path}/file.txt`);
+      await expectFsError(h.fs.du(path), NotFoundError, `du ${path}`);
+      await expectFsError(walk(path), NotFoundError, `walk ${path}`);
+    }
+    // In a bucket that exists, a missing prefix is nothing, as in fsspec.
+    const missing = h.path('missing');
+    expect([await h.fs.find(missing), await h.fs.glob(`${missing}/*`), await h.fs.glob(missing), await h.fs.du(missing), await walk(missing)]).toEqual([[], [], [], 0, []]);
+  }, { without: ['emptyDirectories'] });
+
   test('walk yields each directory once with its dirs and files; maxDepth stops descent', async () => {
     await h.writeTree(TREE);
     const seen = await collectWalk(h.fs.walk(h.dir));

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 
-import { AbortError, AlreadyExistsError, FsError, IsADirectoryError, NotFoundError, NotSupportedError } from '../../errors.js';
+import { AbortError, AlreadyExistsError, FsError, InvalidPathError, IsADirectoryError, NotFoundError, NotSupportedError } from '../../errors.js';
 import { expectFsError, utf8, type CaseRegistrar, type Harness } from '../harness.js';
 
 const CAPABILITY_KEYS = ['atomicCommit', 'conditionalCreate', 'rangeRead', 'emptyDirectories', 'sign', 'serverSideCopy', 'atomicMove'] as const;
@@ -72,6 +72,38 @@ export function registerMetadataCases(h: Harness, test: CaseRegistrar): void {
     await h.write('present.txt', 'x');
     await expectFsError(h.fs.exists(h.path('present.txt'), { signal: AbortSignal.abort() }), AbortError);
     await expectFsError(h.fs.exists(h.path('absent.txt'), { signal: AbortSignal.abort() }), AbortError);
+  });
+
+  test('credentials or a port in the bucket segment are InvalidPathError for every method, the credentials never quoted', async () => {
+    const SECRET = 'hunter2SuperSecretPw';
+    const bucket = h.base.split('/')[0]!;
+    const local = await h.localTempDir();
+    const src = await h.write('src.txt', 'x');
+    for (const path of [`user:${SECRET}@${bucket}/key`, `${h.fs.protocol}://KEY:${SECRET}@${bucket}/key`, `${bucket}:9000/key`]) {
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['info', () => h.fs.info(path)],
+        ['exists', () => h.fs.exists(path)],
+        ['ls', () => h.fs.ls(path)],
+        ['find', () => h.fs.find(path)],
+        ['glob', () => h.fs.glob(`${path}/*`)],
+        ['cat', () => h.fs.cat(path)],
+        ['pipe', () => h.fs.pipe(path, 'x')],
+        ['open wb', () => h.fs.open(path, 'wb')],
+        ['get', () => h.fs.get(path, `${local}/got`)],
+        ['cp', () => h.fs.cp(src, path)],
+        ['rm', () => h.fs.rm(path)],
+      ];
+      for (const [name, call] of calls) {
+        const error = await expectFsError(call(), InvalidPathError, `${name} ${path}`);
+        expect(`${error.message} ${error.path} ${JSON.stringify(error)}`, name).not.toContain(SECRET);
+      }
+    }
+  }, { without: ['emptyDirectories'] });
+
+  test("':' and '@' are ordinary characters in names below the top", async () => {
+    const odd = await h.write('user:pw@host:9000/k:1@x', 'ok');
+    expect(await h.readText(odd)).toBe('ok');
+    expect(await h.fs.find(h.dir)).toEqual([odd]);
   });
 
   test('errors are FsErrors that name the code, protocol and path', async () => {
