@@ -1,4 +1,4 @@
-import { FsError, InvalidPathError, ProtocolNotAvailableError } from './errors.js';
+import { AlreadyExistsError, InvalidPathError, ProtocolNotAvailableError } from './errors.js';
 import { fromAdapter, type AdaptedFileSystem } from './facade.js';
 import { checkBucketSegment, FILE_URI_SHORT_FORM, splitProtocol } from './paths.js';
 import type { FileSystem } from './types.js';
@@ -62,8 +62,9 @@ function canonical(protocol: string): string {
 export function registerImplementation(protocol: string, factory: FileSystemFactory, opts: { clobber?: boolean } = {}): void {
   const p = canonical(protocol);
   if (typeof factory !== 'function') throw new TypeError('registerImplementation needs a factory function');
-  if (!opts.clobber && (registered.has(p) || p in builtins)) {
-    throw new FsError('EEXIST', `Protocol "${p}" is already registered; pass { clobber: true } to replace it`, { protocol: p });
+  // A known lazy protocol (s3, gs, az...) counts as registered, as in fsspec's register_implementation.
+  if (!opts.clobber && (registered.has(p) || Object.hasOwn(builtins, p) || Object.hasOwn(knownImplementations, p))) {
+    throw new AlreadyExistsError({ protocol: p }, `Protocol "${p}" is already registered; pass { clobber: true } to replace it`);
   }
   registered.set(p, factory);
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  AlreadyExistsError,
   InvalidPathError,
   NotFoundError,
   ProtocolNotAvailableError,
@@ -88,6 +89,10 @@ describe('registry', () => {
     expect(received).toEqual({ token: 't' });
     expect(() => registerImplementation('foo', () => store)).toThrow(/already registered/);
     registerImplementation('foo', () => store, { clobber: true });
+    // Built-in and known lazy protocols are taken too (a plug-in silently serving s3:// would be a surprise).
+    for (const taken of ['file', 'memory', 's3', 'S3A', 'gs', 'abfs']) {
+      expect(() => registerImplementation(taken, () => store), taken).toThrow(AlreadyExistsError);
+    }
   });
 
   it('maps bare and file: paths to the local filesystem', async () => {
