@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  BlobBatch,
   BlobSASPermissions,
   type BlobBeginCopyFromUrlPollState,
   type BlobClient,
@@ -10,6 +11,7 @@ import {
   type ContainerClient,
 } from '@azure/storage-blob';
 import {
+  AbortError,
   AlreadyExistsError,
   directoryMarker,
   discardBody,
@@ -292,12 +294,15 @@ export class AzureBlobAdapter implements StorageAdapter {
     const container = containerClient.containerName;
     let response;
     try {
-      response = await containerClient
-        .getBlobBatchClient()
-        .deleteBlobs(chunk.map((e) => containerClient.getBlobClient(e.blob)), { abortSignal: options.signal, deleteSnapshots: 'include' });
+      // Built here rather than with deleteBlobs(), which drops its options (the abort signal with
+      // them) when given BlobClients: a stalled batch would then ignore the caller's signal.
+      const batch = new BlobBatch();
+      for (const e of chunk) await batch.deleteBlob(containerClient.getBlobClient(e.blob), { deleteSnapshots: 'include' });
+      response = await containerClient.getBlobBatchClient().submitBatch(batch, { abortSignal: options.signal });
     } catch (error) {
       const mapped = this.error(error, chunk[0]!.path, container, { signal: options.signal });
-      if (mapped.retryable || mapped instanceof NotFoundError) throw mapped;
+      // An abort is the caller's answer, not a sign that batches are unsupported: no fallback.
+      if (mapped.retryable || mapped instanceof NotFoundError || mapped instanceof AbortError) throw mapped;
       // Accounts or credentials that cannot batch (hierarchical namespace, some SAS scopes).
       const status = statusOf(error);
       if (status === 400 || status === 404 || status === 405 || status === 501) this.batchDelete = false;

@@ -99,10 +99,10 @@ export class AzureBlockUploader implements PartUploader {
    * Best effort, never throws: whatever is left is invisible, and the service drops it at the blob's
    * next commit or a week after the last staged block.
    */
-  async abort(): Promise<void> {
+  async abort(signal?: AbortSignal): Promise<void> {
     if (!this.staged) return;
     try {
-      await this.discardStagedBlocks();
+      await this.discardStagedBlocks(signal);
     } catch {
       // Left to the service's garbage collection (see above).
     }
@@ -111,14 +111,15 @@ export class AzureBlockUploader implements PartUploader {
   /**
    * Azure has no call that drops staged blocks: only a commit or deleting the blob does. Committing
    * would rewrite a blob someone may be reading, so the blob is deleted, and only where that deletes
-   * nothing but our own blocks.
+   * nothing but our own blocks. `signal` (PartWriter's cleanup bound) goes on every request: one
+   * that stalls must not hang the caller.
    */
-  private async discardStagedBlocks(): Promise<void> {
+  private async discardStagedBlocks(signal?: AbortSignal): Promise<void> {
     const client = this.target.client();
     // A committed blob (the previous version, or another writer's result) is left alone, ETag and all;
     // its next commit discards our blocks.
-    if (await client.exists()) return;
-    const { uncommittedBlocks = [] } = await client.getBlockList('uncommitted');
+    if (await client.exists({ abortSignal: signal })) return;
+    const { uncommittedBlocks = [] } = await client.getBlockList('uncommitted', { abortSignal: signal });
     if (uncommittedBlocks.length === 0) return;
     // Another writer is staging blocks on this name too: deleting would discard them and fail its
     // commit, which will discard ours anyway.
@@ -126,7 +127,7 @@ export class AzureBlockUploader implements PartUploader {
     if (uncommittedBlocks.some((block) => !Buffer.from(block.name, 'base64').toString().startsWith(ours))) return;
     // The condition, not the check above, is what protects a blob committed in between: the service
     // then refuses the delete with 412.
-    await client.delete({ conditions: { ifUnmodifiedSince: BEFORE_ANY_COMMIT } });
+    await client.delete({ abortSignal: signal, conditions: { ifUnmodifiedSince: BEFORE_ANY_COMMIT } });
   }
 
   /**

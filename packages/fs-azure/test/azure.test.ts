@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import {
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
 import {
+  AbortError,
   AlreadyExistsError,
   ConflictError,
   InvalidPathError,
@@ -35,6 +36,23 @@ import { azureFs, azurite, createContainer, deleteContainer, recordingFs, sdkCli
 const KiB = 1024;
 const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('utf8');
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+const isBatch = (req: IncomingMessage) => req.method === 'POST' && req.url?.includes('comp=batch') === true;
+
+/** A loopback proxy to Azurite; `intercept` may answer a request itself (and return true), else it is forwarded. */
+async function proxyToAzurite(intercept: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<{ proxy: Server; port: number }> {
+  const target = new URL(azurite().blobEndpoint);
+  const proxy = createServer((req, res) => {
+    if (intercept(req, res)) return;
+    const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return { proxy, port: (proxy.address() as AddressInfo).port };
+}
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -264,26 +282,17 @@ describe('copies and deletes', () => {
   });
 
   test('an account that refuses Blob Batch falls back to parallel single deletes', async () => {
-    const target = new URL(azurite().blobEndpoint);
     let batchAttempts = 0;
     let singleDeletes = 0;
-    // A loopback proxy to Azurite that answers every batch request like an account without batch support.
-    const proxy = createServer((req, res) => {
-      if (req.method === 'POST' && req.url?.includes('comp=batch')) {
-        batchAttempts++;
-        req.resume();
-        res.writeHead(400, { 'x-ms-error-code': 'FeatureNotSupported' }).end();
-        return;
-      }
+    // Answers every batch request like an account without batch support.
+    const { proxy, port } = await proxyToAzurite((req, res) => {
       if (req.method === 'DELETE') singleDeletes++;
-      const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
-      req.pipe(upstream);
+      if (!isBatch(req)) return false;
+      batchAttempts++;
+      req.resume();
+      res.writeHead(400, { 'x-ms-error-code': 'FeatureNotSupported' }).end();
+      return true;
     });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const { port } = proxy.address() as AddressInfo;
     try {
       const blobs = sdkClient().getContainerClient(container);
       await Promise.all(Array.from({ length: 20 }, (_, i) => blobs.getBlockBlobClient(`nobatch/f${i}`).upload('x', 1)));
@@ -298,6 +307,32 @@ describe('copies and deletes', () => {
       expect(await fs.find(`${container}/nobatch`)).toEqual([]);
       expect(await fs.find(`${container}/nobatch2`)).toEqual([]);
     } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  test("rm -r gives up on a Blob Batch that never answers when the caller's signal fires", async () => {
+    const held: ServerResponse[] = [];
+    // Never answers a batch request.
+    const { proxy, port } = await proxyToAzurite((req, res) => {
+      if (!isBatch(req)) return false;
+      req.resume();
+      held.push(res);
+      return true;
+    });
+    const { accountName, accountKey } = azurite();
+    const viaProxy = createFileSystem({ accountName, accountKey, blobEndpoint: `http://127.0.0.1:${port}/${accountName}` });
+    try {
+      for (let i = 0; i < 3; i++) await fs.pipe(`${container}/stalled-batch/f${i}`, 'x');
+      const started = Date.now();
+      const error = await rejection(viaProxy.rm(`${container}/stalled-batch`, { recursive: true, signal: AbortSignal.timeout(500) }));
+      expect(error).toBeInstanceOf(AbortError);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(held.length, 'the batch request reached the server').toBe(1);
+    } finally {
+      await viaProxy.close();
+      for (const res of held) res.destroy();
+      proxy.closeAllConnections();
       await new Promise((resolve) => proxy.close(resolve));
     }
   });
@@ -359,7 +394,7 @@ describe('credentials and errors', () => {
     ).search;
     const scoped = createFileSystem({ accountName, sasToken: containerSas, blobEndpoint });
     // A refused batch falls back to one DELETE per blob, which would pass unnoticed without this.
-    const batches = vi.spyOn(BlobBatchClient.prototype, 'deleteBlobs');
+    const batches = vi.spyOn(BlobBatchClient.prototype, 'submitBatch');
     await scoped.rm(`${container}/sas`, { recursive: true });
     expect(await fs.find(`${container}/sas`)).toEqual([]);
     expect(batches, 'one batch for the three blobs').toHaveBeenCalledTimes(1);

@@ -629,7 +629,9 @@ export class AdaptedFileSystem implements FileSystem {
         if (bytes.length > 0) await writer.write(bytes, signal);
         await writer.commit(signal);
       } catch (error) {
-        await writer.abort().catch(() => undefined);
+        // A caller whose signal fired is not held while the (bounded) cleanup runs on.
+        const cleanup = writer.abort().catch(() => undefined);
+        if (!signal?.aborted) await cleanup;
         throw error;
       }
     }, p, signal);

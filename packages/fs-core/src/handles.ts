@@ -184,6 +184,8 @@ type WriteState = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
 /** Enforces the atomic-write contract over a backend writer: commit is the only way in. */
 export class AtomicWriteHandle implements WriteHandle {
   private state: WriteState = 'open';
+  /** The cleanup a failed write or commit started; abort() waits for it. */
+  private failureCleanup: Promise<void> | undefined;
   private written = 0;
   private pending: Promise<void> = Promise.resolve();
   readonly patch?: (position: number, chunk: Uint8Array) => Promise<void>;
@@ -263,7 +265,9 @@ export class AtomicWriteHandle implements WriteHandle {
     if (this.state === 'committed' || this.state === 'aborted') return;
     const wasFailed = this.state === 'failed';
     this.state = 'aborted';
-    if (!wasFailed) await this.cleanupGuard(() => this.writer.abort());
+    // After a failure the cleanup is under way already (perhaps not awaited): wait for it, bounded.
+    if (wasFailed) await this.failureCleanup;
+    else await this.cleanupGuard(() => this.writer.abort());
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -275,8 +279,10 @@ export class AtomicWriteHandle implements WriteHandle {
       await this.guard(fn);
     } catch (error) {
       this.state = 'failed';
-      // Leave nothing behind on the server; the original error is what the caller needs.
-      await this.writer.abort().catch(() => undefined);
+      // Leave nothing behind on the server; the original error is what the caller needs. A caller
+      // whose signal fired gets it at once; the (bounded) cleanup runs on, and abort() waits for it.
+      this.failureCleanup = this.writer.abort().catch(() => undefined);
+      if (!this.signal?.aborted) await this.failureCleanup;
       throw error;
     }
   }

@@ -27,8 +27,11 @@ export interface PartUploader {
    * recognise its own object (ETag, generation) instead of reporting AlreadyExists.
    */
   complete(partCount: number, totalBytes: number, signal?: AbortSignal, attempt?: number): Promise<void>;
-  /** Discards everything uploaded so far. Must be safe to call after a failed start. */
-  abort(): Promise<void>;
+  /**
+   * Discards everything uploaded so far. Must be safe to call after a failed start. `signal` bounds
+   * the cleanup: pass it to every request, since the caller's own signal may have fired already.
+   */
+  abort(signal?: AbortSignal): Promise<void>;
 }
 
 export interface PartWriterOptions {
@@ -37,10 +40,17 @@ export interface PartWriterOptions {
   concurrency: number;
   /** Retries start, parts, whole-body PUTs and the commit (default: no retries). */
   retry?: RetryPolicy | undefined;
+  /** Limit for the cleanup in abort(), retries included (default PartWriter.cleanupTimeoutMs). */
+  cleanupTimeoutMs?: number | undefined;
 }
 
 /** Buffers writes into fixed-size parts and streams them out with bounded memory. */
 export class PartWriter implements AdapterWriter {
+  /**
+   * Default bound on abort()'s cleanup. Cleanup may run after the caller's signal fired, so it has
+   * a signal of its own: without one a stalled cleanup request would hold abort() forever.
+   */
+  static readonly cleanupTimeoutMs = 15_000;
   private part: Uint8Array | undefined;
   private filled = 0;
   private partCount = 0;
@@ -53,6 +63,8 @@ export class PartWriter implements AdapterWriter {
   private readonly spare: Uint8Array[] = [];
   /** Part 1, full and held back until commit (uploaders whose parts go in any order). */
   private held: Uint8Array | undefined;
+  /** Fired by abort(): parts still in flight would only be thrown away, so they stop at once. */
+  private readonly cancel = new AbortController();
   /** Present where part 1 is held back: the first `partSize` bytes stay changeable until commit. */
   readonly patch?: (position: number, chunk: Uint8Array) => Promise<void>;
   readonly patchableBytes?: number;
@@ -104,13 +116,26 @@ export class PartWriter implements AdapterWriter {
     await this.retry.run((s, attempt) => this.uploader.complete(this.partCount, this.total, s, attempt), signal);
   }
 
+  /** Stops parts in flight and discards the upload, within `cleanupTimeoutMs` (so it never hangs). */
   async abort(): Promise<void> {
     this.part = undefined;
     this.held = undefined;
     this.spare.length = 0;
+    this.cancel.abort();
     await this.drain();
-    // A failed cleanup would leave an in-progress upload (and its storage) behind: retry it too.
-    if (this.started) await this.retry.run(() => this.uploader.abort());
+    if (this.started) await this.cleanup();
+  }
+
+  private async cleanup(): Promise<void> {
+    const bound = AbortSignal.timeout(this.options.cleanupTimeoutMs ?? PartWriter.cleanupTimeoutMs);
+    try {
+      // A failed cleanup would leave an in-progress upload (and its storage) behind: retry it too.
+      await this.retry.run((s) => this.uploader.abort(s), bound);
+    } catch (error) {
+      // Out of time: what is left is invisible, and the service expires it (GCS sessions, Azure
+      // blocks) or a lifecycle rule does (S3 multipart uploads). abort() must not hang for it.
+      if (!bound.aborted) throw error;
+    }
   }
 
   /** The handle has checked that the bytes are written and within patchableBytes, so within part 1. */
@@ -141,8 +166,9 @@ export class PartWriter implements AdapterWriter {
 
   /** Starts one part's upload, then waits while `concurrency` parts are in flight. */
   private async upload(partNumber: number, data: Uint8Array, isLast: boolean, signal?: AbortSignal): Promise<void> {
+    const partSignal = signal ? AbortSignal.any([signal, this.cancel.signal]) : this.cancel.signal;
     const task: Promise<void> = this.retry
-      .run((s) => this.uploader.uploadPart(partNumber, data, isLast, s), signal)
+      .run((s) => this.uploader.uploadPart(partNumber, data, isLast, s), partSignal)
       .then(
         () => {
           if (data.length === this.options.partSize && this.spare.length < this.options.concurrency) this.spare.push(data);

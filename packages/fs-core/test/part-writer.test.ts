@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { PartWriter, RetryPolicy, StorageError, type PartUploader } from '../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { AtomicWriteHandle } from '../src/handles.js';
+import { AbortError, PartWriter, RetryPolicy, StorageError, type PartUploader } from '../src/index.js';
 
 /** Records what a chunked upload receives; parts are copied because PartWriter reuses buffers. */
 class RecordingUploader implements PartUploader {
@@ -158,5 +159,94 @@ describe('PartWriter', () => {
     await w.abort();
     expect(up.completed).toBeUndefined();
     expect(up.aborted).toBe(1);
+  });
+
+  describe('abort never hangs on a stalled cleanup', () => {
+    /** A request that never answers, but ends (like an SDK call) when its signal fires. */
+    const stalled = (signal: AbortSignal | undefined) =>
+      new Promise<void>((_, reject) => signal?.addEventListener('abort', () => reject(new Error('request aborted', { cause: signal.reason })), { once: true }));
+
+    /** The cleanup request (and with `stallParts` the parts too) never answers; records the signals given. */
+    class StalledCleanup extends RecordingUploader {
+      stallParts = false;
+      partSignals: (AbortSignal | undefined)[] = [];
+      cleanupSignals: (AbortSignal | undefined)[] = [];
+      override async uploadPart(n: number, data: Uint8Array, _isLast?: boolean, signal?: AbortSignal) {
+        if (!this.stallParts) return super.uploadPart(n, data);
+        this.partSignals.push(signal);
+        await stalled(signal);
+      }
+      override async abort(signal?: AbortSignal) {
+        this.aborted++;
+        this.cleanupSignals.push(signal);
+        await stalled(signal);
+      }
+    }
+
+    it('an explicit abort() resolves once the cleanup bound runs out, the bound passed to the cleanup request', async () => {
+      const up = new StalledCleanup(true);
+      const w = new PartWriter(up, { partSize: 10, concurrency: 2, cleanupTimeoutMs: 200, retry: new RetryPolicy({ attempts: 3, baseDelayMs: 1 }) });
+      await w.write(bytes(35, 1));
+      const started = Date.now();
+      await w.abort();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(up.aborted).toBeGreaterThanOrEqual(1);
+      expect(up.cleanupSignals[0]?.aborted, 'the cleanup request got a signal that fired').toBe(true);
+      expect(up.completed).toBeUndefined();
+    });
+
+    it("after the caller's signal fired, abort() still waits for the cleanup, within a bound of its own", async () => {
+      const up = new StalledCleanup(true);
+      const w = new PartWriter(up, { partSize: 10, concurrency: 2, cleanupTimeoutMs: 200 });
+      const caller = new AbortController();
+      await w.write(bytes(35, 1), caller.signal);
+      caller.abort(new Error('user gave up'));
+      const started = Date.now();
+      await w.abort();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(up.aborted, 'cleanup attempted').toBe(1);
+      expect(up.cleanupSignals[0], 'with a bound of its own').toBeInstanceOf(AbortSignal);
+      expect(up.cleanupSignals[0]).not.toBe(caller.signal);
+    });
+
+    it('abort() stops parts still in flight instead of waiting for them', async () => {
+      const up = new StalledCleanup(false);
+      up.stallParts = true;
+      const w = new PartWriter(up, { partSize: 10, concurrency: 2, cleanupTimeoutMs: 50 });
+      await w.write(bytes(15, 1)); // part 1 in flight, never answered
+      const started = Date.now();
+      await w.abort();
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(up.partSignals[0]?.aborted, 'the part was stopped').toBe(true);
+      expect(up.aborted).toBe(1);
+    });
+
+    it("a write handle whose signal fires while parts and cleanup stall rejects at once with AbortError", async () => {
+      const up = new StalledCleanup(false);
+      up.stallParts = true;
+      const w = new PartWriter(up, { partSize: 10, concurrency: 1, cleanupTimeoutMs: 400 });
+      const caller = new AbortController();
+      const guard = async <T,>(fn: () => Promise<T>): Promise<T> => {
+        try {
+          return await fn();
+        } catch (error) {
+          throw caller.signal.aborted ? new AbortError({ cause: error }) : error;
+        }
+      };
+      const handle = new AtomicWriteHandle('b/k', 'overwrite', 'mem', w, guard, caller.signal);
+      setTimeout(() => caller.abort(new Error('user gave up')), 50);
+      const started = Date.now();
+      await expect(handle.write(bytes(25, 1))).rejects.toBeInstanceOf(AbortError);
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await vi.waitFor(() => expect(up.aborted, 'cleanup attempted').toBe(1));
+      // An explicit abort() (or dispose) waits for that cleanup to end, within its bound.
+      await handle.abort();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(up.completed).toBeUndefined();
+      expect(up.whole).toBeUndefined();
+    });
   });
 });

@@ -296,8 +296,8 @@ export class GcsAdapter implements StorageAdapter {
           throw toFsError(error, this.ctx(path, bucket));
         }
       },
-      deleteGeneration: async (generation) => {
-        await this.http.call(this.http.objectUrl(bucket, key, { generation, ifGenerationMatch: generation }), { method: 'DELETE' });
+      deleteGeneration: async (generation, signal) => {
+        await this.http.call(this.http.objectUrl(bucket, key, { generation, ifGenerationMatch: generation }), { method: 'DELETE', signal });
       },
     });
     return new GcsWriter(uploader, { chunkSize: this.chunkSize, threshold: this.threshold, retry: options.retry });
@@ -426,7 +426,8 @@ export class GcsAdapter implements StorageAdapter {
       return url;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if (/client_email|could not load the default credentials|cannot sign/i.test(message)) {
+      // The auth library's ways of saying these credentials hold no key and name no service account.
+      if (/client_email|could not load the default credentials|unable to find credentials|cannot sign/i.test(message)) {
         throw new NotSupportedError(
           { path, protocol: this.protocol, cause: sanitizeCause(error) },
           `Cannot sign ${this.protocol}://${path}: these credentials cannot sign URLs (use a service-account key)`,
@@ -484,20 +485,40 @@ export class GcsAdapter implements StorageAdapter {
   }
 
   /**
-   * Signing needs a private key (local RSA) or ambient credentials that may call IAM signBlob.
-   * An unauthenticated custom endpoint (the emulator) without a key cannot sign, and we decide that
-   * without asking the auth library, which would otherwise probe the GCE metadata server.
+   * Whether sign() can work, decided without a network call: asking the auth library would probe the
+   * GCE metadata server. A service-account key signs locally. A client handed to the SDK signs only
+   * if it names a service account for IAM signBlob (impersonated, external account with a service
+   * account, GCE compute); an access token or user credentials cannot sign at all.
+   * Application Default Credentials are known only by looking, so on an authenticated endpoint they
+   * count as able, and sign() turns a refusal into NotSupportedError.
    */
   private canSign(options: GcsOptions): boolean {
-    const auth = this.storage.authClient as unknown as { jsonContent?: { private_key?: string } | null; keyFilename?: string };
+    const auth = this.storage.authClient as unknown as {
+      jsonContent?: { private_key?: string } | null;
+      keyFilename?: string;
+      cachedCredential?: unknown;
+    };
     const hasKey =
       Boolean(options.credentials?.private_key && options.credentials.client_email) ||
       Boolean(options.keyFilename) ||
       Boolean(auth.jsonContent?.private_key) ||
       Boolean(auth.keyFilename);
-    const authenticatedEndpoint = !this.storage.customEndpoint || this.storage.useAuthWithCustomEndpoint === true;
-    return hasKey || authenticatedEndpoint;
+    if (hasKey) return true;
+    if (auth.cachedCredential) return clientCanSign(auth.cachedCredential);
+    return !this.storage.customEndpoint || this.storage.useAuthWithCustomEndpoint === true;
   }
+}
+
+/**
+ * Auth clients the SDK can sign with although no key is configured: those whose service account
+ * GoogleAuth.getCredentials can name (any other makes it probe the metadata server, then fail).
+ * Duck-typed, as this package does not depend on google-auth-library itself.
+ */
+function clientCanSign(client: unknown): boolean {
+  const c = client as { getTargetPrincipal?: unknown; getServiceAccountEmail?: () => unknown; serviceAccountEmail?: unknown; constructor?: { name?: string } };
+  if (typeof c.getTargetPrincipal === 'function') return true; // Impersonated: IAM signBlob
+  if (typeof c.getServiceAccountEmail === 'function') return Boolean(c.getServiceAccountEmail()); // external account
+  return c.constructor?.name === 'Compute' && typeof c.serviceAccountEmail === 'string'; // GCE: IAM signBlob
 }
 
 /**

@@ -40,8 +40,8 @@ export interface UploadTarget {
 export interface UploaderHooks {
   /** Current object metadata, or undefined when there is none (recognises our own earlier commit). */
   headObject(signal?: AbortSignal): Promise<ObjectResource | undefined>;
-  /** Deletes exactly this generation (cleanup after a failed integrity check). */
-  deleteGeneration(generation: string): Promise<void>;
+  /** Deletes exactly this generation (cleanup after a failed integrity check); `signal` bounds it. */
+  deleteGeneration(generation: string, signal?: AbortSignal): Promise<void>;
 }
 
 const CONTENT_TYPE = 'application/octet-stream';
@@ -231,14 +231,14 @@ export class GcsUploader implements PartUploader {
   }
 
   /** Cancels the session so nothing becomes visible. Safe to call at any point, more than once. */
-  async abort(): Promise<void> {
+  async abort(signal?: AbortSignal): Promise<void> {
     this.cancelled = true;
     const session = this.sessionUri;
     if (!session || this.finalObject) return;
     this.sessionUri = undefined;
     try {
-      // GCS answers a cancelled session with 499.
-      const response = await this.http.send(session, { method: 'DELETE' }, [499, 404, 410]);
+      // GCS answers a cancelled session with 499. `signal` bounds a cancel that stalls.
+      const response = await this.http.send(session, { method: 'DELETE', signal }, [499, 404, 410]);
       await response.drain();
     } catch {
       // An unfinalised session never becomes visible and expires on its own within a week.
@@ -305,7 +305,10 @@ export class GcsUploader implements PartUploader {
     const sizeOk = object.size === undefined || size === totalBytes;
     const md5Ok = object.md5Hash === undefined || object.md5Hash === md5;
     if (sizeOk && md5Ok) return;
-    if (object.generation !== undefined) await this.hooks.deleteGeneration(String(object.generation)).catch(() => undefined);
+    if (object.generation !== undefined) {
+      // Bounded like any cleanup: a stalled delete must not hang the commit that reports the mismatch.
+      await this.hooks.deleteGeneration(String(object.generation), AbortSignal.timeout(PartWriter.cleanupTimeoutMs)).catch(() => undefined);
+    }
     throw new StorageError(
       this.ctx(),
       `Uploaded object does not match the bytes written (size ${size} vs ${totalBytes}, md5 ${md5Ok ? 'ok' : 'differs'}); it was removed: ${this.where()}`,
@@ -391,12 +394,14 @@ export class GcsWriter implements AdapterWriter {
     await this.retry.run((s, attempt) => this.uploader.putWhole(data, s, attempt), signal);
   }
 
+  /** Cancels the session within PartWriter's cleanup bound, so it never hangs. */
   async abort(): Promise<void> {
     this.takeHeld();
     try {
       await this.parts?.abort();
     } finally {
-      await this.uploader.abort();
+      // A session opened outside PartWriter (one-chunk resumable upload) is cancelled here.
+      await this.uploader.abort(AbortSignal.timeout(PartWriter.cleanupTimeoutMs));
     }
   }
 

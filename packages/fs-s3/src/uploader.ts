@@ -133,11 +133,12 @@ export class S3PartUploader implements PartUploader {
     }
   }
 
-  async abort(): Promise<void> {
+  async abort(signal?: AbortSignal): Promise<void> {
     const uploadId = this.uploadId;
     if (uploadId === undefined) return;
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }));
+      // `signal` is PartWriter's cleanup bound: a stalled AbortMultipartUpload must not hang the caller.
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }), sendOptions(signal));
       this.uploadId = undefined;
     } catch (raw) {
       const name = (raw as { name?: unknown }).name;

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { AlreadyExistsError, FsError, NotFoundError, TimeoutError, type AdaptedFileSystem, type FileSystem, type RetryEvent, type RetryOptions } from '@strata/fs-core';
+import { AbortError, AlreadyExistsError, FsError, NotFoundError, TimeoutError, type AdaptedFileSystem, type FileSystem, type RetryEvent, type RetryOptions } from '@strata/fs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { FaultProxy, FaultRule, FaultSpec, RequestInfo } from '../../src/fault-proxy.js';
@@ -24,6 +24,10 @@ interface Profile {
   commit: string | ((r: RequestInfo) => boolean);
   /** Cleanup of an unfinished chunked upload, if the protocol has one. */
   abortUpload?: string;
+  /** Every request an abort's cleanup may send (Azure looks before it deletes). */
+  cleanup: string[];
+  /** What `rm -r` deletes with. */
+  bulkRemove: string;
   read: string;
   head: string;
   remove: string;
@@ -43,6 +47,8 @@ const PROFILES: Record<BackendName, Profile> = {
     part: 'UploadPart',
     commit: 'CompleteMultipartUpload',
     abortUpload: 'AbortMultipartUpload',
+    cleanup: ['AbortMultipartUpload'],
+    bulkRemove: 'DeleteObjects',
     read: 'GetObject',
     head: 'HeadObject',
     remove: 'DeleteObject',
@@ -54,6 +60,8 @@ const PROFILES: Record<BackendName, Profile> = {
     part: 'ResumableChunk',
     commit: isFinalChunk,
     abortUpload: 'CancelResumable',
+    cleanup: ['CancelResumable'],
+    bulkRemove: 'DeleteObject',
     read: 'Download',
     head: 'GetObject',
     remove: 'DeleteObject',
@@ -64,6 +72,8 @@ const PROFILES: Record<BackendName, Profile> = {
     wholePut: 'PutBlob',
     part: 'StageBlock',
     commit: 'CommitBlockList',
+    cleanup: ['GetBlobProperties', 'GetBlockList', 'DeleteBlob'],
+    bulkRemove: 'BlobBatch',
     read: 'Download',
     head: 'GetBlobProperties',
     remove: 'DeleteBlob',
@@ -379,6 +389,66 @@ export function describeFaultSuite(name: BackendName): void {
         expect(proxy.stats.operations[profile.abortUpload!] ?? 0, 'cleanup requests sent (the faulted one and a retry)').toBeGreaterThanOrEqual(2);
         expect(await server.leftovers(bucket, path), 'in-progress uploads left behind').toEqual([]);
       });
+    });
+
+    describe('an abort never hangs on stalled cleanup requests, and nothing becomes visible', () => {
+      it("the caller's signal fires while parts and cleanup stall: the write rejects at once with AbortError, the cleanup is still sent", async () => {
+        const path = freshPath('signal-abort');
+        withRules([{ name: 'parts and cleanup', operation: [profile.part, ...profile.cleanup], fault: 'stall' }]);
+        const fs = viaProxy(faultRetry(19, 30_000), profile.smallParts);
+        const caller = new AbortController();
+        const handle = await fs.open(path, 'wb', { signal: caller.signal });
+        const timer = setTimeout(() => caller.abort(new Error('user gave up')), 1_000);
+        const started = Date.now();
+        const write = async () => {
+          await handle.write(block(profile.multipartBytes, 20));
+          await handle.commit();
+        };
+        const result = await outcome(withDeadline(write(), 10_000, 'aborted write'));
+        clearTimeout(timer);
+        expect(result.ok, 'the write failed').toBe(false);
+        expect((result as { error: unknown }).error).toBeInstanceOf(AbortError);
+        // At once: the stalled cleanup (held 15 s by the proxy) is not awaited.
+        expect(Date.now() - started).toBeLessThan(5_000);
+        await vi.waitFor(() => expect(proxy.stats.operations[profile.cleanup[0]!] ?? 0, 'cleanup request sent').toBeGreaterThanOrEqual(1), { timeout: 10_000 });
+        expect(await direct.exists(path)).toBe(false);
+        expect(await server.listKeys(bucket, path)).toEqual([]);
+      });
+
+      it('an explicit abort() whose cleanup stalls resolves once the cleanup bound (15 s) runs out', async () => {
+        // A proxy that holds stalls longer than the bound, so only the bound can end the wait.
+        const slow = await startProxy(name, [], 22, 60_000);
+        try {
+          const path = freshPath('explicit-abort');
+          const fs = makeFs(name, { origin: slow.url, retry: faultRetry(20, 30_000), extra: profile.smallParts });
+          opened.push(fs);
+          const handle = await fs.open(path, 'wb');
+          await handle.write(block(profile.multipartBytes, 21));
+          slow.setRules([{ name: 'cleanup', operation: profile.cleanup, fault: 'stall' }]);
+          const started = Date.now();
+          await withDeadline(handle.abort(), 30_000, 'explicit abort');
+          const elapsed = Date.now() - started;
+          expect(elapsed).toBeGreaterThanOrEqual(14_000);
+          expect(elapsed).toBeLessThan(25_000);
+          expect(slow.stats.operations[profile.cleanup[0]!] ?? 0, 'cleanup request sent').toBeGreaterThanOrEqual(1);
+          expect(await direct.exists(path)).toBe(false);
+          expect(await server.listKeys(bucket, path)).toEqual([]);
+        } finally {
+          await slow.close();
+        }
+      }, 60_000);
+    });
+
+    it("rm -r honours the caller's signal when the delete requests stall", async () => {
+      const dir = freshPath('rm-stall');
+      for (let i = 0; i < 5; i++) await direct.pipe(`${dir}/f${i}.txt`, `f${i}`);
+      withRules([{ name: 'deletes', operation: profile.bulkRemove, fault: 'stall' }]);
+      const started = Date.now();
+      const result = await outcome(withDeadline(viaProxy().rm(dir, { recursive: true, signal: AbortSignal.timeout(800) }), 6_000, 'rm -r'));
+      expect(result.ok).toBe(false);
+      expect((result as { error: unknown }).error).toBeInstanceOf(AbortError);
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect(proxy.stats.operations[profile.bulkRemove], 'a delete request was stalled').toBeGreaterThanOrEqual(1);
     });
 
     describe('a body cut short on a read is detected, never returned as data', () => {
