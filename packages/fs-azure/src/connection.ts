@@ -1,8 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { isTokenCredential, type TokenCredential } from '@azure/core-auth';
 import { BlobServiceClient, StorageSharedKeyCredential, type StoragePipelineOptions } from '@azure/storage-blob';
-import { InvalidPathError, ProtocolNotAvailableError, type FileSystemOptions } from '@strata/fs-core';
+import { InvalidPathError, ProtocolNotAvailableError, resolveRequestTimeouts, type FileSystemOptions, type RequestTimeouts } from '@strata/fs-core';
 import { SignedBlobRequests } from './signed-requests.js';
 
 export interface AzureBlobOptions extends FileSystemOptions {
@@ -29,6 +30,15 @@ export interface AzureBlobOptions extends FileSystemOptions {
   listPageSize?: number | undefined;
   /** Largest blob copied with the synchronous Copy Blob From URL (default and Azure maximum 256 MiB); larger ones use an asynchronous copy. */
   syncCopyLimit?: number | undefined;
+  /**
+   * Inactivity limit of every request, in ms (default 60 s): a try fails with a retryable
+   * TimeoutError when the connection carries nothing for this long (waiting for the answer, or a
+   * request body that cannot go out). A slow transfer that keeps moving is never cut. 0 turns it
+   * off. Not applied to an injected `blobServiceClient`, which keeps its own pipeline.
+   */
+  readTimeoutMs?: number | undefined;
+  /** Limit for setting up a connection, in ms (default 10 s); then the try fails with a retryable TimeoutError. 0 turns it off. */
+  connectTimeoutMs?: number | undefined;
 }
 
 /** A resolved account: the client (possibly still loading @azure/identity) and what it can do. */
@@ -43,6 +53,8 @@ export interface AzureConnection {
   secrets: string[];
   /** Keep-alive agent of a client built here (none for an injected client); close() destroys it. */
   agent: http.Agent | undefined;
+  /** The limits of the requests of a client built here, and of SignedBlobRequests (default: the defaults). */
+  timeouts?: RequestTimeouts | undefined;
 }
 
 /** Proxy settings the SDK's pipeline honours (its proxyPolicy); undici would not. */
@@ -61,9 +73,10 @@ export function signedRequestsFor(connection: AzureConnection, env: NodeJS.Proce
   if (PROXY_VARIABLES.some((name) => env[name])) return undefined;
   const url = new URL(client.url);
   const serviceUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
-  if (connection.sharedKey) return new SignedBlobRequests(serviceUrl, { sharedKey: connection.sharedKey });
+  const timeouts = connection.timeouts ?? resolveRequestTimeouts({});
+  if (connection.sharedKey) return new SignedBlobRequests(serviceUrl, { sharedKey: connection.sharedKey }, timeouts);
   const sasToken = url.search.slice(1);
-  return sasToken ? new SignedBlobRequests(serviceUrl, { sasToken }) : undefined;
+  return sasToken ? new SignedBlobRequests(serviceUrl, { sasToken }, timeouts) : undefined;
 }
 
 /**
@@ -81,15 +94,53 @@ const DEFAULT_SUFFIX = 'core.windows.net';
  * Pipeline options with an agent of our own: without one the SDK shares a process-wide
  * keep-alive agent whose sockets nobody can release.
  */
-function ownPipeline(url: string): { options: StoragePipelineOptions; agent: http.Agent } {
-  const agent = /^http:/i.test(url) ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
+function ownPipeline(url: string, timeouts: RequestTimeouts): { options: StoragePipelineOptions; agent: http.Agent } {
+  // Free sockets expire after the read timeout too (or sooner, when the server says so).
+  const settings = { keepAlive: true, timeout: timeouts.readTimeoutMs || undefined };
+  const agent = limitInactivity(/^http:/i.test(url) ? new http.Agent(settings) : new https.Agent(settings), timeouts);
   // `agent` is a core-rest-pipeline option the storage pipeline passes through (not in its type).
   return { options: { ...PIPELINE_OPTIONS, agent } as StoragePipelineOptions, agent };
 }
 
-function clientFromConnectionString(cs: string): AzureConnection {
+/**
+ * Gives the agent's sockets a connect and an inactivity limit. The SDK's pipeline has neither
+ * (its `tryTimeoutInMs` only asks the service to give up, in the URL): a server that accepts the
+ * connection and never answers would hold a Get Blob Properties or a listing forever. A socket
+ * quiet for the limit is destroyed with an ETIMEDOUT error, which the pipeline passes on as the
+ * RestError's code and fs-core's RetryPolicy reports as a retryable TimeoutError. Node's timer
+ * restarts on every read and write, so a transfer that keeps moving is never cut.
+ */
+function limitInactivity<A extends http.Agent>(agent: A, { readTimeoutMs, connectTimeoutMs }: RequestTimeouts): A {
+  if (!readTimeoutMs && !connectTimeoutMs) return agent;
+  const create = agent.createConnection.bind(agent);
+  agent.createConnection = (options, callback) => {
+    const socket = create(options, callback) as Socket | null | undefined;
+    if (!socket || typeof socket.setTimeout !== 'function') return socket;
+    let limit = connectTimeoutMs;
+    socket.setTimeout(limit);
+    socket.once('connect', () => {
+      limit = readTimeoutMs;
+      socket.setTimeout(limit);
+    });
+    socket.on('timeout', () => {
+      const what = socket.connecting ? 'connecting' : 'waiting for the server';
+      socket.destroy(Object.assign(new Error(`Timed out after ${limit} ms ${what}`), { code: 'ETIMEDOUT' }));
+    });
+    return socket;
+  };
+  // Back in the pool, Node sets a socket's timer to the pool's (or the server's keep-alive hint,
+  // which may be much shorter); a socket taken for a new request gets the inactivity limit again.
+  const reuse = agent.reuseSocket.bind(agent);
+  agent.reuseSocket = (socket, request) => {
+    reuse(socket, request);
+    (socket as Socket).setTimeout(readTimeoutMs);
+  };
+  return agent;
+}
+
+function clientFromConnectionString(cs: string, timeouts: RequestTimeouts): AzureConnection {
   // Parsed once to learn the endpoint's scheme, then built with an agent that fits it.
-  const { options, agent } = ownPipeline(BlobServiceClient.fromConnectionString(cs).url);
+  const { options, agent } = ownPipeline(BlobServiceClient.fromConnectionString(cs).url, timeouts);
   return { ...fromClient(BlobServiceClient.fromConnectionString(cs, options), secretsOfConnectionString(cs)), agent };
 }
 
@@ -143,7 +194,8 @@ export function resolveConnection(
   env: NodeJS.ProcessEnv = process.env,
   identityModule = '@azure/identity',
 ): AzureConnection {
-  const connection = connect(options, protocol, env, identityModule);
+  const timeouts = resolveRequestTimeouts(options);
+  const connection = { ...connect(options, protocol, env, identityModule, timeouts), timeouts };
   // An account named by the caller (or by an `abfs://c@account...` URL) must be the one served.
   if (!sameAccount(options.accountName, connection.accountName)) {
     connection.agent?.destroy();
@@ -155,9 +207,9 @@ export function resolveConnection(
   return connection;
 }
 
-function connect(options: AzureBlobOptions, protocol: string, env: NodeJS.ProcessEnv, identityModule: string): AzureConnection {
+function connect(options: AzureBlobOptions, protocol: string, env: NodeJS.ProcessEnv, identityModule: string, timeouts: RequestTimeouts): AzureConnection {
   if (options.blobServiceClient) return fromClient(options.blobServiceClient, []);
-  if (options.connectionString) return clientFromConnectionString(options.connectionString);
+  if (options.connectionString) return clientFromConnectionString(options.connectionString, timeouts);
   const envAccount = env.AZURE_STORAGE_ACCOUNT_NAME || undefined;
   const accountName = options.accountName ?? envAccount;
   // Environment secrets belong to the environment's account; never send them to another one.
@@ -167,15 +219,15 @@ function connect(options: AzureBlobOptions, protocol: string, env: NodeJS.Proces
   const envConnection = env.AZURE_STORAGE_CONNECTION_STRING || undefined;
 
   if (options.accountKey || options.sasToken || options.credential) {
-    return fromParts(options, protocol, accountName, options.accountKey, options.sasToken, options.credential);
+    return fromParts(options, protocol, accountName, options.accountKey, options.sasToken, options.credential, timeouts);
   }
   if (envConnection && sameAccount(accountFromConnectionString(envConnection), options.accountName) && !options.blobEndpoint) {
-    return clientFromConnectionString(envConnection);
+    return clientFromConnectionString(envConnection, timeouts);
   }
-  if (accountKey || sasToken) return fromParts(options, protocol, accountName, accountKey, sasToken, undefined);
+  if (accountKey || sasToken) return fromParts(options, protocol, accountName, accountKey, sasToken, undefined, timeouts);
   if (accountName || options.blobEndpoint) {
     const url = endpointFor(options, accountName, protocol);
-    const { options: pipeline, agent } = ownPipeline(url);
+    const { options: pipeline, agent } = ownPipeline(url, timeouts);
     const client = loadDefaultCredential(protocol, accountName ?? url, identityModule).then(
       (credential) => new BlobServiceClient(url, credential, pipeline),
     );
@@ -196,17 +248,18 @@ function fromParts(
   accountKey: string | undefined,
   sasToken: string | undefined,
   credential: TokenCredential | undefined,
+  timeouts: RequestTimeouts,
 ): AzureConnection {
   const url = endpointFor(options, accountName, protocol);
   if (accountKey) {
     if (!accountName) {
       throw new ProtocolNotAvailableError(`${protocol}: accountKey needs accountName as well`, { protocol });
     }
-    const { options: pipeline, agent } = ownPipeline(url);
+    const { options: pipeline, agent } = ownPipeline(url, timeouts);
     const client = new BlobServiceClient(url, new StorageSharedKeyCredential(accountName, accountKey), pipeline);
     return withAccount({ ...fromClient(client, [accountKey]), agent }, accountName);
   }
-  const { options: pipeline, agent } = ownPipeline(url);
+  const { options: pipeline, agent } = ownPipeline(url, timeouts);
   if (sasToken) {
     const token = sasToken.replace(/^\?/, '');
     return withAccount({ ...fromClient(new BlobServiceClient(`${url}?${token}`, undefined, pipeline), [token]), agent }, accountName);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
 import type { HttpOperationResponse, RequestPolicy, StorageSharedKeyCredential, WebResource } from '@azure/storage-blob';
-import { requestBytes, requestStream, type AnswerHeaders, type BodyContext } from '@strata/fs-core';
+import { requestBytes, requestStream, resolveRequestTimeouts, type AnswerHeaders, type BodyContext, type RequestTimeouts } from '@strata/fs-core';
 import { XMLParser } from 'fast-xml-parser';
 import { Agent, request } from 'undici';
 
@@ -44,7 +44,9 @@ class SigningHeaders {
  * requests are signed by the SDK's own StorageSharedKeyCredential policy; SAS requests carry the
  * token. They go through undici on a pool of our own (whole reads and writes with fs-core's
  * requestBytes, streamed reads with undici's `request`), and error answers are thrown in the SDK's
- * RestError shape, so toFsError maps them as before.
+ * RestError shape, so toFsError maps them as before. The pool has the filesystem's read and connect
+ * timeouts as undici's headers and body timeouts (undici's own, 300 s, would let a server that went
+ * quiet hold a try for five minutes); fs-core's RetryPolicy reports them as TimeoutError.
  */
 export class SignedBlobRequests {
   private readonly signer: { sendRequest(request: WebResource): Promise<unknown> } | undefined;
@@ -56,7 +58,11 @@ export class SignedBlobRequests {
   private pool: Agent | undefined;
 
   /** `serviceUrl` is the account's blob endpoint, without a query string. */
-  constructor(serviceUrl: string, auth: RequestAuth) {
+  constructor(
+    serviceUrl: string,
+    auth: RequestAuth,
+    private readonly timeouts: RequestTimeouts = resolveRequestTimeouts({}),
+  ) {
     const endpoint = new URL(serviceUrl);
     this.origin = endpoint.origin;
     this.basePath = endpoint.pathname.replace(/\/$/, '');
@@ -123,10 +129,13 @@ export class SignedBlobRequests {
   }
 
   private dispatcher(): Agent {
-    this.pool ??= new Agent({ keepAliveTimeout: 10_000 });
+    const { readTimeoutMs, connectTimeoutMs } = this.timeouts;
+    // 0 turns a limit off in undici, as in our options.
+    this.pool ??= new Agent({ keepAliveTimeout: 10_000, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, connectTimeout: connectTimeoutMs });
     return this.pool;
   }
 }
+
 
 function getHeaders(start: number, count: number | undefined, ifMatch: string | undefined): Record<string, string> {
   const headers: Record<string, string> = { 'x-ms-version': SERVICE_VERSION };

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 
+import { pacedBody } from './timeouts.js';
 import { ERROR_DOCUMENT_LIMIT, readErrorDocument, shortReadError, tooLongError, type BodyContext } from './body.js';
 
 /**
@@ -8,7 +9,7 @@ import { ERROR_DOCUMENT_LIMIT, readErrorDocument, shortReadError, tooLongError, 
  */
 export interface BytesDispatcher {
   dispatch(
-    options: { origin: string; path: string; method: 'GET' | 'PUT'; headers: Record<string, string>; body?: Uint8Array | undefined },
+    options: { origin: string; path: string; method: 'GET' | 'PUT'; headers: Record<string, string>; body?: Uint8Array | Readable | undefined },
     handler: {
       onConnect(abort: (reason?: Error) => void): void;
       onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
@@ -127,7 +128,7 @@ function dispatchForBytes(dispatcher: BytesDispatcher, request: BytesRequest, ct
 
     signal?.addEventListener('abort', onAbort, { once: true });
     dispatcher.dispatch(
-      { origin: request.origin, path: request.path, method: request.method, headers: request.headers, body: request.body },
+      { origin: request.origin, path: request.path, method: request.method, headers: request.headers, body: request.body && pacedBody(request.body) },
       {
         onConnect(abortRequest) {
           abort = abortRequest;

@@ -1,4 +1,4 @@
-import { AbortError, FsError, TimeoutError } from './errors.js';
+import { AbortError, FsError, StorageError, TimeoutError } from './errors.js';
 
 export interface RetryOptions {
   /** Tries in all, the first included (default 4). 1 disables retries. */
@@ -7,7 +7,12 @@ export interface RetryOptions {
   baseDelayMs?: number | undefined;
   /** Cap for one backoff delay (default 5 s). */
   maxDelayMs?: number | undefined;
-  /** Limit for one try (default none). A try that runs over is aborted and retried. */
+  /**
+   * Limit for one whole try, transfer included (default none). A try that runs over is aborted and
+   * retried. A server that stops answering is caught without it: every backend has an inactivity
+   * limit of its own (`readTimeoutMs`, default 60 s, and `connectTimeoutMs`), which does not cut a
+   * slow transfer that keeps moving.
+   */
   timeoutMs?: number | undefined;
   /** Limit for the whole operation, retries included (default none). */
   deadlineMs?: number | undefined;
@@ -49,6 +54,29 @@ export const retryableNetworkCodes: ReadonlySet<string> = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
 ]);
+
+/**
+ * Codes of a connection that timed out: the system's ETIMEDOUT and undici's connect, headers and
+ * body timeouts (the backends' connectTimeoutMs and readTimeoutMs).
+ */
+const timeoutCodes: ReadonlySet<string> = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/**
+ * A retryable StorageError a backend made of a timed-out connection, as the TimeoutError it is; any
+ * other error as it is. Backends map network failures by their code, and several keep the code only
+ * in `cause`, so the timeout is recognised here, once, for all of them.
+ */
+function asTimeout(error: unknown): unknown {
+  if (!(error instanceof StorageError) || !error.retryable) return error;
+  for (let e: unknown = error.cause, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && timeoutCodes.has(code)) {
+      const where = error.protocol && error.path !== undefined ? `: ${error.protocol}://${error.path}` : '';
+      return new TimeoutError({ path: error.path, protocol: error.protocol, cause: error }, `Timed out waiting for the server (${code})${where}`);
+    }
+  }
+  return error;
+}
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -100,7 +128,8 @@ export class RetryPolicy {
         return await fn(trySignal, attempt);
       } catch (raw) {
         const timedOut = trySignal?.aborted === true && !signal?.aborted;
-        const error = timedOut ? new TimeoutError({ cause: raw }) : raw;
+        const where = raw instanceof FsError ? { path: raw.path, protocol: raw.protocol } : {};
+        const error = timedOut ? new TimeoutError({ ...where, cause: raw }) : asTimeout(raw);
         if (signal?.aborted) throw aborted(error);
         await this.pause(error, attempt, signal, deadline);
       }
@@ -109,9 +138,11 @@ export class RetryPolicy {
 
   /**
    * After failed try number `attempt`: rethrows `error` when it is not retryable or the tries are
-   * used up, otherwise waits out the backoff. Streams that resume mid-way use this directly.
+   * used up, otherwise waits out the backoff. Streams that resume mid-way use this directly. A
+   * retryable error a backend made of a timed-out connection is thrown as a TimeoutError.
    */
-  async pause(error: unknown, attempt: number, signal?: AbortSignal, deadline?: number): Promise<void> {
+  async pause(failure: unknown, attempt: number, signal?: AbortSignal, deadline?: number): Promise<void> {
+    const error = asTimeout(failure);
     if (signal?.aborted) throw aborted(error);
     const retryable = error instanceof FsError && error.retryable;
     if (!retryable || attempt >= this.attempts) throw error;

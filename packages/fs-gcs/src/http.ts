@@ -3,11 +3,11 @@ import { json as readJson, text as readText } from 'node:stream/consumers';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
 import type { Storage } from '@google-cloud/storage';
-import { discardBody } from '@strata/fs-core';
+import { discardBody, pacedBody, type RequestTimeouts } from '@strata/fs-core';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
 import { GcsCredentialsError, GcsHttpError, parseRetryAfter } from './errors.js';
-import { originOf } from './options.js';
+import { originOf, timeoutsOf } from './options.js';
 
 /** One request as the adapter sends it (auth headers are added by GcsHttp). */
 interface HttpRequest {
@@ -36,7 +36,9 @@ export interface HttpAnswer {
  * client. Not the SDK's request path: that one cannot take an AbortSignal, buffers whole streams,
  * misses bodies cut short, and keeps sockets in a process-wide pool close() cannot reach. Sent with
  * undici's `request` (Node streams, no WHATWG stream layer per chunk) on a pool of our own, or
- * through a fetch the caller injects.
+ * through a fetch the caller injects. The pool has the filesystem's read and connect timeouts as
+ * undici's headers and body timeouts (undici's own defaults, 300 s, would let a server that went
+ * quiet hold a try for five minutes); fs-core's RetryPolicy reports them as TimeoutError.
  */
 export class GcsHttp {
   readonly origin: string;
@@ -48,12 +50,14 @@ export class GcsHttp {
    * one holder closed it, and then simply opens new sockets.
    */
   private dispatcher: Dispatcher | undefined;
+  private readonly timeouts: RequestTimeouts;
 
   constructor(
     private readonly storage: Storage,
     fetchImpl?: typeof fetch,
   ) {
     this.origin = originOf(storage);
+    this.timeouts = timeoutsOf(storage);
     // Same rule as the SDK: a custom endpoint (emulator) gets no token unless asked for.
     this.authenticated = !storage.customEndpoint || storage.useAuthWithCustomEndpoint === true;
     this.fetchImpl = fetchImpl;
@@ -107,13 +111,19 @@ export class GcsHttp {
   }
 
   private async viaUndici(url: string, init: HttpRequest, headers: Record<string, string>): Promise<HttpAnswer> {
-    this.dispatcher ??= newDispatcher();
+    this.dispatcher ??= newDispatcher(this.timeouts);
+    let payload: Uint8Array | string | Readable | null = init.body ?? null;
+    if (payload instanceof Uint8Array) {
+      // A large body goes out in slices (pacedBody), so it needs its length up front.
+      if (!Object.keys(headers).some((name) => name.toLowerCase() === 'content-length')) headers['content-length'] = String(payload.byteLength);
+      payload = pacedBody(payload);
+    }
     // No redirects are followed: 308 is "resume incomplete" in this protocol. No Accept-Encoding is
     // sent, so GCS serves gzip-encoded objects decompressed; a server that compresses anyway is decoded.
     const { statusCode, headers: answerHeaders, body } = await request(url, {
       method: init.method as Dispatcher.HttpMethod,
       headers,
-      body: init.body ?? null,
+      body: payload,
       signal: init.signal,
       dispatcher: this.dispatcher,
     });
@@ -210,8 +220,10 @@ const PROXY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY
  * A pool that honours HTTPS_PROXY/HTTP_PROXY (and NO_PROXY) like the SDK's gaxios path does, or a
  * plain one when no proxy is set (EnvHttpProxyAgent warns once that it is experimental).
  */
-function newDispatcher(): Dispatcher {
-  return PROXY_VARIABLES.some((name) => process.env[name]) ? new EnvHttpProxyAgent() : new Agent();
+function newDispatcher({ readTimeoutMs, connectTimeoutMs }: RequestTimeouts): Dispatcher {
+  // 0 turns a limit off in undici, as in our options.
+  const limits = { headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, connectTimeout: connectTimeoutMs };
+  return PROXY_VARIABLES.some((name) => process.env[name]) ? new EnvHttpProxyAgent(limits) : new Agent(limits);
 }
 
 /** The decompressor for a Content-Encoding fetch would also decode, or none for identity. */

@@ -1,5 +1,5 @@
 import { Storage, type StorageOptions } from '@google-cloud/storage';
-import type { FileSystemOptions } from '@strata/fs-core';
+import { resolveRequestTimeouts, type FileSystemOptions, type RequestTimeouts } from '@strata/fs-core';
 
 /** Service-account JSON fields the SDK reads; `client_email` + `private_key` also allow signing URLs. */
 export interface GcsCredentials {
@@ -41,9 +41,30 @@ export interface GcsOptions extends FileSystemOptions {
   sdkRetryOptions?: SdkRetryOptions | undefined;
   /**
    * A fetch to send every request through (tests, proxies, tracing). Default: undici's `request` on
-   * a connection pool of the filesystem's own, which close() releases.
+   * a connection pool of the filesystem's own, which close() releases. Its timeouts are its own:
+   * `readTimeoutMs` and `connectTimeoutMs` do not apply to it.
    */
   fetch?: typeof fetch | undefined;
+  /**
+   * Inactivity limit of every request, in ms (default 60 s): a try fails with a retryable
+   * TimeoutError when the server sends nothing for this long (waiting for the answer's headers,
+   * then between pieces of its body) or a request body cannot go out. A slow transfer that keeps
+   * moving is never cut. Also the limit of a token request of the SDK's auth client. 0 turns it off.
+   */
+  readTimeoutMs?: number | undefined;
+  /** Limit for setting up a connection, in ms (default 10 s); then the try fails with a retryable TimeoutError. 0 turns it off. */
+  connectTimeoutMs?: number | undefined;
+}
+
+/**
+ * The limits the last createStorage call was given for a client, read by the GcsHttp built on it
+ * right after (an injected client may serve several filesystems, each with its own limits).
+ */
+const storageTimeouts = new WeakMap<Storage, RequestTimeouts>();
+
+/** The limits createStorage was last given for `storage` (the defaults for any other client). */
+export function timeoutsOf(storage: Storage): RequestTimeouts {
+  return storageTimeouts.get(storage) ?? resolveRequestTimeouts({});
 }
 
 /** The SDK's retry settings (not exported under a name of its own). */
@@ -79,7 +100,11 @@ export function resolveEndpoint(options: GcsOptions, env: NodeJS.ProcessEnv = pr
 
 /** Builds the SDK client from the options, with SDK retries off unless asked for. */
 export function createStorage(options: GcsOptions): Storage {
-  if (options.storage) return options.storage;
+  const timeouts = resolveRequestTimeouts(options);
+  if (options.storage) {
+    storageTimeouts.set(options.storage, timeouts);
+    return options.storage;
+  }
   const origin = resolveEndpoint(options);
   const storage = new Storage({
     ...(options.projectId ? { projectId: options.projectId } : {}),
@@ -88,7 +113,11 @@ export function createStorage(options: GcsOptions): Storage {
     ...(origin ? { apiEndpoint: origin } : {}),
     ...(options.useAuthWithCustomEndpoint ? { useAuthWithCustomEndpoint: true } : {}),
     retryOptions: { autoRetry: false, ...options.sdkRetryOptions },
+    // Token requests of the auth client (gaxios) have no limit of their own. Their answers are
+    // small, so gaxios's limit on a whole request serves as the inactivity limit there.
+    ...(timeouts.readTimeoutMs > 0 ? { clientOptions: { transporterOptions: { timeout: timeouts.readTimeoutMs } } } : {}),
   });
+  storageTimeouts.set(storage, timeouts);
   // With STORAGE_EMULATOR_HOST set the SDK uses its raw value as the JSON base URL, which only works
   // when it ends in /storage/v1 (and then breaks upload URLs). Pin the base to the resolved origin.
   if (origin) storage.baseUrl = `${origin}/storage/v1`;

@@ -1,5 +1,5 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import type { FileSystemOptions } from '@strata/fs-core';
+import { resolveRequestTimeouts, type FileSystemOptions, type RequestTimeouts } from '@strata/fs-core';
 
 const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
@@ -34,6 +34,16 @@ export interface S3AdapterOptions {
   multipartCopyThreshold?: number | undefined;
   /** Part size of a multipart copy (default 512 MiB; raised to stay within 10,000 parts). */
   copyPartSize?: number | undefined;
+  /**
+   * Inactivity limit of every request, in ms (default 60 s): a try fails with a retryable
+   * TimeoutError when the server sends nothing for this long, while connected (waiting for the
+   * answer's headers, then between pieces of its body) or while a request body cannot go out. A
+   * slow transfer that keeps moving is never cut. 0 turns it off. Not applied to an injected
+   * client or a `clientConfig.requestHandler`, which keep their own settings.
+   */
+  readTimeoutMs?: number | undefined;
+  /** Limit for setting up a connection, in ms (default 10 s); then the try fails with a retryable TimeoutError. 0 turns it off. */
+  connectTimeoutMs?: number | undefined;
   /** Any further S3Client settings (requestHandler, logger...). Explicit options above win. */
   clientConfig?: S3ClientConfig | undefined;
 }
@@ -45,6 +55,17 @@ export interface ResolvedS3Options {
   uploadConcurrency: number;
   multipartCopyThreshold: number;
   copyPartSize: number;
+}
+
+/**
+ * The limits each client built by createS3Client was given, for the requests that bypass the SDK
+ * (SignedRequests) to use the same ones.
+ */
+const clientTimeouts = new WeakMap<S3Client, RequestTimeouts>();
+
+/** The limits of a client createS3Client built (the defaults for any other). */
+export function timeoutsOf(client: S3Client): RequestTimeouts {
+  return clientTimeouts.get(client) ?? resolveRequestTimeouts({});
 }
 
 export function resolveTuning(options: S3AdapterOptions): ResolvedS3Options {
@@ -99,7 +120,15 @@ export function sendOptions(signal: AbortSignal | undefined): { abortSignal: Abo
 
 export function createS3Client(options: S3AdapterOptions, env: NodeJS.ProcessEnv = process.env): S3Client {
   const endpoint = configuredEndpoint(options, env);
+  const timeouts = resolveRequestTimeouts(options);
   const config: S3ClientConfig = { ...options.clientConfig };
+  // The SDK sets no limit of its own: a server that accepts the connection and never answers would
+  // hold a HeadObject or ListObjectsV2 forever. socketTimeout is an inactivity limit (a transfer
+  // that keeps moving is not cut); requestTimeout, a limit on the whole request, stays unset.
+  config.requestHandler ??= {
+    connectionTimeout: timeouts.connectTimeoutMs || undefined,
+    socketTimeout: timeouts.readTimeoutMs || undefined,
+  };
   config.maxAttempts = options.maxAttempts ?? options.clientConfig?.maxAttempts ?? 1;
   // Resolving the middleware stack per request costs a noticeable share of a small object's CPU.
   config.cacheMiddleware = options.clientConfig?.cacheMiddleware ?? true;
@@ -113,5 +142,7 @@ export function createS3Client(options: S3AdapterOptions, env: NodeJS.ProcessEnv
     let region: Promise<string> | undefined;
     config.region = () => (region ??= regionFromSdkChain().then((found) => found ?? 'us-east-1'));
   }
-  return new S3Client(config);
+  const client = new S3Client(config);
+  clientTimeouts.set(client, timeouts);
+  return client;
 }

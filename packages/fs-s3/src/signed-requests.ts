@@ -8,6 +8,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { XMLParser } from 'fast-xml-parser';
 import { Agent, request } from 'undici';
 
+import { timeoutsOf } from './options.js';
+
 /** Where one bucket's objects are and how requests to them are signed. */
 interface BucketTarget {
   /** `scheme://host[:port]` */
@@ -35,7 +37,9 @@ const xml = new XMLParser();
  * rules and the signature from its SigV4 signer, credential chain and hash, so addressing and auth
  * stay the SDK's; the request goes through undici on a pool of our own (whole reads and writes with
  * fs-core's requestBytes, streamed reads with undici's `request`). Error answers are thrown in the
- * SDK's error shape, for mapS3Error.
+ * SDK's error shape, for mapS3Error. The pool has the client's read and connect timeouts (options.ts),
+ * as undici's headers and body timeouts: a server that goes quiet fails the try with
+ * UND_ERR_HEADERS_TIMEOUT / UND_ERR_BODY_TIMEOUT, which fs-core's RetryPolicy reports as TimeoutError.
  */
 export class SignedRequests {
   private readonly targets = new Map<string, Promise<BucketTarget | undefined>>();
@@ -123,7 +127,11 @@ export class SignedRequests {
   }
 
   private dispatcher(): Agent {
-    this.pool ??= new Agent({ keepAliveTimeout: 10_000 });
+    if (!this.pool) {
+      const { readTimeoutMs, connectTimeoutMs } = timeoutsOf(this.client);
+      // undici's defaults would be 300 s for headers and body; 0 turns a limit off in both.
+      this.pool = new Agent({ keepAliveTimeout: 10_000, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, connectTimeout: connectTimeoutMs });
+    }
     return this.pool;
   }
 
@@ -213,6 +221,7 @@ function sdkShapedError(status: number, headers: AnswerHeaders, document: string
     $response: { headers: flat },
   });
 }
+
 
 function getHeaders(range: string | undefined, ifMatch: string | undefined): Record<string, string> {
   const headers: Record<string, string> = { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
