@@ -17,6 +17,7 @@ import {
 import { AtomicWriteHandle, BlockReadHandle, toBytes } from './handles.js';
 import {
   baseName,
+  checkBucketSegment,
   depthBelow,
   FILE_URI_SHORT_FORM,
   hasGlobMagic,
@@ -29,6 +30,7 @@ import {
   type PathStyle,
 } from './paths.js';
 import { LocalAdapter } from './backends/local.js';
+import { knownImplementations } from './known.js';
 import { RetryPolicy } from './retry.js';
 import type {
   BulkOptions,
@@ -212,6 +214,8 @@ export class AdaptedFileSystem implements FileSystem {
       rest = path.replace(FILE_URI_SHORT_FORM, '');
     }
     if (this.cwdRelative && !rest.startsWith('/')) rest = resolveLocal(rest);
+    // Only S3, GCS and Azure are known to have no ':' in bucket names; a plug-in's may be host:port.
+    if (Object.hasOwn(knownImplementations, this.protocol)) checkBucketSegment(rest, this.protocol);
     const normal = normalizePath(rest, this.style, this.protocol);
     return this.adapter.canonicalPath ? this.adapter.canonicalPath(normal) : normal;
   }

@@ -51,7 +51,6 @@ export function isNormalPosixPath(path: string): boolean {
  */
 export function normalizePath(raw: string, style: PathStyle, protocol: string): string {
   if (typeof raw !== 'string') throw new InvalidPathError({ protocol }, `Path must be a string, got ${typeof raw}`);
-  if (style === 'bucket') checkBucketSegment(raw, protocol);
   if ((style === 'posix' ? NORMAL_POSIX : NORMAL_BUCKET).test(raw)) return raw; // the common case, without splitting
   if (raw.includes('\0')) throw new InvalidPathError({ protocol }, `Path contains a NUL byte (${protocol})`);
   // A lone surrogate has no UTF-8 form: the key would change on its way to the store.
@@ -64,7 +63,7 @@ export function normalizePath(raw: string, style: PathStyle, protocol: string): 
     if (segment === '..') {
       if (out.length === 0 || (style === 'bucket' && out.length === 1)) {
         // `../user:pw@b/k`: credentials past the `..` stay out of the error too.
-        const shown = style === 'bucket' ? raw.replace(/(^|\/)[^/]*:[^/]*@/g, '$1***@') : raw;
+        const shown = style === 'bucket' ? redactUserinfo(raw) : raw;
         throw new InvalidPathError({ path: shown, protocol }, `Path escapes its ${style === 'bucket' ? 'bucket' : 'root'}: ${shown}`);
       }
       out.pop();
@@ -79,18 +78,29 @@ export function normalizePath(raw: string, style: PathStyle, protocol: string): 
 const BUCKET_SEGMENT = /^(?:\.?\/)*([^/]*)/;
 
 /**
- * Refuses a bucket segment holding a ':', which no
- * S3, GCS or Azure bucket name can: `user:password@bucket` (URL credentials, e.g. Hadoop's
- * `s3a://KEY:SECRET@bucket`) or `bucket:9000` (a host:port). Credentials never reach the error:
- * everything up to the last '@' is written `***`. Azure's `container@account.dfs...` has no ':'.
+ * `user:secret@` written `***@`: from the start of the segment holding the first ':' to the last
+ * '@', since a raw secret may hold '/' (AWS keys do). Text without a ':' before an '@' is kept.
+ */
+function redactUserinfo(text: string): string {
+  const colon = text.indexOf(':');
+  const at = text.lastIndexOf('@');
+  if (colon === -1 || at < colon) return text;
+  const start = text.lastIndexOf('/', colon) + 1;
+  return `${text.slice(0, start)}***${text.slice(at)}`;
+}
+
+/**
+ * Refuses a bucket segment holding a ':', which no S3, GCS or Azure bucket name can (the facade
+ * asks this of the known object stores only): `user:password@bucket` (URL credentials, e.g.
+ * Hadoop's `s3a://KEY:SECRET@bucket`) or `bucket:9000` (a host:port). Credentials never reach the
+ * error. Azure's `container@account.dfs...` has no ':'.
  */
 export function checkBucketSegment(path: string, protocol: string): void {
   if (!path.includes(':')) return; // on every call: the common case without a regex
   const bucket = BUCKET_SEGMENT.exec(path)![1]!;
   if (!bucket.includes(':')) return;
-  const at = bucket.lastIndexOf('@');
-  if (at !== -1) {
-    const shown = path.replace(bucket.slice(0, at), '***');
+  if (path.lastIndexOf('@') > path.indexOf(':')) {
+    const shown = redactUserinfo(path);
     throw new InvalidPathError(
       { path: shown, protocol },
       `Credentials in a URL are not accepted (pass them in the storage options instead): ${protocol}://${shown}`,

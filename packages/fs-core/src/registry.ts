@@ -1,31 +1,15 @@
 import { AlreadyExistsError, InvalidPathError, ProtocolNotAvailableError } from './errors.js';
 import { fromAdapter, type AdaptedFileSystem } from './facade.js';
 import { checkBucketSegment, FILE_URI_SHORT_FORM, splitProtocol } from './paths.js';
+import { knownImplementations, type KnownImplementation } from './known.js';
 import type { FileSystem } from './types.js';
+
+export { knownImplementations };
 
 export type FileSystemFactory = (options: object) => FileSystem | Promise<FileSystem>;
 
 /** Options keyed by protocol (`{ s3: {...}, gcs: {...} }`) or flat for the URL's protocol. */
 export type StorageOptions = Record<string, unknown>;
-
-interface KnownImplementation {
-  module: string;
-  hint: string;
-}
-
-const pkg = (name: string): KnownImplementation => ({ module: name, hint: `npm install ${name}` });
-
-/** Protocols that load lazily from their own package, like fsspec's known_implementations. */
-export const knownImplementations: Readonly<Record<string, Readonly<KnownImplementation>>> = Object.freeze({
-  s3: pkg('@strata/fs-s3'),
-  s3a: pkg('@strata/fs-s3'),
-  gs: pkg('@strata/fs-gcs'),
-  gcs: pkg('@strata/fs-gcs'),
-  az: pkg('@strata/fs-azure'),
-  abfs: pkg('@strata/fs-azure'),
-  abfss: pkg('@strata/fs-azure'),
-  azure: pkg('@strata/fs-azure'),
-});
 
 /** Protocols that share one set of storage options. */
 const ALIAS_GROUPS: readonly (readonly string[])[] = [

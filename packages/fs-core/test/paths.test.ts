@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { InvalidPathError } from '../src/index.js';
-import { isNormalPosixPath, normalizePath } from '../src/paths.js';
+import { checkBucketSegment, isNormalPosixPath, normalizePath } from '../src/paths.js';
 
 const posix = (p: string) => normalizePath(p, 'posix', 'file');
 const bucket = (p: string) => normalizePath(p, 'bucket', 's3');
@@ -28,11 +28,19 @@ describe('normalizePath', () => {
     for (const p of ['b/..', '..', 'b/k\0']) expect(() => bucket(p)).toThrow(InvalidPathError);
   });
 
-  it("refuses a bucket holding ':' (URL credentials, a port) and never quotes the credentials", () => {
-    for (const p of ['user:hunter2@b/k', 'KEY:hunter2@b', '/./a:hunter2@b/k', 'u:hunter2@x@b/k', 'u:hunter2@b:9000/k', '../u:hunter2@b/k']) {
+  it("refuses a bucket holding ':' (URL credentials, a port) and never quotes the credentials, a '/' in them too", () => {
+    // What the facade does for S3, GCS and Azure paths.
+    const checked = (p: string) => {
+      checkBucketSegment(p, 's3');
+      return bucket(p);
+    };
+    const cases = ['user:hunter2@b/k', 'KEY:hunter2@b', '/./a:hunter2@b/k', 'u:hunter2@x@b/k', 'u:hunter2@b:9000/k', '../u:hunter2@b/k'];
+    // Raw AWS secrets hold '/': the bucket segment then ends inside the secret.
+    cases.push('AKIAEXAMPLE:wJal/hunter2+K7MDENG@bucket/key', '../AKIA:wJal/hunter2@bucket/k');
+    for (const p of cases) {
       let error: unknown;
       try {
-        bucket(p);
+        checked(p);
       } catch (e) {
         error = e;
       }
@@ -41,11 +49,13 @@ describe('normalizePath', () => {
       expect(`${message} ${path}`, p).not.toContain('hunter2');
       expect(`${message} ${path}`, p).toContain('***@');
     }
-    expect(() => bucket('b:9000/k')).toThrow(/cannot contain ':'.*s3:\/\/b:9000\/k/);
-    expect(() => bucket('b:/k')).toThrow(InvalidPathError);
+    expect(() => checked('b:9000/k')).toThrow(/cannot contain ':'.*s3:\/\/b:9000\/k/);
+    expect(() => checked('b:/k')).toThrow(InvalidPathError);
     // Below the bucket ':' and '@' are ordinary key characters; posix paths take them anywhere.
-    expect(bucket('b/u:p@h/k:1')).toBe('b/u:p@h/k:1');
-    expect(bucket('c@acct.dfs.core.windows.net/k')).toBe('c@acct.dfs.core.windows.net/k');
+    expect(checked('b/u:p@h/k:1')).toBe('b/u:p@h/k:1');
+    expect(checked('c@acct.dfs.core.windows.net/k')).toBe('c@acct.dfs.core.windows.net/k');
+    // normalizePath itself takes them: a plug-in's bucket-style store may be addressed by host:port.
+    expect(bucket('127.0.0.1:6379/k')).toBe('127.0.0.1:6379/k');
     expect(posix('/u:p@h/k:1')).toBe('/u:p@h/k:1');
   });
 

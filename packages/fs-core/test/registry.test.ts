@@ -18,6 +18,7 @@ import {
   type FileSystem,
 } from '../src/index.js';
 import { MemoryAdapter } from '../src/backends/memory.js';
+import { MapObjectStoreAdapter } from './support/map-object-store.js';
 
 const fsCoreDist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
@@ -93,6 +94,14 @@ describe('registry', () => {
     for (const taken of ['file', 'memory', 's3', 'S3A', 'gs', 'abfs']) {
       expect(() => registerImplementation(taken, () => store), taken).toThrow(AlreadyExistsError);
     }
+  });
+
+  it("lets a plug-in object store be addressed by host:port (only S3, GCS and Azure refuse ':' in a bucket)", async () => {
+    registerImplementation('kvstore', () => fromAdapter(new MapObjectStoreAdapter(new Set(['127.0.0.1:6379']))), { clobber: true });
+    const { fs, path } = await urlToFs('kvstore://127.0.0.1:6379/some/key');
+    expect(path).toBe('127.0.0.1:6379/some/key');
+    await fs.pipe(path, 'v');
+    expect(new TextDecoder().decode(await fs.cat(path))).toBe('v');
   });
 
   it('maps bare and file: paths to the local filesystem', async () => {
