@@ -8,6 +8,11 @@ import { decodeTree } from './tree.js';
 
 /** How a trainer saves, loads and removes checkpoints (after Lightning's CheckpointIO). */
 export interface CheckpointIO {
+  /**
+   * Saves atomically. Await `options.beforeCommit` (when given) right before committing and abort if
+   * it rejects: AsyncCheckpointIO orders commits through it, and an implementation that drops it
+   * loses that ordering.
+   */
   saveCheckpoint(checkpoint: object, url: string, options?: SaveOptions): Promise<void>;
   loadCheckpoint(url: string, options?: LoadOptions): Promise<Record<string, unknown>>;
   /** Removes the checkpoint at `url`; a missing one is not an error. */

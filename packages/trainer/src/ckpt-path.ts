@@ -1,3 +1,4 @@
+import { CorruptCheckpointError } from '@strata/checkpoint';
 import { NotFoundError, type FileInfo } from '@strata/fs-core';
 import { checkpointNamePattern } from './format.js';
 import type { ModelCheckpoint } from './model-checkpoint.js';
@@ -48,6 +49,9 @@ async function newest(trainer: Trainer, candidates: Candidate[]): Promise<{ url:
     try {
       head = await readHead(trainer, c.url);
     } catch (error) {
+      // Gone (a dangling link) or never loadable: skipped, as Lightning drops a last file that does
+      // not exist. Anything else (a timeout, a 403) may pass: training must not restart from scratch.
+      if (!(error instanceof NotFoundError || error instanceof CorruptCheckpointError)) throw error;
       trainer.warn(`Skipping ${c.url} while looking for the newest checkpoint: ${(error as Error).message}`);
       continue;
     }
@@ -89,7 +93,7 @@ export async function resolveCheckpointPath(trainer: Trainer, ckptPath: string):
     // Read even a single candidate's header: a dangling link or an unreadable file is skipped (Lightning drops ones that do not exist).
     const found = (await newest(trainer, candidates))?.url;
     if (!found) {
-      trainer.warn(`ckptPath 'last' is set, but there is no last checkpoint in ${dirs.join(', ')}; training starts from scratch. Hint: ModelCheckpoint({ saveLast: true })`);
+      trainer.warn(`ckptPath 'last' is set, but there is no readable last checkpoint in ${dirs.join(', ')}; training starts from scratch. Hint: ModelCheckpoint({ saveLast: true })`);
       return undefined;
     }
     return found;

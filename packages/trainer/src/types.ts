@@ -22,7 +22,7 @@ export interface LoopsState {
       batch_progress: Progress & { is_last_batch: boolean };
       /** Global step at which validation last completed (-1: never); avoids running it twice. */
       last_validation_step: number;
-      /** The metrics so far (absent in checkpoints of Strata before 0.1): epoch means and callbackMetrics resume with them. */
+      /** The metrics so far: epoch means and callbackMetrics resume with them (older checkpoints lack it and load without). */
       results?: MetricsState;
     };
     /** The data-order seed in force when the checkpoint was written. */

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { lstat, readlink, rm, utimes } from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AsyncCheckpointIO, FsCheckpointIO, loadCheckpoint } from '@strata/checkpoint';
-import { filesystem, type FileSystem, type WriteHandle } from '@strata/fs-core';
+import { filesystem, TimeoutError, type FileSystem, type WriteHandle } from '@strata/fs-core';
 import { Callback, formatCheckpointName, ModelCheckpoint, Trainer, type Module } from '../src/index.js';
 import { checkpointNamePattern, formatNumber } from '../src/format.js';
 import { listNames, ScriptedModule, tinyData } from './checkpoint-cases.js';
@@ -188,6 +188,23 @@ describe("saveLast 'link' and top-k eviction on local disk", () => {
     } finally {
       await cleanup();
     }
+  });
+});
+
+describe("ckptPath 'last' when reading the last file fails", () => {
+  it('throws on a transient failure instead of training from scratch over the checkpoints', async () => {
+    const { root } = await freshRoot('memory');
+    const first = new Trainer(quietOptions(root, { maxEpochs: 2, callbacks: [new ModelCheckpoint({ saveLast: true })] }));
+    await first.fit(makeMlp(), { datamodule: tinyData() });
+    class FlakyLoads extends FsCheckpointIO {
+      override async loadCheckpoint(): Promise<Record<string, unknown>> {
+        throw new TimeoutError({ path: 'last.ckpt', protocol: 'memory' });
+      }
+    }
+    const resumed = new Trainer(quietOptions(root, { maxEpochs: 4, checkpointIO: new FlakyLoads(), callbacks: [new ModelCheckpoint({ saveLast: true })] }));
+    await expect(resumed.fit(makeMlp(), { datamodule: tinyData(), ckptPath: 'last' })).rejects.toBeInstanceOf(TimeoutError);
+    expect(resumed.globalStep).toBe(0);
+    expect((await loadCheckpoint(`${root}/checkpoints/last.ckpt`)).global_step).toBe(4);
   });
 });
 
