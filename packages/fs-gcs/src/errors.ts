@@ -83,7 +83,8 @@ function isNetworkError(error: unknown): boolean {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
     const message = (e as { message?: unknown }).message;
-    if (typeof message === 'string' && /fetch failed|socket hang up|other side closed|premature close|^terminated$/i.test(message)) return true;
+    // `network timeout at:` is gaxios's (node-fetch's) word for its own request timeout, e.g. on a token request.
+    if (typeof message === 'string' && /fetch failed|socket hang up|other side closed|premature close|^terminated$|network timeout at/i.test(message)) return true;
   }
   return false;
 }

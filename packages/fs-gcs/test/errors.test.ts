@@ -172,8 +172,13 @@ describe('credentials that cannot be obtained (token endpoint failures)', () => 
     expect(requests, 'nothing is sent to Cloud Storage without credentials').toEqual([]);
   });
 
-  it('a token endpoint that is down (5xx, connection refused) is a retryable PermissionDeniedError, and fs-core retries it', async () => {
-    for (const error of [tokenEndpointError(503, 'Service Unavailable'), tokenEndpointError(undefined, 'connect ECONNREFUSED 169.254.169.254:80', 'ECONNREFUSED')]) {
+  it('a token endpoint that is down (5xx, connection refused, timed out) is a retryable PermissionDeniedError, and fs-core retries it', async () => {
+    const down = [
+      tokenEndpointError(503, 'Service Unavailable'),
+      tokenEndpointError(undefined, 'connect ECONNREFUSED 169.254.169.254:80', 'ECONNREFUSED'),
+      tokenEndpointError(undefined, 'network timeout at: https://oauth2.googleapis.com/token'),
+    ];
+    for (const error of down) {
       const { fs, tokenRequests } = await fsWithFailingAuth(error, { retry: { attempts: 3, baseDelayMs: 1 } });
       const mapped = await expectFsError(fs.info('bkt/k'), PermissionDeniedError);
       expect(mapped.retryable).toBe(true);
