@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
 import type { HttpOperationResponse, RequestPolicy, StorageSharedKeyCredential, WebResource } from '@azure/storage-blob';
-import { requestBytes, requestStream, resolveRequestTimeouts, type AnswerHeaders, type BodyContext, type RequestTimeouts } from '@strata/fs-core';
+import { requestBytes, requestStream, resolveRequestTimeouts, undiciTimeouts, type AnswerHeaders, type BodyContext, type RequestTimeouts } from '@strata/fs-core';
 import { XMLParser } from 'fast-xml-parser';
 import { Agent, request } from 'undici';
 
@@ -129,13 +129,10 @@ export class SignedBlobRequests {
   }
 
   private dispatcher(): Agent {
-    const { readTimeoutMs, connectTimeoutMs } = this.timeouts;
-    // 0 turns a limit off in undici, as in our options.
-    this.pool ??= new Agent({ keepAliveTimeout: 10_000, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, connectTimeout: connectTimeoutMs });
+    this.pool ??= new Agent({ keepAliveTimeout: 10_000, ...undiciTimeouts(this.timeouts) });
     return this.pool;
   }
 }
-
 
 function getHeaders(start: number, count: number | undefined, ifMatch: string | undefined): Record<string, string> {
   const headers: Record<string, string> = { 'x-ms-version': SERVICE_VERSION };

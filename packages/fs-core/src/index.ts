@@ -20,7 +20,7 @@ export { toBytes } from './handles.js';
 export { discardBody, readBodyExactly, readErrorDocument, shortReadError } from './body.js';
 export type { BodyContext } from './body.js';
 export { requestBytes, requestStream } from './request-bytes.js';
-export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS, pacedBody, resolveRequestTimeouts } from './timeouts.js';
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS, pacedBody, resolveRequestTimeouts, undiciTimeouts } from './timeouts.js';
 export type { RequestTimeouts } from './timeouts.js';
 export type { AnswerHeaders, BytesAnswer, BytesDispatcher, BytesRequest, RefusalShaper } from './request-bytes.js';
 export { LocalAdapter } from './backends/local.js';

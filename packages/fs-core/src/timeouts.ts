@@ -23,6 +23,11 @@ export function resolveRequestTimeouts(options: { readTimeoutMs?: number | undef
   };
 }
 
+/** The limits as undici's Agent takes them: the read limit bounds the wait for headers and between body chunks; 0 is none in both. */
+export function undiciTimeouts({ readTimeoutMs, connectTimeoutMs }: RequestTimeouts): { headersTimeout: number; bodyTimeout: number; connectTimeout: number } {
+  return { headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, connectTimeout: connectTimeoutMs };
+}
+
 /** Request bodies longer than this go out as a stream of slices this long (see `pacedBody`). */
 const BODY_SLICE_BYTES = 256 * 1024;
 

@@ -3,7 +3,7 @@ import { json as readJson, text as readText } from 'node:stream/consumers';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
 import type { Storage } from '@google-cloud/storage';
-import { discardBody, pacedBody, type RequestTimeouts } from '@strata/fs-core';
+import { discardBody, pacedBody, undiciTimeouts, type RequestTimeouts } from '@strata/fs-core';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 
 import { GcsCredentialsError, GcsHttpError, parseRetryAfter } from './errors.js';
@@ -220,9 +220,8 @@ const PROXY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY
  * A pool that honours HTTPS_PROXY/HTTP_PROXY (and NO_PROXY) like the SDK's gaxios path does, or a
  * plain one when no proxy is set (EnvHttpProxyAgent warns once that it is experimental).
  */
-function newDispatcher({ readTimeoutMs, connectTimeoutMs }: RequestTimeouts): Dispatcher {
-  // 0 turns a limit off in undici, as in our options.
-  const limits = { headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, connectTimeout: connectTimeoutMs };
+function newDispatcher(timeouts: RequestTimeouts): Dispatcher {
+  const limits = undiciTimeouts(timeouts);
   return PROXY_VARIABLES.some((name) => process.env[name]) ? new EnvHttpProxyAgent(limits) : new Agent(limits);
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { requestBytes, requestStream, type AnswerHeaders, type BodyContext, type RefusalShaper } from '@strata/fs-core';
+import { requestBytes, requestStream, undiciTimeouts, type AnswerHeaders, type BodyContext, type RefusalShaper } from '@strata/fs-core';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { XMLParser } from 'fast-xml-parser';
@@ -127,11 +127,8 @@ export class SignedRequests {
   }
 
   private dispatcher(): Agent {
-    if (!this.pool) {
-      const { readTimeoutMs, connectTimeoutMs } = timeoutsOf(this.client);
-      // undici's defaults would be 300 s for headers and body; 0 turns a limit off in both.
-      this.pool = new Agent({ keepAliveTimeout: 10_000, headersTimeout: readTimeoutMs, bodyTimeout: readTimeoutMs, connectTimeout: connectTimeoutMs });
-    }
+    // undici's own defaults would be 300 s for headers and body.
+    this.pool ??= new Agent({ keepAliveTimeout: 10_000, ...undiciTimeouts(timeoutsOf(this.client)) });
     return this.pool;
   }
 
@@ -221,7 +218,6 @@ function sdkShapedError(status: number, headers: AnswerHeaders, document: string
     $response: { headers: flat },
   });
 }
-
 
 function getHeaders(range: string | undefined, ifMatch: string | undefined): Record<string, string> {
   const headers: Record<string, string> = { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };

@@ -44,7 +44,7 @@ export class MetricsCollector {
   readonly callbackMetrics: Record<string, number> = {};
   readonly progressBarMetrics: Record<string, number> = {};
   readonly loggedMetrics: Record<string, number> = {};
-  private epochAccumulators: Record<LogPhase, Map<string, Accumulator>> = { train: new Map(), validate: new Map() };
+  private readonly epochAccumulators: Record<LogPhase, Map<string, Accumulator>> = { train: new Map(), validate: new Map() };
   private readonly pendingForLogger: Record<LogPhase, Record<string, number>> = { train: {}, validate: {} };
 
   log(phase: LogPhase, name: string, value: number, options: LogOptions = {}): void {
